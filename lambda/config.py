@@ -1,0 +1,299 @@
+"""Configuration and event parsing: every input is validated here, early.
+
+Errors are named (ConfigError for the environment and flags, EventError for
+invocation events) and carry a message naming the offending variable or
+field. They are translated only at the edges: the Lambda handler and the CLI.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+# Environment variables the function reads.
+ELASTICSEARCH_HOST = "ELASTICSEARCH_HOST"
+ELASTICSEARCH_API_KEY = "ELASTICSEARCH_API_KEY"
+ELASTICSEARCH_API_KEY_SECRET_ARN = "ELASTICSEARCH_API_KEY_SECRET_ARN"
+ELASTICSEARCH_USERNAME = "ELASTICSEARCH_USERNAME"  # older name for the API key, or basic-auth user
+ELASTICSEARCH_PASSWORD = "ELASTICSEARCH_PASSWORD"
+ELASTICSEARCH_INDEX = "ELASTICSEARCH_INDEX"
+MERCHANT_COUNT = "MERCHANT_COUNT"
+GENERATOR_SEED = "GENERATOR_SEED"
+LOG_LEVEL = "LOG_LEVEL"
+
+DEFAULT_INDEX = "pp-merchantai"
+DEFAULT_MERCHANTS = 20
+DEFAULT_SEED = 1729
+DEFAULT_LOG_LEVEL = "INFO"
+MAX_MERCHANTS = 100_000
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# One Lambda invocation covers at most this many documents (hours x merchants):
+# about 2.8 years of hours at the default 20 merchants, 50 hours at 10,000.
+# Larger backfills go through the CLI or its --invoke fan-out.
+MAX_DOCUMENTS_PER_INVOCATION = 500_000
+
+HOUR = timedelta(hours=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# Keys of the EventBridge scheduled-event envelope; only `time` is used.
+SCHEDULED_EVENT_KEYS = frozenset(
+    ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+)
+MANUAL_EVENT_KEYS = ("time", "start", "end", "dry_run")
+
+
+class ConfigError(ValueError):
+    """An environment variable or command-line flag has an invalid value."""
+
+
+class EventError(ValueError):
+    """An invocation event is malformed; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str | None = None
+    index: str = DEFAULT_INDEX
+    merchants: int = DEFAULT_MERCHANTS
+    seed: int = DEFAULT_SEED
+    log_level: str = DEFAULT_LOG_LEVEL
+    # repr=False keeps secrets out of logs and tracebacks that show the config.
+    api_key: str | None = field(default=None, repr=False)
+    api_key_secret_arn: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class HourRange:
+    """Hours start, start+1h, ... before end (aware UTC datetimes, on the hour)."""
+
+    start: datetime
+    end: datetime
+    dry_run: bool = False
+
+    @property
+    def hours(self) -> int:
+        return (self.end - self.start) // HOUR
+
+
+def _int(value: str, name: str, minimum: int, maximum: int) -> int:
+    try:
+        number = int(value.strip(), 10)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+    if not minimum <= number <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {number}")
+    return number
+
+
+def merchant_count(value: str, name: str = MERCHANT_COUNT) -> int:
+    return _int(value, name, 1, MAX_MERCHANTS)
+
+
+def seed(value: str, name: str = GENERATOR_SEED) -> int:
+    return _int(value, name, -(2**63), 2**63 - 1)
+
+
+_INDEX_FORBIDDEN = re.compile(r'[\\/*?"<>| ,#:A-Z]')
+
+
+def index_name(value: str, name: str = ELASTICSEARCH_INDEX) -> str:
+    # Elasticsearch's own rules for index names.
+    if (
+        not value
+        or value in (".", "..")
+        or value[0] in "-_+"
+        or _INDEX_FORBIDDEN.search(value)
+        or len(value.encode()) > 255
+    ):
+        raise ConfigError(
+            f"{name} must be a valid Elasticsearch index name (lowercase, no spaces or "
+            f'\\/*?"<>|,#:, not starting with -, _ or +), got {value!r}'
+        )
+    return value
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def host_url(value: str, name: str = ELASTICSEARCH_HOST) -> str:
+    """An http(s) URL; plain http only to loopback, so keys never cross a network in clear."""
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(f"{name} is not a valid URL: {value!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an http(s) URL such as https://my-cluster.es.io:443, got {value!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{name} must not carry credentials, a query or a fragment; "
+            f"use {ELASTICSEARCH_API_KEY} for the key"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(f"{name} must use https:// (plain http:// is allowed only for localhost)")
+    return value.strip().rstrip("/")
+
+
+def log_level(value: str, name: str = LOG_LEVEL) -> str:
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level
+
+
+def _secret_arn(value: str) -> str:
+    if not re.fullmatch(r"arn:aws[\w-]*:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+", value):
+        raise ConfigError(f"{ELASTICSEARCH_API_KEY_SECRET_ARN} must be a Secrets Manager secret ARN")
+    return value
+
+
+def load_config(environ) -> Config:
+    """Config from an environment mapping; raises ConfigError naming the variable."""
+
+    def get(name: str) -> str | None:
+        value = environ.get(name)
+        return value if value and value.strip() else None
+
+    host = get(ELASTICSEARCH_HOST)
+    password = get(ELASTICSEARCH_PASSWORD)
+    username = get(ELASTICSEARCH_USERNAME)
+    api_key = get(ELASTICSEARCH_API_KEY)
+    secret_arn = get(ELASTICSEARCH_API_KEY_SECRET_ARN)
+    if password:
+        if not username:
+            raise ConfigError(f"{ELASTICSEARCH_PASSWORD} is set but {ELASTICSEARCH_USERNAME} is not")
+        if api_key or secret_arn:
+            raise ConfigError(
+                f"set either an API key ({ELASTICSEARCH_API_KEY} or {ELASTICSEARCH_API_KEY_SECRET_ARN}) "
+                f"or {ELASTICSEARCH_USERNAME}/{ELASTICSEARCH_PASSWORD}, not both"
+            )
+    elif username:
+        if api_key or secret_arn:
+            raise ConfigError(
+                f"{ELASTICSEARCH_USERNAME} without {ELASTICSEARCH_PASSWORD} is the older name for "
+                f"{ELASTICSEARCH_API_KEY}; set only one of them"
+            )
+        api_key, username = username, None
+    if api_key and secret_arn:
+        raise ConfigError(f"set either {ELASTICSEARCH_API_KEY} or {ELASTICSEARCH_API_KEY_SECRET_ARN}, not both")
+    return Config(
+        host=host_url(host) if host else None,
+        index=index_name(get(ELASTICSEARCH_INDEX) or DEFAULT_INDEX),
+        merchants=merchant_count(get(MERCHANT_COUNT) or str(DEFAULT_MERCHANTS)),
+        seed=seed(get(GENERATOR_SEED) or str(DEFAULT_SEED)),
+        log_level=log_level(get(LOG_LEVEL) or DEFAULT_LOG_LEVEL),
+        api_key=api_key.strip() if api_key else None,
+        api_key_secret_arn=_secret_arn(secret_arn.strip()) if secret_arn else None,
+        username=username,
+        password=password,
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def read_secret(arn: str) -> str:
+    """The secret's string value, read once per container (boto3 comes with the Lambda runtime)."""
+    import boto3  # only this path needs it; keeps it out of cold start otherwise
+
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString")
+    if not value or not value.strip():
+        raise ConfigError(f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN} has no string value")
+    return value.strip()
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def parse_time(value, name: str) -> datetime:
+    """An ISO 8601 time as aware UTC; naive times are UTC."""
+    from dateutil.parser import isoparse
+
+    if not isinstance(value, str):
+        raise EventError(f"{name} must be an ISO 8601 string, got {type(value).__name__}")
+    try:
+        moment = isoparse(value.strip())
+        moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise EventError(f"{name} is not an ISO 8601 time: {value!r}") from None
+    if moment < EPOCH:
+        raise EventError(f"{name} must not be before 1970: {value!r}")
+    return moment
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floored = floor_hour(moment)
+    return floored if floored == moment else floored + HOUR
+
+
+def parse_event(event, now: datetime) -> HourRange:
+    """The hours an invocation covers; raises EventError naming the problem.
+
+    now is the current time (aware); hours after the current one are refused.
+    """
+    if not isinstance(event, dict):
+        raise EventError(f"the event must be a JSON object, got {type(event).__name__}")
+    current = floor_hour(now.astimezone(timezone.utc))
+
+    if event.get("source") == "aws.events":
+        # EventBridge: the scheduled time, not the clock, so a late retry
+        # still writes the hour it was scheduled for.
+        unknown = sorted(set(event) - SCHEDULED_EVENT_KEYS)
+        if unknown:
+            raise EventError(f"unexpected keys in scheduled event: {', '.join(map(str, unknown))}")
+        if "time" not in event:
+            raise EventError("scheduled event has no time")
+        start = floor_hour(parse_time(event["time"], "time"))
+        hour_range = HourRange(start, start + HOUR)
+    else:
+        unknown = sorted(map(str, set(event) - set(MANUAL_EVENT_KEYS)))
+        if unknown:
+            raise EventError(
+                f"unknown event keys: {', '.join(unknown)} (allowed: {', '.join(MANUAL_EVENT_KEYS)})"
+            )
+        dry_run = event.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise EventError(f"dry_run must be true or false, got {dry_run!r}")
+        if "time" in event and ("start" in event or "end" in event):
+            raise EventError("give either time or start/end, not both")
+        if "end" in event and "start" not in event:
+            raise EventError("end needs start")
+        if "start" in event:
+            start = parse_time(event["start"], "start")
+            end = parse_time(event["end"], "end") if "end" in event else now.astimezone(timezone.utc)
+            if end <= start:
+                raise EventError(f"end ({end:%Y-%m-%dT%H:%M:%SZ}) must be after start ({start:%Y-%m-%dT%H:%M:%SZ})")
+            hour_range = HourRange(floor_hour(start), _ceil_hour(end), dry_run)
+        else:
+            start = floor_hour(parse_time(event["time"], "time")) if "time" in event else current
+            hour_range = HourRange(start, start + HOUR, dry_run)
+
+    if hour_range.end > current + HOUR:
+        last = hour_range.end - HOUR
+        raise EventError(
+            f"refusing hours after the current one ({current:%Y-%m-%dT%H:00:00Z}): "
+            f"the range reaches {last:%Y-%m-%dT%H:00:00Z}"
+        )
+    return hour_range
+
+
+def check_invocation_size(hour_range: HourRange, merchants: int) -> None:
+    documents = hour_range.hours * merchants
+    if documents > MAX_DOCUMENTS_PER_INVOCATION:
+        raise EventError(
+            f"the range has {hour_range.hours} hours x {merchants} merchants = {documents} documents; "
+            f"one invocation takes at most {MAX_DOCUMENTS_PER_INVOCATION} "
+            "(split it, or use the CLI's --invoke fan-out)"
+        )

@@ -1,0 +1,274 @@
+"""pp-merchantai data generator: the Lambda handler and the command line.
+
+Both take the same path: load config, work out the hours, generate every
+merchant's document for each hour and send them in chunks to Elasticsearch
+(or to an NDJSON file). Everything that can go wrong with the inputs raises a
+named error from config; it is translated here, at the edges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import itertools
+import json
+import logging
+import os
+import sys
+import time
+from datetime import datetime, timezone
+
+import config
+import es
+import generator
+from config import HOUR, Config, ConfigError, EventError, HourRange
+
+logger = logging.getLogger("pp_merchantai")
+
+# Kept free on top of es.CHUNK_WORST_CASE_S before a chunk starts, so Lambda
+# never kills the function mid-chunk.
+SAFETY_MARGIN_S = 5
+TABLE_ROWS = 20
+
+
+def _chunks(merchants: list, hour_range: HourRange, index: str, size: int):
+    """Bulk line pairs of every hour in order, in chunks of size documents."""
+    buffer: list = []
+    hour = hour_range.start
+    while hour < hour_range.end:
+        buffer += generator.bulk_lines(merchants, hour, index)
+        hour += HOUR
+        while len(buffer) >= size:
+            yield buffer[:size]
+            del buffer[:size]
+    if buffer:
+        yield buffer
+
+
+class NdjsonWriter:
+    """A sink that writes the bulk NDJSON (action line, source line) to a stream."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def send(self, pairs: list) -> int:
+        self.stream.write("\n".join(itertools.chain.from_iterable(pairs)) + "\n")
+        return 0
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:00:00Z")
+
+
+def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=None) -> dict:
+    """Generate hour_range's documents, pass them chunk by chunk to sink; return the summary.
+
+    sink: an es.Indexer, an NdjsonWriter, or None to send nothing (dry run).
+    time_left: seconds left in the invocation; the run stops between chunks
+    with status "partial" and resume_from when another chunk might not fit.
+    progress: called with the number of documents after every chunk.
+    Raises es.BulkError after the last chunk if any document was rejected.
+    """
+    started = time.monotonic()
+    merchants = generator.roster(cfg.seed, cfg.merchants)
+    documents = indexed = 0
+    resume_from = None
+    for chunk in _chunks(merchants, hour_range, cfg.index, es.CHUNK_SIZE):
+        if time_left is not None and time_left() < es.CHUNK_WORST_CASE_S + SAFETY_MARGIN_S:
+            if not documents:
+                raise es.IndexingError(
+                    f"too little time left to send one chunk safely "
+                    f"(needs {es.CHUNK_WORST_CASE_S + SAFETY_MARGIN_S} s): raise the function's timeout"
+                )
+            # Whole hours done so far; a partly sent hour is sent again (same ids).
+            resume_from = hour_range.start + (documents // cfg.merchants) * HOUR
+            break
+        if sink is not None:
+            indexed += sink.send(chunk)
+        documents += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+
+    failed = getattr(sink, "failed", 0)
+    summary = {
+        "status": "error" if failed else "partial" if resume_from else "ok",
+        "index": cfg.index,
+        "start": _stamp(hour_range.start),
+        "end": _stamp(hour_range.end),
+        "hours": hour_range.hours,
+        "documents": documents,
+        "indexed": indexed,
+        "failed": failed,
+        "dry_run": sink is None,
+        "duration_ms": round((time.monotonic() - started) * 1000),
+    }
+    if resume_from:
+        summary["resume_from"] = _stamp(resume_from)
+    logger.log(logging.ERROR if failed else logging.INFO, json.dumps(summary))
+    if failed:
+        sink.raise_failures(documents)
+    return summary
+
+
+def _auth(cfg: Config) -> dict:
+    if cfg.password:
+        return {"basic_auth": (cfg.username, cfg.password)}
+    if cfg.api_key_secret_arn:
+        return {"api_key": config.read_secret(cfg.api_key_secret_arn)}
+    return {"api_key": cfg.api_key}
+
+
+@functools.lru_cache(maxsize=1)
+def _client(cfg: Config):
+    """One client per container; the template is ensured once, on first use.
+
+    A warm invocation then makes exactly one request, the _bulk. A failure is
+    not cached, so the next invocation tries the template again.
+    """
+    client = es.connect(cfg.host, **_auth(cfg))
+    es.ensure_template(client, cfg.index)
+    return client
+
+
+def _set_log_level(cfg: Config) -> None:
+    logger.setLevel(cfg.log_level)
+    # The transport logs whole request bodies at DEBUG: too much for
+    # CloudWatch. Its one-line-per-request INFO records show at DEBUG only.
+    logging.getLogger("elastic_transport").setLevel(logging.INFO if cfg.log_level == "DEBUG" else logging.WARNING)
+
+
+def lambda_handler(event, context):
+    """Entry point for EventBridge schedules and manual `aws lambda invoke`."""
+    try:
+        cfg = config.load_config(os.environ)
+        _set_log_level(cfg)
+        hour_range = config.parse_event(event, datetime.now(timezone.utc))
+        config.check_invocation_size(hour_range, cfg.merchants)
+        if not hour_range.dry_run and not cfg.host:
+            raise ConfigError(f"{config.ELASTICSEARCH_HOST} is not set")
+    except (ConfigError, EventError) as exc:
+        # Expected, named errors: one clear line, no traceback. Re-raised so
+        # the invocation fails visibly (Errors metric, on-failure destination).
+        logger.error("%s: %s", type(exc).__name__, exc)
+        raise
+    if hour_range.dry_run:
+        return run(cfg, hour_range)
+    indexer = es.Indexer(_client(cfg))
+    time_left = None if context is None else lambda: context.get_remaining_time_in_millis() / 1000
+    return run(cfg, hour_range, indexer, time_left)
+
+
+# --- command line -------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="data_generator.py",
+        description="Generate hourly merchant data points and index them into Elasticsearch "
+        "(ELASTICSEARCH_HOST set) or write them as bulk NDJSON (default: out/<index>-<hour>.ndjson).",
+    )
+    parser.add_argument("--start", help="first hour, ISO 8601 (naive = UTC); default: the current hour")
+    parser.add_argument("--end", help="end of the range, exclusive (default: now); needs --start")
+    parser.add_argument("--output", metavar="PATH|-", help="write bulk NDJSON to PATH (- for stdout); send nothing")
+    parser.add_argument("--dry-run", action="store_true", help="generate, send and write nothing; print the summary")
+    parser.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
+    parser.add_argument("--seed", metavar="S", help=f"generator seed (env {config.GENERATOR_SEED})")
+    parser.add_argument("--index", metavar="NAME", help=f"index name (env {config.ELASTICSEARCH_INDEX})")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace, environ) -> Config:
+    cfg = config.load_config(environ)
+    overrides = {}
+    if args.merchants is not None:
+        overrides["merchants"] = config.merchant_count(args.merchants, "--merchants")
+    if args.seed is not None:
+        overrides["seed"] = config.seed(args.seed, "--seed")
+    if args.index is not None:
+        overrides["index"] = config.index_name(args.index, "--index")
+    return dataclasses.replace(cfg, **overrides)
+
+
+def _range_from_args(args: argparse.Namespace, now: datetime) -> HourRange:
+    if args.end is not None and args.start is None:
+        raise EventError("--end needs --start")
+    event = {} if args.start is None else {"start": args.start}
+    if args.end is not None:
+        event["end"] = args.end
+    return config.parse_event(event, now)
+
+
+def _default_output(cfg: Config, hour_range: HourRange) -> str:
+    first = hour_range.start.strftime("%Y%m%d%H")
+    last = (hour_range.end - HOUR).strftime("%Y%m%d%H")
+    name = first if first == last else f"{first}-{last}"
+    return os.path.join("out", f"{cfg.index}-{name}.ndjson")
+
+
+def _print_table(cfg: Config, hour: datetime, out) -> None:
+    merchants = generator.roster(cfg.seed, min(cfg.merchants, TABLE_ROWS))
+    print(f"\nMerchants at {_stamp(hour)}:", file=out)
+    row = "{:<13} {:<14} {:>10} {:>7} {:>12}  {}"
+    print(row.format("merchant", "city", "conversion", "errors", "transactions", "issues"), file=out)
+    for m in merchants:
+        doc = generator.document(m, hour)
+        print(
+            row.format(
+                m.merchant_id,
+                doc.get("city", "-"),
+                f"{doc['conversion_rate']:.2f}%",
+                f"{doc['error_rate']:.2f}%",
+                doc["transaction_count"],
+                ", ".join(doc["issues"]) or "-",
+            ),
+            file=out,
+        )
+    if cfg.merchants > TABLE_ROWS:
+        print(f"... and {cfg.merchants - TABLE_ROWS} more merchants", file=out)
+
+
+def main(argv=None, environ=None) -> int:
+    args = _parser().parse_args(argv)
+    environ = os.environ if environ is None else environ
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=logging.WARNING)
+    err = sys.stderr
+    try:
+        cfg = _config_from_args(args, environ)
+        _set_log_level(cfg)
+        hour_range = _range_from_args(args, datetime.now(timezone.utc))
+        if args.dry_run:
+            summary = run(cfg, hour_range)
+            _print_table(cfg, hour_range.end - HOUR, err)
+        elif args.output == "-":
+            summary = run(cfg, hour_range, NdjsonWriter(sys.stdout))
+        elif args.output or not cfg.host:
+            path = args.output or _default_output(cfg, hour_range)
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            with open(path, "w", encoding="utf-8") as stream:
+                summary = run(cfg, hour_range, NdjsonWriter(stream))
+            print(f"Wrote {summary['documents']} documents to {path}", file=err)
+            if not args.output:
+                _print_table(cfg, hour_range.end - HOUR, err)
+                print(
+                    "\nLoad it into Elasticsearch with:\n"
+                    '  curl -H "Authorization: ApiKey $ELASTICSEARCH_API_KEY" '
+                    '-H "Content-Type: application/x-ndjson" \\\n'
+                    f'    -X POST "$ELASTICSEARCH_HOST/_bulk" --data-binary @{path}',
+                    file=err,
+                )
+        else:
+            summary = run(cfg, hour_range, es.Indexer(_client(cfg)))
+    except (ConfigError, EventError) as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    except es.IndexingError as exc:
+        print(f"error: {exc}", file=err)
+        return 1
+    if logger.getEffectiveLevel() > logging.INFO:
+        print(json.dumps(summary), file=err)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""All Elasticsearch I/O: the client, the index template and bulk indexing.
+
+Retries are safe because every document has a deterministic _id and is
+written with op_type index: a retried or duplicated request overwrites the
+same documents. Failures are collected per run and raised once, so healthy
+documents are still indexed when a few are rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import (
+    ApiError,
+    AuthenticationException,
+    AuthorizationException,
+    Elasticsearch,
+    UnsupportedProductError,
+    helpers,
+)
+
+logger = logging.getLogger("pp_merchantai.es")
+
+# Documents per _bulk request: ~400 KB, well inside Elasticsearch's
+# recommended 5-15 MB, small enough for a 512 MB Lambda.
+CHUNK_SIZE = 2000
+REQUEST_TIMEOUT_S = 10
+# Whole-request statuses and per-item statuses worth retrying (back pressure,
+# a node or proxy restarting); anything else is permanent.
+RETRY_STATUSES = (429, 502, 503, 504)
+STATUS_RETRIES = 2  # by the bulk helper, with backoff 1 s, 2 s
+CONNECTION_RETRIES = 2  # connection resets and timeouts, backoff 1 s, 2 s
+INITIAL_BACKOFF_S = 1
+MAX_BACKOFF_S = 4
+# The longest one chunk can take before it succeeds or fails: every attempt
+# timing out. Callers with a deadline (Lambda) start a chunk only if this fits.
+CHUNK_WORST_CASE_S = (CONNECTION_RETRIES + 1) * (
+    (STATUS_RETRIES + 1) * REQUEST_TIMEOUT_S + sum(INITIAL_BACKOFF_S * 2**i for i in range(STATUS_RETRIES))
+) + sum(INITIAL_BACKOFF_S * 2**i for i in range(CONNECTION_RETRIES))
+# Reasons quoted in a BulkError and logged: enough to diagnose, not a flood.
+REASONS_SHOWN = 3
+
+MAPPINGS = {
+    "dynamic": "strict",
+    "properties": {
+        "merchant_id": {"type": "keyword"},
+        "merchant_name": {"type": "keyword"},
+        "category": {"type": "keyword"},
+        "city": {"type": "keyword"},
+        "country": {"type": "keyword"},
+        "timestamp": {"type": "date"},
+        "sessions": {"type": "integer"},
+        "transaction_count": {"type": "integer"},
+        "successful_transactions": {"type": "integer"},
+        "failed_transactions": {"type": "integer"},
+        "conversion_rate": {"type": "float"},
+        "error_rate": {"type": "float"},
+        "location": {"type": "geo_point"},
+        "issues": {"type": "keyword"},
+        "is_problematic": {"type": "boolean"},
+    },
+}
+# Above the built-in templates (priority 100-ish) so ours wins on overlap.
+TEMPLATE_PRIORITY = 500
+
+
+class IndexingError(Exception):
+    """Writing to Elasticsearch failed; the run should be retried later."""
+
+
+class CredentialsError(IndexingError):
+    """Elasticsearch rejected the credentials (401) or their privileges (403)."""
+
+
+class BulkError(IndexingError):
+    """Some documents were rejected for good; the others were indexed."""
+
+    def __init__(self, failed: int, total: int, reasons: list):
+        self.failed = failed
+        self.reasons = reasons
+        super().__init__(
+            f"{failed} of {total} documents failed to index: " + "; ".join(reasons)
+        )
+
+
+def connect(host: str, *, api_key: str | None = None, basic_auth: tuple | None = None) -> Elasticsearch:
+    return Elasticsearch(
+        host,
+        api_key=api_key,
+        basic_auth=basic_auth,
+        # requests, so tests can intercept with the responses library.
+        node_class="requests",
+        request_timeout=REQUEST_TIMEOUT_S,
+        # Retries live in this module, with backoff and a known worst case;
+        # the transport's own are immediate and would multiply with ours.
+        max_retries=0,
+    )
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ApiError):
+        return f"HTTP {exc.status_code}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _retrying(call, what: str, statuses: tuple = ()):
+    """call(), retrying connection errors (and statuses) with exponential backoff."""
+    for attempt in range(CONNECTION_RETRIES + 1):
+        try:
+            return call()
+        except (AuthenticationException, AuthorizationException) as exc:
+            # No retry storm: credentials do not heal by themselves.
+            raise CredentialsError(
+                f"Elasticsearch refused {what} with HTTP {exc.status_code}: check ELASTICSEARCH_API_KEY "
+                "(or ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD) and the key's privileges "
+                "(it needs manage_index_templates and write on the index)"
+            ) from None
+        except UnsupportedProductError as exc:
+            raise IndexingError(f"ELASTICSEARCH_HOST does not answer as Elasticsearch: {exc.message}") from None
+        except (TransportConnectionError, ConnectionTimeout, ApiError) as exc:
+            retryable = not isinstance(exc, ApiError) or exc.status_code in statuses
+            if not retryable or attempt == CONNECTION_RETRIES:
+                raise IndexingError(f"{what} failed after {attempt + 1} attempt(s): {_describe(exc)}") from None
+            delay = min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * 2**attempt)
+            logger.warning("%s failed (%s); retrying in %s s", what, _describe(exc), delay)
+            time.sleep(delay)
+
+
+def ensure_template(client: Elasticsearch, index: str) -> None:
+    """Create or update the composable template that maps the index."""
+    _retrying(
+        lambda: client.indices.put_index_template(
+            name=index,
+            index_patterns=[index],
+            priority=TEMPLATE_PRIORITY,
+            template={"mappings": MAPPINGS},
+            meta={"managed_by": "pp-merchantai-data-generator"},
+        ),
+        f"creating index template {index!r}",
+        RETRY_STATUSES,
+    )
+
+
+def _pair(action):
+    # Actions arrive pre-serialized as (action line, source line); the
+    # helper's serializer passes str through untouched.
+    return action
+
+
+def _item_reason(item: dict) -> str:
+    error = item.get("error")
+    if isinstance(error, dict):
+        error = f"{error.get('type')}: {error.get('reason')}"
+    return f"{item.get('_id')}: HTTP {item.get('status')} {error}"
+
+
+class Indexer:
+    """Sends chunks of bulk lines for one run; collects permanent failures across chunks."""
+
+    def __init__(self, client: Elasticsearch):
+        self.client = client
+        self.failed = 0
+        self.reasons: list = []
+
+    def send(self, pairs: list) -> int:
+        """Index one chunk in one _bulk request (plus retries); returns how many succeeded."""
+
+        def bulk():
+            return [
+                info
+                for ok, info in helpers.streaming_bulk(
+                    self.client,
+                    pairs,
+                    chunk_size=len(pairs),
+                    expand_action_callback=_pair,
+                    raise_on_error=False,
+                    yield_ok=False,
+                    max_retries=STATUS_RETRIES,
+                    initial_backoff=INITIAL_BACKOFF_S,
+                    max_backoff=MAX_BACKOFF_S,
+                    retry_on_status=RETRY_STATUSES,
+                )
+            ]
+
+        failures = _retrying(bulk, f"bulk request of {len(pairs)} documents")
+        for failure in failures:
+            (item,) = failure.values()
+            self.failed += 1
+            if len(self.reasons) < REASONS_SHOWN:
+                self.reasons.append(_item_reason(item))
+                logger.error("document rejected: %s", self.reasons[-1])
+        return len(pairs) - len(failures)
+
+    def raise_failures(self, total: int) -> None:
+        if self.failed:
+            raise BulkError(self.failed, total, self.reasons)

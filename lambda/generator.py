@@ -1,0 +1,332 @@
+"""Pure generation of merchant data points: no I/O, no clock, no global random.
+
+Every merchant is a function of (seed, k) and every document a function of
+(merchant, hour), so an hour generated alone or inside a long backfill is
+byte-identical, and changing the merchant count never changes the others.
+
+Hour-to-hour variation uses integer hashing and plain float arithmetic (no
+libm calls), so documents are also identical across CPUs (x86_64 here,
+arm64 on Lambda).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+LOW_CONVERSION = "low_conversion"
+HIGH_ERROR_RATE = "high_error_rate"
+MISSING_LOCATION = "missing_location"
+
+# Percent ranges (inclusive) every document's rates stay in, by profile.
+CONVERSION_RANGES = {"normal": (30, 80), LOW_CONVERSION: (5, 30)}
+ERROR_RANGES = {"normal": (1, 15), HIGH_ERROR_RATE: (15, 40)}
+
+MISSING_LOCATION_PROBABILITY = 0.10
+# Each block of 10 consecutive merchants has exactly one merchant with
+# low_conversion and another with high_error_rate (each sometimes with both),
+# so every roster of 10+ merchants has both kinds whatever the seed, while a
+# merchant's profile still depends only on (seed, its block).
+PROFILE_BLOCK = 10
+BOTH_PROBLEMS_PROBABILITY = 0.25
+
+# Floor on hourly sessions so that every hour has at least 10 transactions:
+# the error rate is then always defined and can reach every profile's range.
+MIN_SESSIONS = 200
+
+# (city, country, lat, lon, IANA time zone, standard UTC offset in minutes).
+# Documents use the fixed standard offset rather than the machine's tz
+# database, so they do not change with tzdata versions; DST is ignored.
+CITIES = (
+    ("New York", "United States", 40.7128, -74.006, "America/New_York", -300),
+    ("Los Angeles", "United States", 34.0522, -118.2437, "America/Los_Angeles", -480),
+    ("Chicago", "United States", 41.8781, -87.6298, "America/Chicago", -360),
+    ("Toronto", "Canada", 43.6532, -79.3832, "America/Toronto", -300),
+    ("Vancouver", "Canada", 49.2827, -123.1207, "America/Vancouver", -480),
+    ("Mexico City", "Mexico", 19.4326, -99.1332, "America/Mexico_City", -360),
+    ("Bogotá", "Colombia", 4.711, -74.0721, "America/Bogota", -300),
+    ("Lima", "Peru", -12.0464, -77.0428, "America/Lima", -300),
+    ("Santiago", "Chile", -33.4489, -70.6693, "America/Santiago", -240),
+    ("São Paulo", "Brazil", -23.5505, -46.6333, "America/Sao_Paulo", -180),
+    ("Buenos Aires", "Argentina", -34.6037, -58.3816, "America/Argentina/Buenos_Aires", -180),
+    ("London", "United Kingdom", 51.5074, -0.1278, "Europe/London", 0),
+    ("Dublin", "Ireland", 53.3498, -6.2603, "Europe/Dublin", 0),
+    ("Paris", "France", 48.8566, 2.3522, "Europe/Paris", 60),
+    ("Berlin", "Germany", 52.52, 13.405, "Europe/Berlin", 60),
+    ("Madrid", "Spain", 40.4168, -3.7038, "Europe/Madrid", 60),
+    ("Amsterdam", "Netherlands", 52.3676, 4.9041, "Europe/Amsterdam", 60),
+    ("Stockholm", "Sweden", 59.3293, 18.0686, "Europe/Stockholm", 60),
+    ("Warsaw", "Poland", 52.2297, 21.0122, "Europe/Warsaw", 60),
+    ("Zürich", "Switzerland", 47.3769, 8.5417, "Europe/Zurich", 60),
+    ("Istanbul", "Turkey", 41.0082, 28.9784, "Europe/Istanbul", 180),
+    ("Cairo", "Egypt", 30.0444, 31.2357, "Africa/Cairo", 120),
+    ("Lagos", "Nigeria", 6.5244, 3.3792, "Africa/Lagos", 60),
+    ("Nairobi", "Kenya", -1.2921, 36.8219, "Africa/Nairobi", 180),
+    ("Johannesburg", "South Africa", -26.2041, 28.0473, "Africa/Johannesburg", 120),
+    ("Dubai", "United Arab Emirates", 25.2048, 55.2708, "Asia/Dubai", 240),
+    ("Mumbai", "India", 19.076, 72.8777, "Asia/Kolkata", 330),
+    ("Bengaluru", "India", 12.9716, 77.5946, "Asia/Kolkata", 330),
+    ("Kathmandu", "Nepal", 27.7172, 85.324, "Asia/Kathmandu", 345),
+    ("Bangkok", "Thailand", 13.7563, 100.5018, "Asia/Bangkok", 420),
+    ("Jakarta", "Indonesia", -6.2088, 106.8456, "Asia/Jakarta", 420),
+    ("Singapore", "Singapore", 1.3521, 103.8198, "Asia/Singapore", 480),
+    ("Manila", "Philippines", 14.5995, 120.9842, "Asia/Manila", 480),
+    ("Hong Kong", "Hong Kong", 22.3193, 114.1694, "Asia/Hong_Kong", 480),
+    ("Shanghai", "China", 31.2304, 121.4737, "Asia/Shanghai", 480),
+    ("Seoul", "South Korea", 37.5665, 126.978, "Asia/Seoul", 540),
+    ("Tokyo", "Japan", 35.6762, 139.6503, "Asia/Tokyo", 540),
+    ("Sydney", "Australia", -33.8688, 151.2093, "Australia/Sydney", 600),
+    ("Melbourne", "Australia", -37.8136, 144.9631, "Australia/Melbourne", 600),
+    ("Auckland", "New Zealand", -36.8485, 174.7633, "Pacific/Auckland", 720),
+)
+
+# category -> (name nouns, demand by local weekday Monday..Sunday)
+CATEGORIES = {
+    "electronics": (("Electronics", "Gadgets", "Tech"), (0.95, 0.95, 1.0, 1.0, 1.05, 1.2, 1.1)),
+    "fashion": (("Apparel", "Boutique", "Threads"), (0.85, 0.9, 0.9, 0.95, 1.05, 1.25, 1.15)),
+    "grocery": (("Market", "Grocers", "Pantry"), (0.95, 0.9, 0.95, 1.0, 1.1, 1.25, 0.9)),
+    "restaurants": (("Kitchen", "Bistro", "Eats"), (0.8, 0.85, 0.9, 0.95, 1.2, 1.35, 1.2)),
+    "travel": (("Travel", "Journeys", "Getaways"), (1.15, 1.1, 1.0, 0.95, 0.9, 0.85, 1.05)),
+    "home_garden": (("Home", "Garden Supply", "Living"), (0.9, 0.9, 0.9, 0.95, 1.0, 1.25, 1.2)),
+    "beauty": (("Beauty", "Cosmetics", "Skincare"), (0.95, 0.95, 1.0, 1.0, 1.05, 1.15, 1.0)),
+    "sports": (("Sports", "Outfitters", "Athletics"), (0.9, 0.9, 0.95, 0.95, 1.0, 1.25, 1.15)),
+    "books": (("Books", "Readers", "Press"), (0.95, 0.95, 0.95, 1.0, 1.0, 1.1, 1.15)),
+    "digital_services": (("Cloud", "Software", "Digital"), (1.1, 1.1, 1.05, 1.05, 1.0, 0.8, 0.8)),
+}
+NAME_PREFIXES = (
+    "Atlas", "Blue Harbor", "Bright", "Cedar", "Copper", "Ember", "Golden", "Lumen",
+    "Maple", "North Star", "Nova", "Orbit", "Pioneer", "Silver", "Summit", "Urban",
+    "Velvet", "Willow", "Zenith", "Coastal",
+)
+
+# Demand by local hour of day, 0..23: quiet at night, peaks at lunch and evening.
+DAILY_CURVE = (
+    0.30, 0.20, 0.15, 0.12, 0.12, 0.15, 0.25, 0.40, 0.55, 0.70, 0.80, 0.90,
+    1.00, 0.95, 0.85, 0.80, 0.80, 0.85, 0.90, 0.95, 0.90, 0.75, 0.55, 0.40,
+)
+
+_M64 = (1 << 64) - 1
+_M21 = (1 << 21) - 1
+_INV21 = 1.0 / (1 << 21)
+
+
+def _mix64(x: int) -> int:
+    """splitmix64 finaliser: a cheap, well-distributed hash of a 64-bit integer."""
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def _rng(seed: int, *parts: object) -> random.Random:
+    # A str seed is hashed with SHA-512, so this is stable across processes
+    # and Python versions (unlike hash()).
+    return random.Random("pp-merchantai/" + "/".join(map(str, (seed,) + parts)))
+
+
+@dataclass(frozen=True)
+class Merchant:
+    k: int
+    merchant_id: str
+    name: str
+    category: str
+    city: str
+    country: str
+    lat: float
+    lon: float
+    time_zone: str
+    utc_offset_minutes: int
+    has_location: bool
+    issues: tuple
+    conversion_range: tuple  # (lo, hi) percent, inclusive
+    error_range: tuple
+    # This merchant's own window inside its ranges: centre +- amplitude.
+    conversion_centre: float
+    conversion_amplitude: float
+    error_centre: float
+    error_amplitude: float
+    peak_sessions: float
+    weekday_demand: tuple
+    knot_hours: int
+    noise_key: int
+    knot_key: int
+    # Constant parts of the serialized document, around the hourly fields.
+    json_prefix: str
+    json_suffix: str
+
+
+def _profile_issues(seed: int, k: int) -> list:
+    block, slot = divmod(k - 1, PROFILE_BLOCK)
+    rng = _rng(seed, "block", block)
+    low_slot = rng.randrange(PROFILE_BLOCK)
+    error_slot = (low_slot + 1 + rng.randrange(PROFILE_BLOCK - 1)) % PROFILE_BLOCK
+    low_also_error = rng.random() < BOTH_PROBLEMS_PROBABILITY
+    error_also_low = rng.random() < BOTH_PROBLEMS_PROBABILITY
+    issues = []
+    if slot == low_slot or (slot == error_slot and error_also_low):
+        issues.append(LOW_CONVERSION)
+    if slot == error_slot or (slot == low_slot and low_also_error):
+        issues.append(HIGH_ERROR_RATE)
+    return issues
+
+
+def _window(rng: random.Random, lo: int, hi: int) -> tuple:
+    amplitude = 0.2 * (hi - lo)
+    return rng.uniform(lo + amplitude, hi - amplitude), amplitude
+
+
+def merchant(seed: int, k: int) -> Merchant:
+    """Merchant number k (1-based) of the roster for seed."""
+    rng = _rng(seed, "merchant", k)
+    category = rng.choice(sorted(CATEGORIES))
+    nouns, weekday_demand = CATEGORIES[category]
+    name = f"{rng.choice(NAME_PREFIXES)} {rng.choice(nouns)}"
+    city, country, lat, lon, tz, offset = rng.choice(CITIES)
+    peak_sessions = 1500 * 8 ** rng.random()  # log-uniform 1,500..12,000 an hour
+    knot_hours = rng.randrange(12, 37)
+    noise_key = rng.getrandbits(64)
+    knot_key = rng.getrandbits(64)
+
+    issues = _profile_issues(seed, k)
+    conversion_range = CONVERSION_RANGES[LOW_CONVERSION if LOW_CONVERSION in issues else "normal"]
+    error_range = ERROR_RANGES[HIGH_ERROR_RATE if HIGH_ERROR_RATE in issues else "normal"]
+    conversion_centre, conversion_amplitude = _window(rng, *conversion_range)
+    error_centre, error_amplitude = _window(rng, *error_range)
+    has_location = _rng(seed, "location", k).random() >= MISSING_LOCATION_PROBABILITY
+    if not has_location:
+        issues.append(MISSING_LOCATION)
+
+    merchant_id = f"merchant_{k:03d}"
+    head = {"merchant_id": merchant_id, "merchant_name": name, "category": category}
+    if has_location:
+        head.update(city=city, country=country)
+    tail = {"issues": issues, "is_problematic": bool(issues)}
+    if has_location:
+        tail = {"location": {"lat": lat, "lon": lon}, **tail}
+    dumps = json.dumps
+    json_prefix = dumps(head, separators=(",", ":"))[:-1] + ',"timestamp":"'
+    json_suffix = "," + dumps(tail, separators=(",", ":"))[1:]
+
+    return Merchant(
+        k, merchant_id, name, category, city, country, lat, lon, tz, offset,
+        has_location, tuple(issues), conversion_range, error_range,
+        conversion_centre, conversion_amplitude, error_centre, error_amplitude,
+        peak_sessions, weekday_demand, knot_hours, noise_key, knot_key,
+        json_prefix, json_suffix,
+    )
+
+
+def roster(seed: int, count: int) -> list:
+    """Merchants 1..count; merchant k is the same whatever the count."""
+    return [merchant(seed, k) for k in range(1, count + 1)]
+
+
+def _metrics(m: Merchant, h: int) -> tuple:
+    """(sessions, transactions, successful, failed, conversion %, error %) for hour h.
+
+    h counts hours since the Unix epoch. Rates are derived from integer
+    counts that are clamped so the rounded rates stay in the profile's range.
+    """
+    local_minutes = h * 60 + m.utc_offset_minutes
+    local_hour = (local_minutes // 60) % 24
+    weekday = (local_minutes // 1440 + 3) % 7  # 1970-01-01 was a Thursday
+
+    z = _mix64(m.noise_key ^ h)
+    volume_noise = 0.9 + 0.2 * (z & _M21) * _INV21
+    conversion_jitter = ((z >> 21) & _M21) * _INV21
+    error_jitter = (z >> 42) * _INV21 * 0.5  # 22 bits left
+
+    # Slow drift: smoothstep between hashed knots every knot_hours hours.
+    segment, offset = divmod(h, m.knot_hours)
+    k0 = _mix64(m.knot_key ^ segment)
+    k1 = _mix64(m.knot_key ^ (segment + 1))
+    t = offset / m.knot_hours
+    t = t * t * (3.0 - 2.0 * t)
+    c0 = (k0 & _M21) * _INV21
+    e0 = ((k0 >> 21) & _M21) * _INV21
+    conversion_pos = 0.85 * (c0 + ((k1 & _M21) * _INV21 - c0) * t) + 0.15 * conversion_jitter
+    error_pos = 0.85 * (e0 + (((k1 >> 21) & _M21) * _INV21 - e0) * t) + 0.15 * error_jitter
+
+    sessions = int(m.peak_sessions * DAILY_CURVE[local_hour] * m.weekday_demand[weekday] * volume_noise)
+    if sessions < MIN_SESSIONS:
+        sessions = MIN_SESSIONS
+
+    lo, hi = m.conversion_range
+    target = m.conversion_centre + m.conversion_amplitude * (2.0 * conversion_pos - 1.0)
+    transactions = min(max(round(sessions * target / 100), -(-lo * sessions // 100)), hi * sessions // 100)
+
+    lo, hi = m.error_range
+    target = m.error_centre + m.error_amplitude * (2.0 * error_pos - 1.0)
+    failed = min(max(round(transactions * target / 100), -(-lo * transactions // 100)), hi * transactions // 100)
+
+    return (
+        sessions,
+        transactions,
+        transactions - failed,
+        failed,
+        round(100 * transactions / sessions, 2),
+        round(100 * failed / transactions, 2),
+    )
+
+
+def hour_index(hour: datetime) -> int:
+    """Hours since the Unix epoch of an aware datetime (floored)."""
+    return int(hour.timestamp()) // 3600
+
+
+def _stamp(h: int) -> datetime:
+    return datetime.fromtimestamp(h * 3600, tz=timezone.utc)
+
+
+def document(m: Merchant, hour: datetime) -> dict:
+    """The document for merchant m at hour (aware datetime, floored to the hour)."""
+    h = hour_index(hour)
+    sessions, transactions, successful, failed, conversion, error = _metrics(m, h)
+    doc = {"merchant_id": m.merchant_id, "merchant_name": m.name, "category": m.category}
+    if m.has_location:
+        doc.update(city=m.city, country=m.country)
+    doc.update(
+        timestamp=_stamp(h).strftime("%Y-%m-%dT%H:00:00Z"),
+        sessions=sessions,
+        transaction_count=transactions,
+        successful_transactions=successful,
+        failed_transactions=failed,
+        conversion_rate=conversion,
+        error_rate=error,
+    )
+    if m.has_location:
+        doc["location"] = {"lat": m.lat, "lon": m.lon}
+    doc.update(issues=list(m.issues), is_problematic=bool(m.issues))
+    return doc
+
+
+def document_id(m: Merchant, hour: datetime) -> str:
+    return f"{m.merchant_id}-{_stamp(hour_index(hour)):%Y%m%d%H}"
+
+
+_BODY = (
+    '","sessions":%d,"transaction_count":%d,"successful_transactions":%d,'
+    '"failed_transactions":%d,"conversion_rate":%r,"error_rate":%r'
+)
+
+
+def bulk_lines(merchants: list, hour: datetime, index: str) -> list:
+    """[(action line, source line)] for every merchant at hour: the bulk NDJSON.
+
+    The hot path: builds the JSON text directly from the merchant's constant
+    prefix and suffix. A test holds it byte-identical to json.dumps(document()).
+    """
+    h = hour_index(hour)
+    stamp = _stamp(h)
+    timestamp = stamp.strftime("%Y-%m-%dT%H:00:00Z")
+    id_suffix = stamp.strftime("-%Y%m%d%H") + '"}}'
+    action_prefix = '{"index":{"_index":' + json.dumps(index) + ',"_id":"'
+    return [
+        (
+            action_prefix + m.merchant_id + id_suffix,
+            m.json_prefix + timestamp + _BODY % _metrics(m, h) + m.json_suffix,
+        )
+        for m in merchants
+    ]

@@ -1,0 +1,202 @@
+"""Unit tests of configuration and event parsing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+import config
+from config import Config, ConfigError, EventError, HourRange, load_config, parse_event
+
+NOW = datetime(2026, 11, 27, 9, 15, 30, tzinfo=timezone.utc)
+
+
+def utc(*args):
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+SCHEDULED = {
+    "version": "0",
+    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "2026-11-27T07:00:00Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:events:us-east-1:123456789012:rule/pp-merchantai-hourly"],
+    "detail": {},
+}
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+def test_scheduled_event_uses_its_time_not_the_clock():
+    assert parse_event(SCHEDULED, NOW) == HourRange(utc(2026, 11, 27, 7), utc(2026, 11, 27, 8))
+
+
+def test_scheduled_event_time_is_floored():
+    event = {**SCHEDULED, "time": "2026-11-27T07:42:10Z"}
+    assert parse_event(event, NOW).start == utc(2026, 11, 27, 7)
+
+
+def test_empty_event_is_the_current_hour():
+    hours = parse_event({}, NOW)
+    assert (hours.start, hours.end, hours.hours, hours.dry_run) == (utc(2026, 11, 27, 9), utc(2026, 11, 27, 10), 1, False)
+
+
+def test_time_event_is_that_hour():
+    assert parse_event({"time": "2026-11-01T13:59:59Z"}, NOW).start == utc(2026, 11, 1, 13)
+
+
+def test_range_covers_every_hour_starting_before_end():
+    hours = parse_event({"start": "2026-11-26T22:30:00Z", "end": "2026-11-27T01:00:00Z"}, NOW)
+    assert (hours.start, hours.end, hours.hours) == (utc(2026, 11, 26, 22), utc(2026, 11, 27, 1), 3)
+
+
+def test_range_end_defaults_to_now_including_the_current_hour():
+    hours = parse_event({"start": "2026-11-27T00:00:00Z"}, NOW)
+    assert (hours.end, hours.hours) == (utc(2026, 11, 27, 10), 10)
+
+
+def test_naive_times_are_utc_and_offsets_are_converted():
+    assert parse_event({"time": "2026-11-27T05:00:00"}, NOW).start == utc(2026, 11, 27, 5)
+    assert parse_event({"time": "2026-11-27T05:50:00+05:45"}, NOW).start == utc(2026, 11, 27, 0)
+    assert parse_event({"start": "2026-11-26"}, NOW).start == utc(2026, 11, 26, 0)
+
+
+def test_dry_run_combines_with_every_manual_form():
+    assert parse_event({"dry_run": True}, NOW).dry_run
+    assert parse_event({"time": "2026-11-27T05:00:00Z", "dry_run": True}, NOW).dry_run
+    assert parse_event({"start": "2026-11-27T05:00:00Z", "dry_run": True}, NOW).dry_run
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ([], "must be a JSON object, got list"),
+        ("{}", "must be a JSON object, got str"),
+        (None, "must be a JSON object, got NoneType"),
+        ({"time": 12}, "time must be an ISO 8601 string, got int"),
+        ({"time": "yesterday"}, "time is not an ISO 8601 time: 'yesterday'"),
+        ({"start": "2026-13-01"}, "start is not an ISO 8601 time"),
+        ({"start": "2026-11-27T05:00:00Z", "end": "2026-11-27T05:00:00Z"}, "must be after start"),
+        ({"start": "2026-11-27T05:00:00Z", "end": "2026-11-26T05:00:00Z"}, "must be after start"),
+        ({"end": "2026-11-27T05:00:00Z"}, "end needs start"),
+        ({"time": "2026-11-27T05:00:00Z", "start": "2026-11-27T05:00:00Z"}, "either time or start/end"),
+        ({"dry_run": "yes"}, "dry_run must be true or false"),
+        ({"strat": "2026-11-27"}, "unknown event keys: strat"),
+        ({"time": "2026-11-27T10:00:00Z"}, "refusing hours after the current one (2026-11-27T09:00:00Z)"),
+        ({"start": "2026-11-27T08:00:00Z", "end": "2026-11-27T12:00:00Z"}, "the range reaches 2026-11-27T11:00:00Z"),
+        ({"time": "1969-12-31T23:00:00Z"}, "time must not be before 1970"),
+        ({**SCHEDULED, "time": "soon"}, "time is not an ISO 8601 time"),
+        ({**SCHEDULED, "extra": 1}, "unexpected keys in scheduled event: extra"),
+        ({key: value for key, value in SCHEDULED.items() if key != "time"}, "scheduled event has no time"),
+    ],
+)
+def test_bad_events_raise_one_clear_error(event, message):
+    with pytest.raises(EventError) as excinfo:
+        parse_event(event, NOW)
+    assert message in str(excinfo.value)
+
+
+def test_the_current_hour_itself_is_allowed():
+    assert parse_event({"time": "2026-11-27T09:59:00Z"}, NOW).start == utc(2026, 11, 27, 9)
+    assert parse_event({"start": "2026-11-27T08:00:00Z", "end": "2026-11-27T09:30:00Z"}, NOW).hours == 2
+
+
+def test_invocation_size_limit():
+    month = HourRange(utc(2026, 10, 1), utc(2026, 11, 1))
+    config.check_invocation_size(month, 20)  # 31 days at 20 merchants is fine
+    with pytest.raises(EventError, match=r"744 hours x 1000 merchants = 744000 documents; one invocation takes at most 500000"):
+        config.check_invocation_size(month, 1000)
+
+
+# --- environment ----------------------------------------------------------------------
+
+
+def test_defaults():
+    assert load_config({}) == Config(host=None, index="pp-merchantai", merchants=20, seed=1729, log_level="INFO")
+
+
+def test_full_environment():
+    cfg = load_config({
+        "ELASTICSEARCH_HOST": "https://example.es.io:443/",
+        "ELASTICSEARCH_API_KEY": "a2V5OnNlY3JldA==",
+        "ELASTICSEARCH_INDEX": "merchants-test",
+        "MERCHANT_COUNT": "250",
+        "GENERATOR_SEED": "-42",
+        "LOG_LEVEL": "debug",
+    })
+    assert cfg == Config(host="https://example.es.io:443", index="merchants-test", merchants=250, seed=-42,
+                         log_level="DEBUG", api_key="a2V5OnNlY3JldA==")
+
+
+def test_username_alone_is_the_older_name_for_the_api_key():
+    cfg = load_config({"ELASTICSEARCH_USERNAME": "a2V5OnNlY3JldA=="})
+    assert (cfg.api_key, cfg.username, cfg.password) == ("a2V5OnNlY3JldA==", None, None)
+
+
+def test_username_and_password_are_basic_auth():
+    cfg = load_config({"ELASTICSEARCH_USERNAME": "elastic", "ELASTICSEARCH_PASSWORD": "pw"})
+    assert (cfg.api_key, cfg.username, cfg.password) == (None, "elastic", "pw")
+
+
+def test_secret_arn():
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pp-merchantai/es-key-AbCdEf"
+    assert load_config({"ELASTICSEARCH_API_KEY_SECRET_ARN": arn}).api_key_secret_arn == arn
+
+
+def test_repr_never_shows_secrets():
+    cfg = load_config({"ELASTICSEARCH_API_KEY": "TOPSECRETKEY"})
+    assert "TOPSECRETKEY" not in repr(cfg)
+    cfg = load_config({"ELASTICSEARCH_USERNAME": "elastic", "ELASTICSEARCH_PASSWORD": "TOPSECRETPW"})
+    assert "TOPSECRETPW" not in repr(cfg)
+
+
+@pytest.mark.parametrize("host", ["http://localhost:9200", "http://127.0.0.1:9200", "http://[::1]:9200",
+                                  "https://my-deployment.es.us-east-1.aws.elastic.cloud"])
+def test_accepted_hosts(host):
+    assert load_config({"ELASTICSEARCH_HOST": host}).host == host
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MERCHANT_COUNT": "twenty"}, "MERCHANT_COUNT must be an integer, got 'twenty'"),
+        ({"MERCHANT_COUNT": "0"}, "MERCHANT_COUNT must be between 1 and 100000, got 0"),
+        ({"MERCHANT_COUNT": "100001"}, "MERCHANT_COUNT must be between 1 and 100000"),
+        ({"MERCHANT_COUNT": "2.5"}, "MERCHANT_COUNT must be an integer"),
+        ({"GENERATOR_SEED": "abc"}, "GENERATOR_SEED must be an integer, got 'abc'"),
+        ({"GENERATOR_SEED": str(2**64)}, "GENERATOR_SEED must be between"),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ({"ELASTICSEARCH_INDEX": "Merchants"}, "ELASTICSEARCH_INDEX must be a valid Elasticsearch index name"),
+        ({"ELASTICSEARCH_INDEX": "_hidden"}, "ELASTICSEARCH_INDEX must be a valid"),
+        ({"ELASTICSEARCH_HOST": "my-cluster:9200"}, "ELASTICSEARCH_HOST must be an http(s) URL"),
+        ({"ELASTICSEARCH_HOST": "ftp://example.com"}, "ELASTICSEARCH_HOST must be an http(s) URL"),
+        ({"ELASTICSEARCH_HOST": "https://example.com:99999"}, "ELASTICSEARCH_HOST is not a valid URL"),
+        ({"ELASTICSEARCH_HOST": "http://example.com:9200"}, "must use https:// (plain http:// is allowed only for localhost)"),
+        ({"ELASTICSEARCH_HOST": "https://user:pw@example.com"}, "ELASTICSEARCH_HOST must not carry credentials"),
+        ({"ELASTICSEARCH_PASSWORD": "pw"}, "ELASTICSEARCH_PASSWORD is set but ELASTICSEARCH_USERNAME is not"),
+        ({"ELASTICSEARCH_API_KEY": "k", "ELASTICSEARCH_USERNAME": "u", "ELASTICSEARCH_PASSWORD": "p"}, "not both"),
+        ({"ELASTICSEARCH_API_KEY": "k", "ELASTICSEARCH_USERNAME": "k2"}, "older name for ELASTICSEARCH_API_KEY"),
+        ({"ELASTICSEARCH_API_KEY": "k", "ELASTICSEARCH_API_KEY_SECRET_ARN":
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:x"}, "not both"),
+        ({"ELASTICSEARCH_API_KEY_SECRET_ARN": "my-secret"}, "ELASTICSEARCH_API_KEY_SECRET_ARN must be a Secrets Manager secret ARN"),
+    ],
+)
+def test_invalid_environment_names_the_variable(env, message):
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(env)
+    assert message in str(excinfo.value)
+
+
+def test_errors_never_echo_the_password():
+    with pytest.raises(ConfigError) as excinfo:
+        load_config({"ELASTICSEARCH_PASSWORD": "TOPSECRETPW"})
+    assert "TOPSECRETPW" not in str(excinfo.value)
+
+
+def test_blank_values_mean_unset():
+    assert load_config({"MERCHANT_COUNT": "", "ELASTICSEARCH_HOST": "  "}) == Config()

@@ -1,0 +1,180 @@
+"""Client tests with exact HTTP shapes, intercepted with responses (no server)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+
+import data_generator
+import es
+
+HOST = "https://example.es.io:443"
+HEADERS = {"X-Elastic-Product": "Elasticsearch"}
+HOUR = {"time": "2026-11-27T08:00:00Z"}
+
+
+@pytest.fixture
+def env(monkeypatch):
+    monkeypatch.setenv("ELASTICSEARCH_HOST", HOST)
+    monkeypatch.setenv("ELASTICSEARCH_API_KEY", "a2V5OnNlY3JldA==")
+    monkeypatch.setattr(es, "INITIAL_BACKOFF_S", 0)
+
+
+def bulk_lines(request):
+    lines = request.body.decode().splitlines() if isinstance(request.body, bytes) else request.body.splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def items_of(request, status_for):
+    actions = bulk_lines(request)[::2]
+    items = []
+    for action in actions:
+        _id = action["index"]["_id"]
+        status = status_for(_id)
+        item = {"_index": "pp-merchantai", "_id": _id, "status": status}
+        if status == 400:
+            item["error"] = {"type": "mapper_parsing_exception", "reason": "failed to parse field [sessions]"}
+        elif status == 429:
+            item["error"] = {"type": "es_rejected_execution_exception", "reason": "rejected execution"}
+        items.append({"index": item})
+    return {"took": 1, "errors": any(i["index"]["status"] >= 300 for i in items), "items": items}
+
+
+def add_template(rsps, status=200):
+    rsps.add(responses.PUT, f"{HOST}/_index_template/pp-merchantai", json={"acknowledged": True},
+             status=status, headers=HEADERS)
+
+
+def add_bulk(rsps, status_for=lambda _id: 201):
+    def callback(request):
+        return 200, HEADERS, json.dumps(items_of(request, status_for))
+
+    rsps.add_callback(responses.PUT, f"{HOST}/_bulk", callback=callback, content_type="application/json")
+
+
+@responses.activate
+def test_cold_start_puts_the_template_then_one_bulk_and_warm_only_bulks(env):
+    add_template(responses)
+    add_bulk(responses)
+    summary = data_generator.lambda_handler(HOUR, None)
+    assert [(c.request.method, c.request.path_url) for c in responses.calls] == [
+        ("PUT", "/_index_template/pp-merchantai"),
+        ("PUT", "/_bulk"),
+    ]
+    template = json.loads(responses.calls[0].request.body)
+    assert template["index_patterns"] == ["pp-merchantai"]
+    assert template["template"]["mappings"]["properties"]["location"] == {"type": "geo_point"}
+    assert responses.calls[1].request.headers["Authorization"] == "ApiKey a2V5OnNlY3JldA=="
+    assert {k: summary[k] for k in ("status", "documents", "indexed", "failed")} == {
+        "status": "ok", "documents": 20, "indexed": 20, "failed": 0}
+
+    responses.calls.reset()
+    data_generator.lambda_handler(HOUR, None)
+    assert [(c.request.method, c.request.path_url) for c in responses.calls] == [("PUT", "/_bulk")]
+
+
+@responses.activate
+def test_bulk_body_is_the_generated_ndjson_with_deterministic_ids(env):
+    add_template(responses)
+    add_bulk(responses)
+    data_generator.lambda_handler(HOUR, None)
+    lines = bulk_lines(responses.calls[1].request)
+    assert lines[0] == {"index": {"_index": "pp-merchantai", "_id": "merchant_001-2026112708"}}
+    assert lines[1]["merchant_id"] == "merchant_001" and lines[1]["timestamp"] == "2026-11-27T08:00:00Z"
+    assert len(lines) == 40
+
+
+@responses.activate
+def test_partial_429_items_are_retried_until_indexed(env):
+    add_template(responses)
+    rejected = {"merchant_003-2026112708": 2, "merchant_017-2026112708": 1}
+
+    def status_for(_id):
+        if rejected.get(_id):
+            rejected[_id] -= 1
+            return 429
+        return 201
+
+    add_bulk(responses, status_for)
+    summary = data_generator.lambda_handler(HOUR, None)
+    bulks = [c for c in responses.calls if c.request.path_url == "/_bulk"]
+    assert [len(bulk_lines(c.request)) // 2 for c in bulks] == [20, 2, 1]  # only the rejected ones again
+    assert (summary["indexed"], summary["failed"], summary["status"]) == (20, 0, "ok")
+
+
+@responses.activate
+def test_whole_request_503_is_retried_with_backoff(env):
+    add_template(responses)
+    responses.add(responses.PUT, f"{HOST}/_bulk", json={"error": "unavailable"}, status=503, headers=HEADERS)
+    add_bulk(responses)
+    summary = data_generator.lambda_handler(HOUR, None)
+    assert [c.response.status_code for c in responses.calls[1:]] == [503, 200]
+    assert summary["indexed"] == 20
+
+
+@responses.activate
+def test_mapping_errors_are_counted_not_retried_and_raised_once(env, caplog):
+    add_template(responses)
+    add_bulk(responses, lambda _id: 400 if _id.startswith(("merchant_004", "merchant_009")) else 201)
+    with pytest.raises(es.BulkError) as excinfo:
+        data_generator.lambda_handler(HOUR, None)
+    assert str(excinfo.value) == (
+        "2 of 20 documents failed to index: "
+        "merchant_004-2026112708: HTTP 400 mapper_parsing_exception: failed to parse field [sessions]; "
+        "merchant_009-2026112708: HTTP 400 mapper_parsing_exception: failed to parse field [sessions]"
+    )
+    assert len([c for c in responses.calls if c.request.path_url == "/_bulk"]) == 1
+    summary = json.loads(next(r.getMessage() for r in caplog.records if r.getMessage().startswith("{")))
+    assert (summary["status"], summary["indexed"], summary["failed"]) == ("error", 18, 2)
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [401, 403])
+def test_bad_credentials_fail_at_once_with_one_request(env, status):
+    add_template(responses, status=status)
+    with pytest.raises(es.CredentialsError) as excinfo:
+        data_generator.lambda_handler(HOUR, None)
+    assert len(responses.calls) == 1
+    message = str(excinfo.value)
+    assert f"HTTP {status}" in message and "ELASTICSEARCH_API_KEY" in message
+    assert "a2V5OnNlY3JldA==" not in message
+
+
+@responses.activate
+def test_a_failed_template_is_tried_again_on_the_next_invocation(env):
+    add_template(responses, status=401)
+    with pytest.raises(es.CredentialsError):
+        data_generator.lambda_handler(HOUR, None)
+    responses.replace(responses.PUT, f"{HOST}/_index_template/pp-merchantai", json={"acknowledged": True},
+                      headers=HEADERS)
+    add_bulk(responses)
+    assert data_generator.lambda_handler(HOUR, None)["indexed"] == 20
+    assert [c.request.path_url for c in responses.calls] == [
+        "/_index_template/pp-merchantai", "/_index_template/pp-merchantai", "/_bulk"]
+
+
+@responses.activate
+def test_a_server_that_is_not_elasticsearch_is_named(env):
+    responses.add(responses.PUT, f"{HOST}/_index_template/pp-merchantai", json={"ok": True})
+    with pytest.raises(es.IndexingError, match="ELASTICSEARCH_HOST does not answer as Elasticsearch"):
+        data_generator.lambda_handler(HOUR, None)
+
+
+@responses.activate
+def test_basic_auth_is_sent_when_a_password_is_set(env, monkeypatch):
+    monkeypatch.delenv("ELASTICSEARCH_API_KEY")
+    monkeypatch.setenv("ELASTICSEARCH_USERNAME", "elastic")
+    monkeypatch.setenv("ELASTICSEARCH_PASSWORD", "changeme")
+    add_template(responses)
+    add_bulk(responses)
+    data_generator.lambda_handler(HOUR, None)
+    assert responses.calls[0].request.headers["Authorization"] == "Basic ZWxhc3RpYzpjaGFuZ2VtZQ=="
+
+
+@responses.activate
+def test_dry_run_sends_nothing(env):
+    summary = data_generator.lambda_handler({"dry_run": True}, None)
+    assert len(responses.calls) == 0
+    assert (summary["dry_run"], summary["documents"], summary["indexed"]) == (True, 20, 0)

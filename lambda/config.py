@@ -272,6 +272,9 @@ def parse_event(event, now: datetime) -> HourRange:
             raise EventError("end needs start")
         if "start" in event:
             start = parse_time(event["start"], "start")
+            if floor_hour(start) > current:
+                raise EventError(f"refusing hours after the current one ({current:%Y-%m-%dT%H:00:00Z}): "
+                                 f"start is {start:%Y-%m-%dT%H:%M:%SZ}")
             end = parse_time(event["end"], "end") if "end" in event else now.astimezone(timezone.utc)
             if end <= start:
                 raise EventError(f"end ({end:%Y-%m-%dT%H:%M:%SZ}) must be after start ({start:%Y-%m-%dT%H:%M:%SZ})")

@@ -231,8 +231,13 @@ def _print_table(cfg: Config, hour: datetime, out) -> None:
 def main(argv=None, environ=None) -> int:
     args = _parser().parse_args(argv)
     environ = os.environ if environ is None else environ
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=logging.WARNING)
     err = sys.stderr
+    # Log lines (the summary among them) go to stderr as bare messages;
+    # stdout is kept for --output -.
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
     try:
         cfg = _config_from_args(args, environ)
         _set_log_level(cfg)
@@ -265,6 +270,9 @@ def main(argv=None, environ=None) -> int:
     except es.IndexingError as exc:
         print(f"error: {exc}", file=err)
         return 1
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
     if logger.getEffectiveLevel() > logging.INFO:
         print(json.dumps(summary), file=err)
     return 0

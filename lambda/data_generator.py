@@ -105,7 +105,9 @@ def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=
     }
     if resume_from:
         summary["resume_from"] = _stamp(resume_from)
-    logger.log(logging.ERROR if failed else logging.INFO, json.dumps(summary))
+    # Lambda's JSON log format also lifts `extra` keys into the record, so
+    # the summary is queryable as fields in CloudWatch Logs Insights.
+    logger.log(logging.ERROR if failed else logging.INFO, json.dumps(summary), extra={"summary": summary})
     if failed:
         sink.raise_failures(documents)
     return summary

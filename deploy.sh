@@ -6,6 +6,7 @@
 
 set -euo pipefail
 shopt -s inherit_errexit
+# Never add `set -x` here: it would print the API key.
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly ROOT_DIR
@@ -227,7 +228,8 @@ redact() {
   done
 }
 
-# Runs the AWS CLI with --region/--profile; its output and errors go through redact.
+# Runs the AWS CLI with --region/--profile; its output (to stdout) and its errors
+# (to stderr) both go through redact. Returns the CLI's exit status.
 aws_cli() {
   local -a options=()
   if [[ -n "${REGION}" ]]; then
@@ -236,7 +238,7 @@ aws_cli() {
   if [[ -n "${PROFILE}" ]]; then
     options+=(--profile "${PROFILE}")
   fi
-  aws "${options[@]}" "$@" 2>&1 | redact
+  { aws "${options[@]}" "$@" 2>&1 1>&3 3>&- | redact >&2 3>&-; } 3>&1 | redact
 }
 
 # Builds lambda-deployment.zip: the runtime dependencies for the Lambda platform
@@ -263,10 +265,10 @@ build_package() {
 
 # Prints the stack's ScheduleState (ENABLED or DISABLED), or NONE if there is no stack.
 current_schedule_state() {
-  local output
+  local output errors="${WORK_DIR}/describe-stacks.err"
   if output="$(aws_cli cloudformation describe-stacks --stack-name "${STACK_NAME}" \
     --query "Stacks[0].[StackStatus, Parameters[?ParameterKey=='ScheduleState'].ParameterValue | [0]]" \
-    --output text)"; then
+    --output text 2>"${errors}")"; then
     local status state
     read -r status state <<<"${output}"
     case "${status}" in
@@ -278,10 +280,11 @@ current_schedule_state() {
         ;;
       *) echo "${state}" ;;
     esac
-  elif [[ "${output}" == *"does not exist"* ]]; then
+  elif grep -q "does not exist" "${errors}"; then
     echo "NONE"
   else
-    err "cannot read stack ${STACK_NAME}: ${output}"
+    cat "${errors}" >&2
+    err "cannot read stack ${STACK_NAME} (see the AWS CLI's message above)"
     exit 1
   fi
 }

@@ -140,16 +140,20 @@ def b64_sha256(path: Path) -> str:
     return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
 
 
-@pytest.fixture
-def recorded_aws(tmp_path):
-    """A directory with an `aws` that logs its arguments and then runs the real one."""
-    bin_dir = tmp_path / "bin"
+def make_recorder(directory: Path) -> tuple[Path, Path]:
+    """A bin directory with an `aws` that logs its arguments and then runs the real one."""
+    bin_dir = directory / "bin"
     bin_dir.mkdir()
-    calls = tmp_path / "aws-calls.log"
+    calls = directory / "aws-calls.log"
     wrapper = bin_dir / "aws"
     wrapper.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$*" >> "{calls}"\nexec "{BIN / "aws"}" "$@"\n')
     wrapper.chmod(0o755)
     return bin_dir, calls
+
+
+@pytest.fixture
+def recorded_aws(tmp_path):
+    return make_recorder(tmp_path)
 
 
 def aws_calls(calls: Path) -> list[str]:
@@ -160,12 +164,14 @@ def aws_calls(calls: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def package(project, aws_home):
+def package(project, aws_home, tmp_path_factory):
     """./deploy.sh --package-only, once per session (pip downloads the Lambda platform's wheels)."""
+    bin_dir, calls = make_recorder(tmp_path_factory.mktemp("package-aws"))
     env = base_env(aws_home, "http://127.0.0.1:9")  # the discard port: any AWS call would fail
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     result = run(project, env, "--package-only")
     assert result.returncode == 0, output_of(result)
-    return project / "lambda-deployment.zip", result
+    return project / "lambda-deployment.zip", result, aws_calls(calls)
 
 
 @pytest.fixture(scope="session")
@@ -201,9 +207,9 @@ def run_isolated(unzipped: Path, event: dict, extra_env: dict | None = None) -> 
 
 
 def test_package_only_makes_no_aws_call(package):
-    _, result = package
+    _, result, calls = package
     assert "Built lambda-deployment.zip" in result.stdout
-    assert "cloudformation" not in output_of(result).lower()
+    assert calls == []
 
 
 def test_package_is_self_contained(unzipped):
@@ -222,7 +228,7 @@ def test_package_indexes_into_a_real_engine(unzipped, cluster):
 
 
 def test_package_layout(package):
-    zip_path, _ = package
+    zip_path = package[0]
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
     for module in sorted(p.name for p in (ROOT / "lambda").glob("*.py")):
@@ -236,7 +242,7 @@ def test_package_layout(package):
 
 
 def test_package_is_built_for_the_lambda_platform(package):
-    zip_path, _ = package
+    zip_path = package[0]
     with zipfile.ZipFile(zip_path) as archive:
         compiled = [n for n in archive.namelist() if n.endswith(".so")]
     # Pure Python apart from charset-normalizer's optional accelerators, which
@@ -324,7 +330,7 @@ def test_aws_errors_are_redacted(aws_home, project, tmp_path):
     fake = bin_dir / "aws"
     fake.write_text("""#!/usr/bin/env bash
 for arg in "$@"; do
-  if [[ "$arg" == file://* ]]; then cat "${arg#file://}" >&2; fi
+  if [[ "$arg" == file://* ]]; then cat "${arg#file://}"; cat "${arg#file://}" >&2; fi
 done
 if [[ "$*" == *describe-stacks* ]]; then echo "Stack with id x does not exist" >&2; exit 254; fi
 echo "An error occurred (ValidationError): $*" >&2
@@ -335,8 +341,31 @@ exit 255
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY})
     assert result.returncode != 0
-    assert "ElasticsearchApiKey=[redacted]" in output_of(result), "the fake did not show the parameters"
+    # Both of the CLI's streams are filtered.
+    assert "ElasticsearchApiKey=[redacted]" in result.stdout, "the fake did not show the parameters"
+    assert "ElasticsearchApiKey=[redacted]" in result.stderr, "the fake did not show the parameters"
     assert API_KEY not in output_of(result)
+
+
+def test_unreadable_stack_stops_before_deploying(aws_home, project, tmp_path):
+    # Credentials that do not work: describe-stacks fails with something other than
+    # "does not exist", and the script must stop instead of creating a stack.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.log"
+    fake = bin_dir / "aws"
+    fake.write_text(f"""#!/usr/bin/env bash
+printf "%s\\n" "$*" >> "{calls}"
+echo "An error occurred (ExpiredToken) when calling the DescribeStacks operation: token expired" >&2
+exit 254
+""")
+    fake.chmod(0o755)
+    env = base_env(aws_home, "http://127.0.0.1:9")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY})
+    assert result.returncode != 0
+    assert "ExpiredToken" in result.stderr and "cannot read stack" in result.stderr
+    assert [call.split()[:2] for call in aws_calls(calls)] == [["cloudformation", "describe-stacks"]]
 
 
 # --- deployment against moto_server ----------------------------------------------------

@@ -452,13 +452,14 @@ def test_redeploy_keeps_the_schedule_enabled_and_updates_code(env, moto, project
 
 
 def test_deploy_with_flags_and_secret_arn(moto, aws_home, project):
-    env = base_env(aws_home, moto) | {"MERCHANT_COUNT": "50", "GENERATOR_SEED": "7"}
+    env = base_env(aws_home, moto) | {"MERCHANT_COUNT": "50", "GENERATOR_SEED": "7", "RESERVED_CONCURRENCY": "2"}
     result = run(project, env, "--host", HOST, "--api-key-secret-arn", SECRET_ARN, "--index", "merchants-test",
                  "--log-level", "debug", "--region", REGION, "--stack-name", "generator-test")
     assert result.returncode == 0, output_of(result)
     assert_deployed(moto, project / "lambda-deployment.zip", expected_environment(
         ELASTICSEARCH_API_KEY=None, ELASTICSEARCH_API_KEY_SECRET_ARN=SECRET_ARN,
         ELASTICSEARCH_INDEX="merchants-test", LOG_LEVEL="DEBUG", MERCHANT_COUNT="50", GENERATOR_SEED="7"))
+    assert client(moto, "lambda").get_function_concurrency(FunctionName=FUNCTION)["ReservedConcurrentExecutions"] == 2
     iam = client(moto, "iam")
     role = f"{FUNCTION}-{REGION}"
     secret_policy = iam.get_role_policy(RoleName=role, PolicyName="read-api-key-secret")["PolicyDocument"]
@@ -476,8 +477,9 @@ def test_api_key_file_flag(moto, aws_home, project, tmp_path):
     assert_deployed(moto, project / "lambda-deployment.zip", expected_environment())
 
 
-def test_without_secret_the_role_cannot_read_secrets(env, moto, project):
+def test_defaults_reserve_no_concurrency_and_grant_no_secret(env, moto, project):
     assert run(project, env).returncode == 0
+    assert "ReservedConcurrentExecutions" not in client(moto, "lambda").get_function_concurrency(FunctionName=FUNCTION)
     iam = client(moto, "iam")
     names = iam.list_role_policies(RoleName=f"{FUNCTION}-{REGION}")["PolicyNames"]
     assert sorted(names) == ["send-failed-invocations", "write-own-logs"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -207,6 +208,9 @@ def read_secret(arn: str) -> str:
     """The secret's string value, read once per container (boto3 comes with the Lambda runtime)."""
     import boto3  # only this path needs it; keeps it out of cold start otherwise
 
+    # botocore logs whole responses at DEBUG, this one included: with LOG_LEVEL (and
+    # Lambda's ApplicationLogLevel) at DEBUG the key would land in CloudWatch.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     value = boto3.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString")
     if not value or not value.strip():
         raise ConfigError(f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN} has no string value")

@@ -1,0 +1,496 @@
+"""deploy.sh end to end: the zip it builds, and a real deployment against moto_server.
+
+The script runs unchanged with the AWS CLI from .venv against moto_server on a
+loopback port (AWS_ENDPOINT_URL), with dummy credentials and no ~/.aws. moto
+neither creates EventInvokeConfig or alarms in stacks nor runs function code, so
+those are covered by tests/test_template.py and the package tests here. Each
+scenario starts from a reset moto.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # .venv/bin: aws, moto_server, python3
+REGION = "us-east-1"
+API_KEY = "ZHVtbXktaWQ6ZHVtbXkta2V5LW5ldmVyLXByaW50ZWQ="
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pp-merchantai/es-key-AbC123"
+HOST = "https://my-deployment.es.us-east-1.aws.elastic.cloud:443"
+FUNCTION = "pp-merchantai-data-generator"
+RULE = f"{FUNCTION}-hourly"
+QUEUE = f"{FUNCTION}-failed"
+STACK = "pp-merchantai-data-generator"
+SCRIPT_TIMEOUT_S = 300
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """One moto_server process on a free loopback port, stopped at session end."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    process = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            if process.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {process.returncode}")
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("moto_server did not start")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def moto(moto_server):
+    """A reset moto: every scenario starts with an empty account."""
+    urllib.request.urlopen(urllib.request.Request(moto_server + "/moto-api/reset", method="POST"),
+                           timeout=10).close()
+    return moto_server
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory):
+    """A copy of the files deploy.sh uses, so its build outputs stay out of the work tree."""
+    copy = tmp_path_factory.mktemp("project")
+    for name in ("deploy.sh", "cloudformation.yml", "requirements.txt"):
+        shutil.copy2(ROOT / name, copy / name)
+    shutil.copytree(ROOT / "lambda", copy / "lambda", ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+@pytest.fixture(scope="session")
+def aws_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("aws-home")
+
+
+def base_env(aws_home: Path, endpoint: str) -> dict:
+    """The process environment minus anything AWS or Elasticsearch, plus dummy AWS settings."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("AWS_", "ELASTICSEARCH_"))
+           and name not in ("MERCHANT_COUNT", "GENERATOR_SEED", "LOG_LEVEL", "STACK_NAME", "FUNCTION_NAME",
+                            "LAMBDA_ARCHITECTURE", "RESERVED_CONCURRENCY", "ALARM_TOPIC_ARN")}
+    env.update({
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_CONFIG_FILE": str(aws_home / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(aws_home / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    })
+    return env
+
+
+def run(project: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(project / "deploy.sh"), *args], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=SCRIPT_TIMEOUT_S, stdin=subprocess.DEVNULL)
+
+
+def output_of(result: subprocess.CompletedProcess) -> str:
+    return result.stdout + result.stderr
+
+
+@pytest.fixture
+def env(moto, aws_home):
+    return base_env(aws_home, moto) | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY}
+
+
+def client(endpoint: str, service: str):
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def b64_sha256(path: Path) -> str:
+    return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+
+
+def make_recorder(directory: Path) -> tuple[Path, Path]:
+    """A bin directory with an `aws` that logs its arguments and then runs the real one."""
+    bin_dir = directory / "bin"
+    bin_dir.mkdir()
+    calls = directory / "aws-calls.log"
+    wrapper = bin_dir / "aws"
+    wrapper.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$*" >> "{calls}"\nexec "{BIN / "aws"}" "$@"\n')
+    wrapper.chmod(0o755)
+    return bin_dir, calls
+
+
+@pytest.fixture
+def recorded_aws(tmp_path):
+    return make_recorder(tmp_path)
+
+
+def aws_calls(calls: Path) -> list[str]:
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+# --- the package ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def package(project, aws_home, tmp_path_factory):
+    """./deploy.sh --package-only, once per session (pip downloads the Lambda platform's wheels)."""
+    bin_dir, calls = make_recorder(tmp_path_factory.mktemp("package-aws"))
+    env = base_env(aws_home, "http://127.0.0.1:9")  # the discard port: any AWS call would fail
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    result = run(project, env, "--package-only")
+    assert result.returncode == 0, output_of(result)
+    return project / "lambda-deployment.zip", result, aws_calls(calls)
+
+
+@pytest.fixture(scope="session")
+def unzipped(package, tmp_path_factory):
+    target = tmp_path_factory.mktemp("unzipped")
+    with zipfile.ZipFile(package[0]) as archive:
+        archive.extractall(target)
+    return target
+
+
+# Run in `python -S -I`: no site-packages, no PYTHON* variables, no script
+# directory; sys.path is the unzipped package plus the standard library only.
+ISOLATED = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import data_generator
+event = json.loads(sys.argv[2])
+summary = data_generator.lambda_handler(event, None)
+import elasticsearch, elastic_transport, requests, urllib3, certifi, dateutil
+outside = sorted(name for name, module in sys.modules.items()
+                 if getattr(module, "__file__", None) and "site-packages" in module.__file__)
+print(json.dumps({"summary": summary, "outside": outside,
+                  "elasticsearch": elasticsearch.__file__, "dateutil": dateutil.__file__}))
+"""
+
+
+def run_isolated(unzipped: Path, event: dict, extra_env: dict | None = None) -> dict:
+    env = {"PATH": os.environ.get("PATH", ""), **(extra_env or {})}
+    result = subprocess.run([sys.executable, "-S", "-I", "-c", ISOLATED, str(unzipped), json.dumps(event)],
+                            env=env, capture_output=True, text=True, timeout=120, cwd=unzipped)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_package_only_makes_no_aws_call(package):
+    _, result, calls = package
+    assert "Built lambda-deployment.zip" in result.stdout
+    assert calls == []
+
+
+def test_package_is_self_contained(unzipped):
+    answer = run_isolated(unzipped, {"dry_run": True})
+    summary = answer["summary"]
+    assert summary["status"] == "ok" and summary["dry_run"] is True and summary["documents"] == 20
+    assert answer["outside"] == [], "modules loaded from outside the package"
+    assert answer["elasticsearch"].startswith(str(unzipped))
+    assert answer["dateutil"].startswith(str(unzipped))
+
+
+def test_package_indexes_into_a_real_engine(unzipped, cluster):
+    answer = run_isolated(unzipped, {}, {"ELASTICSEARCH_HOST": cluster.url})
+    assert answer["summary"]["indexed"] == 20
+    assert cluster.count() == 20
+
+
+def test_package_layout(package):
+    zip_path = package[0]
+    with zipfile.ZipFile(zip_path) as archive:
+        names = archive.namelist()
+    for module in sorted(p.name for p in (ROOT / "lambda").glob("*.py")):
+        assert module in names, f"{module} not at the zip's root"
+    assert "index.py" not in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    # boto3 comes with the Lambda runtime; the zip must not carry (or shadow) it.
+    assert not [n for n in names if n.startswith(("boto3/", "botocore/", "s3transfer/"))]
+    assert not [n for n in names if n.startswith("bin/")]
+    assert zip_path.stat().st_size < 5 * 1024 * 1024
+
+
+def test_package_is_built_for_the_lambda_platform(package):
+    zip_path = package[0]
+    with zipfile.ZipFile(zip_path) as archive:
+        compiled = [n for n in archive.namelist() if n.endswith(".so")]
+    # Pure Python apart from charset-normalizer's optional accelerators, which
+    # must be the arm64, CPython 3.13 builds (the function's platform).
+    assert all("cpython-313-aarch64-linux-gnu" in name for name in compiled), compiled
+
+
+# --- bad input: clear error, no AWS call ------------------------------------------------
+
+
+@pytest.fixture
+def offline_env(aws_home, recorded_aws):
+    """An environment in which any AWS call would be recorded (and fail: nothing listens)."""
+    bin_dir, calls = recorded_aws
+    env = base_env(aws_home, "http://127.0.0.1:9")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    return env, calls
+
+
+@pytest.mark.parametrize("variables, message", [
+    ({"ELASTICSEARCH_API_KEY": API_KEY}, "ELASTICSEARCH_HOST is not set"),
+    ({"ELASTICSEARCH_HOST": HOST}, "no API key"),
+    ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "ELASTICSEARCH_API_KEY_SECRET_ARN": SECRET_ARN},
+     "not both"),
+    ({"ELASTICSEARCH_HOST": "http://my-deployment.example.com", "ELASTICSEARCH_API_KEY": API_KEY}, "https://"),
+    ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY_SECRET_ARN": "arn:aws:s3:::bucket"}, "full ARN"),
+    ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "ELASTICSEARCH_INDEX": "Bad Index"},
+     "ELASTICSEARCH_INDEX"),
+    ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "MERCHANT_COUNT": "0"}, "MERCHANT_COUNT"),
+])
+def test_bad_input_fails_before_any_aws_call(offline_env, project, variables, message):
+    env, calls = offline_env
+    result = run(project, env | variables)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert aws_calls(calls) == []
+    assert API_KEY not in output_of(result)
+
+
+def test_bad_log_level_fails_with_usage(offline_env, project):
+    env, calls = offline_env
+    result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY},
+                 "--log-level", "LOUD")
+    assert result.returncode == 2
+    assert "--log-level must be one of" in result.stderr and "Usage:" in result.stderr
+    assert aws_calls(calls) == []
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["--stack-name"], ["deploy"]])
+def test_bad_command_line_fails_with_usage(offline_env, project, args):
+    env, calls = offline_env
+    result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY}, *args)
+    assert result.returncode == 2
+    assert "Usage: ./deploy.sh" in result.stderr
+    assert aws_calls(calls) == []
+
+
+def test_help(offline_env, project):
+    env, calls = offline_env
+    result = run(project, env, "--help")
+    assert result.returncode == 0
+    assert "Usage: ./deploy.sh" in result.stdout and "--package-only" in result.stdout
+    assert aws_calls(calls) == []
+
+
+def test_missing_prerequisite_is_named(offline_env, project, tmp_path):
+    env, calls = offline_env
+    # A PATH with python3 and the shell's basics but no zip.
+    bin_dir = tmp_path / "nozip"
+    bin_dir.mkdir()
+    for tool in ("python3", "aws", "bash", "dirname", "date", "mktemp", "rm"):
+        found = shutil.which(tool, path=env["PATH"])
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    result = run(project, env | {"PATH": str(bin_dir), "ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY})
+    assert result.returncode != 0
+    assert "zip is required" in result.stderr
+    assert aws_calls(calls) == []
+
+
+def test_aws_errors_are_redacted(aws_home, project, tmp_path):
+    # An `aws` that fails by echoing everything it was given, parameter file included.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "aws"
+    fake.write_text("""#!/usr/bin/env bash
+for arg in "$@"; do
+  if [[ "$arg" == file://* ]]; then cat "${arg#file://}"; cat "${arg#file://}" >&2; fi
+done
+if [[ "$*" == *describe-stacks* ]]; then echo "Stack with id x does not exist" >&2; exit 254; fi
+echo "An error occurred (ValidationError): $*" >&2
+exit 255
+""")
+    fake.chmod(0o755)
+    env = base_env(aws_home, "http://127.0.0.1:9")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY})
+    assert result.returncode != 0
+    # Both of the CLI's streams are filtered.
+    assert "ElasticsearchApiKey=[redacted]" in result.stdout, "the fake did not show the parameters"
+    assert "ElasticsearchApiKey=[redacted]" in result.stderr, "the fake did not show the parameters"
+    assert API_KEY not in output_of(result)
+
+
+def test_unreadable_stack_stops_before_deploying(aws_home, project, tmp_path):
+    # Credentials that do not work: describe-stacks fails with something other than
+    # "does not exist", and the script must stop instead of creating a stack.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.log"
+    fake = bin_dir / "aws"
+    fake.write_text(f"""#!/usr/bin/env bash
+printf "%s\\n" "$*" >> "{calls}"
+echo "An error occurred (ExpiredToken) when calling the DescribeStacks operation: token expired" >&2
+exit 254
+""")
+    fake.chmod(0o755)
+    env = base_env(aws_home, "http://127.0.0.1:9")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY})
+    assert result.returncode != 0
+    assert "ExpiredToken" in result.stderr and "cannot read stack" in result.stderr
+    assert [call.split()[:2] for call in aws_calls(calls)] == [["cloudformation", "describe-stacks"]]
+
+
+# --- deployment against moto_server ----------------------------------------------------
+
+
+def assert_deployed(endpoint: str, zip_path: Path, environment: dict):
+    lam = client(endpoint, "lambda")
+    function = lam.get_function_configuration(FunctionName=FUNCTION)
+    assert function["Handler"] == "data_generator.lambda_handler"
+    assert function["Runtime"] == "python3.13"
+    assert function["MemorySize"] == 512 and function["Timeout"] == 300
+    # moto returns Number parameters as numbers; Lambda stores strings.
+    assert {k: str(v) for k, v in function["Environment"]["Variables"].items()} == environment
+    assert function["CodeSha256"] == b64_sha256(zip_path)
+
+    events = client(endpoint, "events")
+    rule = events.describe_rule(Name=RULE)
+    assert rule["State"] == "ENABLED"
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
+    queue_arn = f"arn:aws:sqs:{REGION}:123456789012:{QUEUE}"
+    [target] = events.list_targets_by_rule(Rule=RULE)["Targets"]
+    assert target["Arn"] == function["FunctionArn"]
+    assert target["DeadLetterConfig"]["Arn"] == queue_arn
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+
+    [statement] = json.loads(lam.get_policy(FunctionName=FUNCTION)["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
+
+    [group] = client(endpoint, "logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{FUNCTION}")["logGroups"]
+    assert group["logGroupName"] == f"/aws/lambda/{FUNCTION}"
+    assert group["retentionInDays"] == 14
+
+    sqs = client(endpoint, "sqs")
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"] == queue_arn
+    return function
+
+
+def expected_environment(**changes) -> dict:
+    environment = {
+        "ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_INDEX": "pp-merchantai", "MERCHANT_COUNT": "20",
+        "GENERATOR_SEED": "1729", "LOG_LEVEL": "INFO", "ELASTICSEARCH_API_KEY": API_KEY,
+    }
+    environment.update(changes)
+    return {k: v for k, v in environment.items() if v is not None}
+
+
+def test_deploy_end_to_end(env, moto, project, recorded_aws):
+    bin_dir, calls = recorded_aws
+    result = run(project, env | {"PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"})
+    assert result.returncode == 0, output_of(result)
+    assert API_KEY not in output_of(result)
+
+    assert_deployed(moto, project / "lambda-deployment.zip", expected_environment())
+    stack = client(moto, "cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["ScheduleState"] == "ENABLED"
+
+    # The order that keeps the placeholder off the schedule: stack with the rule
+    # disabled, code, wait, then the rule enabled. The key is never an argument.
+    steps = [" ".join(call.split()[:2]) for call in aws_calls(calls)]
+    assert steps == ["cloudformation describe-stacks", "cloudformation deploy", "lambda update-function-code",
+                     "lambda wait", "cloudformation deploy"]
+    assert not [call for call in aws_calls(calls) if API_KEY in call]
+    assert "CAPABILITY_NAMED_IAM" in aws_calls(calls)[1] and "--no-fail-on-empty-changeset" in aws_calls(calls)[1]
+
+
+def test_redeploy_keeps_the_schedule_enabled_and_updates_code(env, moto, project, recorded_aws, tmp_path):
+    first = run(project, env)
+    assert first.returncode == 0, output_of(first)
+    # Change the code (a new module is enough to change the zip's hash).
+    changed = tmp_path / "project"
+    shutil.copytree(project, changed, ignore=shutil.ignore_patterns("deployment", "lambda-deployment.zip"))
+    (changed / "lambda" / "deploy_marker.py").write_text("MARKER = 1\n")
+    bin_dir, calls = recorded_aws
+    second = run(changed, env | {"PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"})
+    assert second.returncode == 0, output_of(second)
+    function = assert_deployed(moto, changed / "lambda-deployment.zip", expected_environment())
+    assert function["CodeSha256"] != b64_sha256(project / "lambda-deployment.zip")
+    # One stack deploy, with the schedule left on: the rule is never switched off.
+    steps = [" ".join(call.split()[:2]) for call in aws_calls(calls)]
+    assert steps == ["cloudformation describe-stacks", "cloudformation deploy", "lambda update-function-code",
+                     "lambda wait"]
+
+
+def test_deploy_with_flags_and_secret_arn(moto, aws_home, project):
+    env = base_env(aws_home, moto) | {"MERCHANT_COUNT": "50", "GENERATOR_SEED": "7", "RESERVED_CONCURRENCY": "2"}
+    result = run(project, env, "--host", HOST, "--api-key-secret-arn", SECRET_ARN, "--index", "merchants-test",
+                 "--log-level", "debug", "--region", REGION, "--stack-name", "generator-test")
+    assert result.returncode == 0, output_of(result)
+    assert_deployed(moto, project / "lambda-deployment.zip", expected_environment(
+        ELASTICSEARCH_API_KEY=None, ELASTICSEARCH_API_KEY_SECRET_ARN=SECRET_ARN,
+        ELASTICSEARCH_INDEX="merchants-test", LOG_LEVEL="DEBUG", MERCHANT_COUNT="50", GENERATOR_SEED="7"))
+    assert client(moto, "lambda").get_function_concurrency(FunctionName=FUNCTION)["ReservedConcurrentExecutions"] == 2
+    iam = client(moto, "iam")
+    role = f"{FUNCTION}-{REGION}"
+    secret_policy = iam.get_role_policy(RoleName=role, PolicyName="read-api-key-secret")["PolicyDocument"]
+    [statement] = secret_policy["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue" and statement["Resource"] == SECRET_ARN
+    assert client(moto, "cloudformation").describe_stacks(StackName="generator-test")["Stacks"]
+
+
+def test_api_key_file_flag(moto, aws_home, project, tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text(API_KEY + "\n")
+    result = run(project, base_env(aws_home, moto), "--host", HOST, "--api-key-file", str(key_file))
+    assert result.returncode == 0, output_of(result)
+    assert API_KEY not in output_of(result)
+    assert_deployed(moto, project / "lambda-deployment.zip", expected_environment())
+
+
+def test_defaults_reserve_no_concurrency_and_grant_no_secret(env, moto, project):
+    assert run(project, env).returncode == 0
+    assert "ReservedConcurrentExecutions" not in client(moto, "lambda").get_function_concurrency(FunctionName=FUNCTION)
+    iam = client(moto, "iam")
+    names = iam.list_role_policies(RoleName=f"{FUNCTION}-{REGION}")["PolicyNames"]
+    assert sorted(names) == ["send-failed-invocations", "write-own-logs"]
+
+
+def test_delete_removes_the_stack(env, moto, project):
+    assert run(project, env).returncode == 0
+    result = run(project, env, "--delete")
+    assert result.returncode == 0, output_of(result)
+    cloudformation = client(moto, "cloudformation")
+    stacks = [s for s in cloudformation.list_stacks()["StackSummaries"] if s["StackName"] == STACK]
+    assert stacks and all(s["StackStatus"] == "DELETE_COMPLETE" for s in stacks)
+    assert client(moto, "lambda").list_functions()["Functions"] == []
+    assert client(moto, "events").list_rules()["Rules"] == []

@@ -1,0 +1,326 @@
+"""Contract tests between cloudformation.yml, the code, deploy.sh and README.md.
+
+cfn-lint (make lint) checks the template against the CloudFormation schema; these
+check that it fits this project: the handler exists, every variable the code
+reads is set or documented, the numbers match what README promises.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import cfn_yaml
+
+import config
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "cloudformation.yml"
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+DEPLOY_SH = (ROOT / "deploy.sh").read_text(encoding="utf-8")
+
+# What Lambda accepts as LoggingConfig.ApplicationLogLevel.
+LAMBDA_LOG_LEVELS = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+
+
+def section(title: str) -> str:
+    """The text of a README `## title` section, up to the next `## `."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", README, re.S | re.M)
+    assert match, f"README has no '## {title}' section"
+    return match.group(1)
+
+
+DEPLOYMENT = section("Deployment")
+
+
+@pytest.fixture(scope="module")
+def template():
+    return cfn_yaml.loads(TEMPLATE_PATH.read_text(encoding="utf-8"))
+
+
+def resources_of(template, kind: str) -> dict:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == kind}
+
+
+def only(template, kind: str):
+    found = resources_of(template, kind)
+    assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+@pytest.fixture(scope="module")
+def function(template):
+    return only(template, "AWS::Lambda::Function")[1]["Properties"]
+
+
+def env_vars(function) -> dict:
+    return function["Environment"]["Variables"]
+
+
+def code_env_names() -> set[str]:
+    """The environment variables lambda/config.py declares it reads."""
+    source = (ROOT / "lambda" / "config.py").read_text(encoding="utf-8")
+    block = source.split("# Environment variables the function reads.", 1)[1].split("\n\n", 1)[0]
+    names = set(re.findall(r'^[A-Z_]+ = "([A-Z_]+)"', block, re.M))
+    assert names, "no environment variable constants found in lambda/config.py"
+    return names
+
+
+def readme_optional_variables() -> set[str]:
+    """Variables of README's Configuration table whose default is (none)."""
+    rows = re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", section("Configuration"), re.M)
+    return {name for name, default in rows if default.strip() == "(none)"}
+
+
+# --- the handler -----------------------------------------------------------------------
+
+
+def test_handler_resolves_to_the_real_function(function):
+    module_name, _, attribute = function["Handler"].rpartition(".")
+    assert (ROOT / "lambda" / f"{module_name}.py").is_file()
+    module = importlib.import_module(module_name)
+    assert callable(getattr(module, attribute))
+
+
+def test_placeholder_code_cannot_run_under_the_handler(function):
+    # Inline ZipFile code lands in index.py; the handler names another module, so
+    # the placeholder is never executed, even if invoked before deploy.sh uploads.
+    assert "ZipFile" in function["Code"]
+    assert function["Handler"].rpartition(".")[0] != "index"
+
+
+def test_schedule_starts_disabled_and_deploy_enables_it(template):
+    rule = only(template, "AWS::Events::Rule")[1]["Properties"]
+    assert rule["State"] == {"Ref": "ScheduleState"}
+    assert template["Parameters"]["ScheduleState"]["Default"] == "DISABLED"
+    assert "deploy_stack ENABLED" in DEPLOY_SH
+    # Enabling comes after the code upload.
+    body = DEPLOY_SH.split("\ndeploy() {", 1)[1].split("\n}\n", 1)[0]
+    assert body.index("upload_code") < body.index("deploy_stack ENABLED")
+
+
+# --- environment -----------------------------------------------------------------------
+
+
+def test_every_variable_the_code_reads_is_set_or_documented_optional(function):
+    set_by_template = set(env_vars(function))
+    optional = readme_optional_variables()
+    missing = {name for name in code_env_names() if name not in set_by_template and name not in optional}
+    assert not missing, f"read by the code, neither set by the template nor documented as optional: {missing}"
+
+
+def test_template_sets_only_variables_the_code_reads(function):
+    assert set(env_vars(function)) <= code_env_names()
+
+
+def test_environment_carries_the_contract_variables(function):
+    variables = env_vars(function)
+    for name in (config.ELASTICSEARCH_HOST, config.ELASTICSEARCH_INDEX, config.MERCHANT_COUNT,
+                 config.GENERATOR_SEED, config.LOG_LEVEL):
+        assert name in variables
+    assert variables[config.LOG_LEVEL] == {"Ref": "LogLevel"}
+
+
+def test_exactly_one_key_variable_is_set(template, function):
+    variables = env_vars(function)
+    no_value = {"Ref": "AWS::NoValue"}
+    assert variables[config.ELASTICSEARCH_API_KEY] == {
+        "Fn::If": ["UseSecret", no_value, {"Ref": "ElasticsearchApiKey"}]}
+    assert variables[config.ELASTICSEARCH_API_KEY_SECRET_ARN] == {
+        "Fn::If": ["UseSecret", {"Ref": "ElasticsearchApiKeySecretArn"}, no_value]}
+    assert template["Conditions"]["UseSecret"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ElasticsearchApiKeySecretArn"}, ""]}]}
+    parameters = template["Parameters"]
+    assert parameters["ElasticsearchApiKey"]["NoEcho"] is True
+    assert parameters["ElasticsearchApiKey"]["Default"] == ""
+    assert parameters["ElasticsearchApiKeySecretArn"]["Default"] == ""
+
+
+def test_template_defaults_match_the_code(template):
+    parameters = template["Parameters"]
+    assert parameters["FunctionName"]["Default"] == "pp-merchantai-data-generator"
+    assert parameters["ElasticsearchIndex"]["Default"] == config.DEFAULT_INDEX
+    assert int(parameters["MerchantCount"]["Default"]) == config.DEFAULT_MERCHANTS
+    assert parameters["MerchantCount"]["MaxValue"] == config.MAX_MERCHANTS
+    assert int(parameters["GeneratorSeed"]["Default"]) == config.DEFAULT_SEED
+    assert parameters["LogLevel"]["Default"] == config.DEFAULT_LOG_LEVEL
+    assert tuple(parameters["LogLevel"]["AllowedValues"]) == config.LOG_LEVELS
+
+
+@pytest.mark.parametrize("pattern_name, good, bad", [
+    ("ElasticsearchIndex", ["pp-merchantai", "a.b_c-1"], ["PP", "-x", "a b", ""]),
+    ("ElasticsearchHost", ["https://x.es.io:443", "https://x.es.io/prefix"],
+     ["http://x.es.io", "https://user:pw@x.es.io", "https://x.es.io?a=1", ""]),
+    ("ElasticsearchApiKeySecretArn",
+     ["", "arn:aws:secretsmanager:us-east-1:123456789012:secret:es/key-AbC123"],
+     ["arn:aws:secretsmanager:us-east-1:123456789012:secret:es/key", "arn:aws:s3:::bucket"]),
+])
+def test_parameter_patterns_agree_with_the_code(template, pattern_name, good, bad):
+    pattern = re.compile(template["Parameters"][pattern_name]["AllowedPattern"])
+    for value in good:
+        assert pattern.fullmatch(value), value
+        if pattern_name == "ElasticsearchIndex":
+            config.index_name(value)
+        if pattern_name == "ElasticsearchHost":
+            config.host_url(value)
+    for value in bad:
+        assert not pattern.fullmatch(value), value
+
+
+def test_log_level_reaches_lambda_in_its_own_names(template, function):
+    logging_config = function["LoggingConfig"]
+    assert logging_config["LogFormat"] == "JSON"
+    assert logging_config["ApplicationLogLevel"] == {"Fn::FindInMap": ["LogLevels", {"Ref": "LogLevel"}, "Lambda"]}
+    mapping = template["Mappings"]["LogLevels"]
+    assert set(mapping) == set(config.LOG_LEVELS)
+    assert {entry["Lambda"] for entry in mapping.values()} <= LAMBDA_LOG_LEVELS
+    assert mapping["DEBUG"]["Lambda"] == "DEBUG" and mapping["INFO"]["Lambda"] == "INFO"
+
+
+# --- numbers README promises ------------------------------------------------------------
+
+
+def readme_number(pattern: str) -> str:
+    match = re.search(pattern, DEPLOYMENT)
+    assert match, f"README's Deployment section does not say {pattern!r}"
+    return match.group(1)
+
+
+def test_runtime_memory_timeout_match_readme(function):
+    assert function["Runtime"] == readme_number(r"runtime `(python3\.\d+)`")
+    assert function["MemorySize"] == int(readme_number(r"memory (\d+) MB"))
+    assert function["Timeout"] == int(readme_number(r"timeout (\d+) s\b"))
+    assert function["Architectures"] == [{"Ref": "Architecture"}]
+
+
+def test_architecture_default_matches_readme_and_deploy_script(template):
+    default = template["Parameters"]["Architecture"]["Default"]
+    assert default == readme_number(r"architecture `(arm64|x86_64)`")
+    assert f'ARCHITECTURE="${{LAMBDA_ARCHITECTURE:-{default}}}"' in DEPLOY_SH
+    python = readme_number(r"runtime `python(3\.\d+)`")
+    assert f'PYTHON_VERSION="{python}"' in DEPLOY_SH
+
+
+def test_log_retention_matches_readme(template, function):
+    name, log_group = only(template, "AWS::Logs::LogGroup")
+    props = log_group["Properties"]
+    assert props["RetentionInDays"] == int(readme_number(r"retention (\d+) days"))
+    assert props["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${FunctionName}"}
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": name}
+
+
+def test_schedule_matches_readme(template):
+    rule = only(template, "AWS::Events::Rule")[1]["Properties"]
+    assert rule["ScheduleExpression"] == readme_number(r"schedule `(rate\([^)]*\))`")
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
+
+
+# --- failures are never dropped ---------------------------------------------------------
+
+
+def test_rule_targets_the_function_with_retries_and_dead_letters(template):
+    function_name, _ = only(template, "AWS::Lambda::Function")
+    queue_name, _ = only(template, "AWS::SQS::Queue")
+    [target] = only(template, "AWS::Events::Rule")[1]["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_name, "Arn"]}
+    assert 0 < target["RetryPolicy"]["MaximumRetryAttempts"] <= 185
+    assert 60 <= target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 86400
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue_name, "Arn"]}
+
+
+def test_failed_invocations_go_to_the_queue(template):
+    function_name, _ = only(template, "AWS::Lambda::Function")
+    queue_name, _ = only(template, "AWS::SQS::Queue")
+    props = only(template, "AWS::Lambda::EventInvokeConfig")[1]["Properties"]
+    assert props["FunctionName"] == {"Ref": function_name}
+    assert 0 <= props["MaximumRetryAttempts"] <= 2
+    assert 60 <= props["MaximumEventAgeInSeconds"] <= 21600
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue_name, "Arn"]}
+
+
+def test_queue_policy_admits_only_this_rule(template):
+    rule_name, _ = only(template, "AWS::Events::Rule")
+    [statement] = only(template, "AWS::SQS::QueuePolicy")[1]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_name, "Arn"]}}}
+
+
+def test_invoke_permission_is_scoped_to_the_rule(template):
+    rule_name, _ = only(template, "AWS::Events::Rule")
+    props = only(template, "AWS::Lambda::Permission")[1]["Properties"]
+    assert props["Principal"] == "events.amazonaws.com"
+    assert props["Action"] == "lambda:InvokeFunction"
+    assert props["SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
+
+
+def test_alarms_watch_errors_and_the_queue(template):
+    alarms = [res["Properties"] for res in resources_of(template, "AWS::CloudWatch::Alarm").values()]
+    metrics = {(alarm["Namespace"], alarm["MetricName"]) for alarm in alarms}
+    assert ("AWS/Lambda", "Errors") in metrics
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
+
+
+# --- least privilege --------------------------------------------------------------------
+
+
+def policy_statements(template):
+    role_name, role = only(template, "AWS::IAM::Role")
+    for policy in role["Properties"]["Policies"]:
+        yield from policy["PolicyDocument"]["Statement"]
+    for policy in resources_of(template, "AWS::IAM::Policy").values():
+        assert policy["Properties"]["Roles"] == [{"Ref": role_name}]
+        yield from policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def test_role_has_no_wildcards(template):
+    statements = list(policy_statements(template))
+    assert statements
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), statement
+        assert statement["Resource"] != "*" and isinstance(statement["Resource"], dict), statement
+
+
+def test_role_grants_exactly_what_the_function_needs(template):
+    log_group, _ = only(template, "AWS::Logs::LogGroup")
+    queue, _ = only(template, "AWS::SQS::Queue")
+    granted = {}
+    for statement in policy_statements(template):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            granted[action] = statement["Resource"]
+    assert granted == {
+        "logs:CreateLogStream": {"Fn::GetAtt": [log_group, "Arn"]},
+        "logs:PutLogEvents": {"Fn::GetAtt": [log_group, "Arn"]},
+        "sqs:SendMessage": {"Fn::GetAtt": [queue, "Arn"]},
+        "secretsmanager:GetSecretValue": {"Ref": "ElasticsearchApiKeySecretArn"},
+    }
+
+
+def test_secret_permission_exists_only_with_a_secret(template):
+    [policy] = resources_of(template, "AWS::IAM::Policy").values()
+    assert policy["Condition"] == "UseSecret"
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+
+
+# --- readability ------------------------------------------------------------------------
+
+
+def test_every_resource_has_a_comment_header():
+    lines = TEMPLATE_PATH.read_text(encoding="utf-8").splitlines()
+    start = lines.index("Resources:")
+    end = lines.index("Outputs:")
+    for number in range(start + 1, end):
+        if re.fullmatch(r"  [A-Za-z0-9]+:", lines[number]):
+            assert lines[number - 1].startswith("  #"), f"resource {lines[number].strip()} has no comment header"
+
+
+def test_outputs_are_described(template):
+    outputs = template["Outputs"]
+    for name in ("FunctionName", "FunctionArn", "ScheduleRuleName", "ScheduleRuleArn",
+                 "FailureQueueUrl", "FailureQueueArn", "LogGroupName"):
+        assert outputs[name]["Description"].strip(), name

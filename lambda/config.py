@@ -255,7 +255,7 @@ def parse_event(event, now: datetime) -> HourRange:
             raise EventError(f"unexpected keys in scheduled event: {', '.join(map(str, unknown))}")
         if "time" not in event:
             raise EventError("scheduled event has no time")
-        start = floor_hour(parse_time(event["time"], "time"))
+        start = floor_hour(_not_future(parse_time(event["time"], "time"), "time", current))
         hour_range = HourRange(start, start + HOUR)
     else:
         unknown = sorted(map(str, set(event) - set(MANUAL_EVENT_KEYS)))
@@ -271,22 +271,38 @@ def parse_event(event, now: datetime) -> HourRange:
         if "end" in event and "start" not in event:
             raise EventError("end needs start")
         if "start" in event:
-            start = parse_time(event["start"], "start")
-            end = parse_time(event["end"], "end") if "end" in event else now.astimezone(timezone.utc)
+            start = _not_future(parse_time(event["start"], "start"), "start", current)
+            if "end" in event:
+                # end is exclusive: it may be the end of the current hour, no later.
+                end = _not_future(parse_time(event["end"], "end"), "end", current, exclusive=True)
+            else:
+                end = now.astimezone(timezone.utc)
             if end <= start:
                 raise EventError(f"end ({end:%Y-%m-%dT%H:%M:%SZ}) must be after start ({start:%Y-%m-%dT%H:%M:%SZ})")
             hour_range = HourRange(floor_hour(start), _ceil_hour(end), dry_run)
         else:
-            start = floor_hour(parse_time(event["time"], "time")) if "time" in event else current
+            if "time" in event:
+                start = floor_hour(_not_future(parse_time(event["time"], "time"), "time", current))
+            else:
+                start = current
             hour_range = HourRange(start, start + HOUR, dry_run)
+    return hour_range
 
-    if hour_range.end > current + HOUR:
-        last = hour_range.end - HOUR
+
+def _not_future(moment: datetime, name: str, current: datetime, exclusive: bool = False) -> datetime:
+    """moment, if it falls in the current hour or earlier (an exclusive end: at its end at
+    the latest); else an EventError naming the field.
+
+    Checked before any hour arithmetic, so even the last representable times
+    (year 9999) are refused cleanly instead of overflowing.
+    """
+    limit = current + HOUR
+    if moment > limit if exclusive else moment >= limit:
         raise EventError(
             f"refusing hours after the current one ({current:%Y-%m-%dT%H:00:00Z}): "
-            f"the range reaches {last:%Y-%m-%dT%H:00:00Z}"
+            f"{name} is {moment:%Y-%m-%dT%H:%M:%SZ}"
         )
-    return hour_range
+    return moment
 
 
 def check_invocation_size(hour_range: HourRange, merchants: int) -> None:

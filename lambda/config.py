@@ -309,7 +309,7 @@ def check_invocation_size(hour_range: HourRange, merchants: int) -> None:
     documents = hour_range.hours * merchants
     if documents > MAX_DOCUMENTS_PER_INVOCATION:
         raise EventError(
-            f"the range has {hour_range.hours} hours x {merchants} merchants = {documents} documents; "
-            f"one invocation takes at most {MAX_DOCUMENTS_PER_INVOCATION} "
+            f"the range from start to end has {hour_range.hours} hours x {merchants} merchants "
+            f"({MERCHANT_COUNT}) = {documents} documents; one invocation takes at most {MAX_DOCUMENTS_PER_INVOCATION} "
             "(split it, or use the CLI's --invoke fan-out)"
         )

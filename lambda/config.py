@@ -128,6 +128,21 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def _valid_hostname(hostname: str) -> bool:
+    """A DNS name (ASCII, punycode for IDNs) or an IP address, as the client can parse it."""
+    try:
+        ipaddress.ip_address(hostname)
+        return True
+    except ValueError:
+        pass
+    labels = hostname[:-1].split(".") if hostname.endswith(".") else hostname.split(".")
+    return len(hostname) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+
+
 def host_url(value: str, name: str = ELASTICSEARCH_HOST) -> str:
     """An http(s) URL; plain http only to loopback, so keys never cross a network in clear."""
     try:
@@ -135,7 +150,13 @@ def host_url(value: str, name: str = ELASTICSEARCH_HOST) -> str:
         parts.port  # raises ValueError on a bad port
     except ValueError:
         raise ConfigError(f"{name} is not a valid URL: {value!r}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not _valid_hostname(parts.hostname)
+        or _CONTROL_OR_SPACE.search(value.strip())
+        or parts.port == 0
+    ):
         raise ConfigError(f"{name} must be an http(s) URL such as https://my-cluster.es.io:443, got {value!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConfigError(

@@ -181,6 +181,23 @@ def _secret_arn(value: str) -> str:
     return value
 
 
+# An encoded API key is base64; the older id:key form is ASCII too. Anything
+# else (a line break, a space, a typographic quote) cannot go into an HTTP
+# header, and the HTTP libraries' errors would quote the whole header: the key.
+_API_KEY = re.compile(r"[\x21-\x7e]+")
+
+
+def api_key(value: str, name: str = ELASTICSEARCH_API_KEY) -> str:
+    """The key, stripped; refused (without showing it) unless it can be sent as a header."""
+    value = value.strip()
+    if not _API_KEY.fullmatch(value):
+        raise ConfigError(
+            f"{name} must be the encoded API key as Kibana shows it: printable ASCII without spaces "
+            "or line breaks (the value is not shown)"
+        )
+    return value
+
+
 def load_config(environ) -> Config:
     """Config from an environment mapping; raises ConfigError naming the variable."""
 
@@ -191,24 +208,26 @@ def load_config(environ) -> Config:
     host = get(ELASTICSEARCH_HOST)
     password = get(ELASTICSEARCH_PASSWORD)
     username = get(ELASTICSEARCH_USERNAME)
-    api_key = get(ELASTICSEARCH_API_KEY)
+    key = get(ELASTICSEARCH_API_KEY)
     secret_arn = get(ELASTICSEARCH_API_KEY_SECRET_ARN)
     if password:
         if not username:
             raise ConfigError(f"{ELASTICSEARCH_PASSWORD} is set but {ELASTICSEARCH_USERNAME} is not")
-        if api_key or secret_arn:
+        if key or secret_arn:
             raise ConfigError(
                 f"set either an API key ({ELASTICSEARCH_API_KEY} or {ELASTICSEARCH_API_KEY_SECRET_ARN}) "
                 f"or {ELASTICSEARCH_USERNAME}/{ELASTICSEARCH_PASSWORD}, not both"
             )
     elif username:
-        if api_key or secret_arn:
+        if key or secret_arn:
             raise ConfigError(
                 f"{ELASTICSEARCH_USERNAME} without {ELASTICSEARCH_PASSWORD} is the older name for "
                 f"{ELASTICSEARCH_API_KEY}; set only one of them"
             )
-        api_key, username = username, None
-    if api_key and secret_arn:
+        key, username = api_key(username, ELASTICSEARCH_USERNAME), None
+    elif key:
+        key = api_key(key)
+    if key and secret_arn:
         raise ConfigError(f"set either {ELASTICSEARCH_API_KEY} or {ELASTICSEARCH_API_KEY_SECRET_ARN}, not both")
     return Config(
         host=host_url(host) if host else None,
@@ -216,7 +235,7 @@ def load_config(environ) -> Config:
         merchants=merchant_count(get(MERCHANT_COUNT) or str(DEFAULT_MERCHANTS)),
         seed=seed(get(GENERATOR_SEED) or str(DEFAULT_SEED)),
         log_level=log_level(get(LOG_LEVEL) or DEFAULT_LOG_LEVEL),
-        api_key=api_key.strip() if api_key else None,
+        api_key=key,
         api_key_secret_arn=_secret_arn(secret_arn.strip()) if secret_arn else None,
         username=username,
         password=password,
@@ -231,7 +250,7 @@ def read_secret(arn: str) -> str:
     value = boto3.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString")
     if not value or not value.strip():
         raise ConfigError(f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN} has no string value")
-    return value.strip()
+    return api_key(value, f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN}")
 
 
 def floor_hour(moment: datetime) -> datetime:

@@ -130,6 +130,7 @@ def _is_loopback(hostname: str) -> bool:
 
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 _CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+_USERINFO = re.compile(r"//[^/?#]*@")
 
 
 def _valid_hostname(hostname: str) -> bool:
@@ -145,11 +146,12 @@ def _valid_hostname(hostname: str) -> bool:
 
 def host_url(value: str, name: str = ELASTICSEARCH_HOST) -> str:
     """An http(s) URL; plain http only to loopback, so keys never cross a network in clear."""
+    shown = _USERINFO.sub("//***@", value)  # never echo credentials pasted into the URL
     try:
         parts = urlsplit(value.strip())
         parts.port  # raises ValueError on a bad port
     except ValueError:
-        raise ConfigError(f"{name} is not a valid URL: {value!r}") from None
+        raise ConfigError(f"{name} is not a valid URL: {shown!r}") from None
     if (
         parts.scheme not in ("http", "https")
         or not parts.hostname
@@ -157,7 +159,7 @@ def host_url(value: str, name: str = ELASTICSEARCH_HOST) -> str:
         or _CONTROL_OR_SPACE.search(value.strip())
         or parts.port == 0
     ):
-        raise ConfigError(f"{name} must be an http(s) URL such as https://my-cluster.es.io:443, got {value!r}")
+        raise ConfigError(f"{name} must be an http(s) URL such as https://my-cluster.es.io:443, got {shown!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConfigError(
             f"{name} must not carry credentials, a query or a fragment; "
@@ -199,7 +201,28 @@ def api_key(value: str, name: str = ELASTICSEARCH_API_KEY) -> str:
 
 
 def load_config(environ) -> Config:
-    """Config from an environment mapping; raises ConfigError naming the variable."""
+    """Config from an environment mapping; raises ConfigError naming the variable.
+
+    No error message shows a credential, even one pasted into the wrong variable.
+    """
+    try:
+        return _load_config(environ)
+    except ConfigError as error:
+        message = shown = str(error)
+        secrets = [ELASTICSEARCH_API_KEY, ELASTICSEARCH_PASSWORD]
+        if not (environ.get(ELASTICSEARCH_PASSWORD) or "").strip():
+            secrets.append(ELASTICSEARCH_USERNAME)  # then it is the older name for the key
+        for name in secrets:
+            secret = (environ.get(name) or "").strip()
+            if secret:
+                shown = shown.replace(secret, f"<{name}>")
+        if shown == message:
+            raise
+    # Raised outside the except block: no chained exception keeps the value either.
+    raise ConfigError(shown)
+
+
+def _load_config(environ) -> Config:
 
     def get(name: str) -> str | None:
         value = environ.get(name)

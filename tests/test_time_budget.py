@@ -135,3 +135,17 @@ def test_a_month_at_the_default_roster_fits_one_invocation():
                                     datetime(2026, 11, 27, tzinfo=timezone.utc))
     assert hour_range.hours == 31 * 24
     config.check_invocation_size(hour_range, config.DEFAULT_MERCHANTS)
+
+
+def test_running_out_of_time_inside_the_first_hour_fails_instead_of_resuming_in_place(live, monkeypatch):
+    """With more merchants than fit in the time left, resume_from would be start again: no progress, ever."""
+    monkeypatch.setattr(es, "CHUNK_SIZE", 100)
+    monkeypatch.setenv(config.MERCHANT_COUNT, "250")  # 3 chunks an hour
+    with pytest.raises(es.IndexingError, match="before finishing the first hour") as failure:
+        data_generator.lambda_handler(BACKFILL, budget(live, 2))
+    assert config.MERCHANT_COUNT in str(failure.value)
+    assert len(live.proxy.bulk_requests()) == 2
+    # With time for a whole hour it stops after that hour and makes progress.
+    live.proxy.requests.clear()
+    summary = data_generator.lambda_handler(BACKFILL, budget(live, 4))
+    assert summary["status"] == "partial" and summary["resume_from"] == "2026-11-01T01:00:00Z"

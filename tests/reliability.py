@@ -48,8 +48,14 @@ def expected_documents(start: datetime, hours: int, merchants: int = config.DEFA
     return documents
 
 
-def fast(monkeypatch, timeout: float = 0.5) -> None:
-    """Short timeouts and backoffs, same retry counts: the fault suites run in seconds."""
+def fast(monkeypatch, timeout: float = 0.75) -> None:
+    """Short timeouts and backoffs, same retry counts: the fault suites run in seconds.
+
+    Chunks of 100 documents keep a healthy _bulk far below the short timeout on a
+    busy CI machine (480 documents can take 0.4 s through the proxy), so only the
+    injected faults time out.
+    """
+    monkeypatch.setattr(es, "CHUNK_SIZE", 100)
     monkeypatch.setattr(es, "REQUEST_TIMEOUT_S", timeout)
     monkeypatch.setattr(es, "INITIAL_BACKOFF_S", 0.01)
     monkeypatch.setattr(es, "MAX_BACKOFF_S", 0.02)

@@ -88,9 +88,8 @@ def assert_exactly(cluster, start, hours):
 
 @pytest.mark.parametrize("event_name", EVENTS)
 @pytest.mark.parametrize("fault_name", FAULTS)
-def test_bounded_fault_is_retried_and_every_document_lands_once(live, monkeypatch, fault_name, event_name):
-    # 100-document chunks: the backfill is 5 _bulk requests, the fault hits the first.
-    monkeypatch.setattr(es, "CHUNK_SIZE", 100)
+def test_bounded_fault_is_retried_and_every_document_lands_once(live, fault_name, event_name):
+    # 100-document chunks (see fast()): the backfill is 5 _bulk requests, the fault hits the first.
     event, (start, hours) = EVENTS[event_name]
     faults = FAULTS[fault_name]()
     live.proxy.faults.extend(faults)
@@ -168,8 +167,9 @@ def test_items_rejected_beyond_retries_fail_the_run_naming_them(live, event_name
     assert "es_rejected_execution_exception" in message and "HTTP 429" in message
     assert failure.value.failed == len(failed) > 0
     assert any(_id in message for _id in failed)
-    # Per-item 429s were retried (STATUS_RETRIES times) before counting as failed.
-    assert len(live.proxy.bulk_requests()) == es.STATUS_RETRIES + 1
+    # Per-item 429s were retried (STATUS_RETRIES times per chunk) before counting as failed.
+    chunks = -(-hours * 20 // es.CHUNK_SIZE)
+    assert len(live.proxy.bulk_requests()) == chunks * (es.STATUS_RETRIES + 1)
     # The healthy documents are indexed, the rejected ones are not.
     expected = expected_documents(start, hours)
     assert live.documents() == {_id: doc for _id, doc in expected.items() if _id not in failed}
@@ -205,7 +205,7 @@ def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_d
     # Healthy documents indexed, identical to a fault-free run.
     assert live.documents() == {_id: doc for _id, doc in expected.items() if _id not in bad}
     # Permanent: not retried (one _bulk per chunk).
-    assert len(live.proxy.bulk_requests()) == 1
+    assert len(live.proxy.bulk_requests()) == -(-len(expected) // es.CHUNK_SIZE)
 
 
 # --- a hung cluster fails the invocation inside a known bound --------------------------------

@@ -17,7 +17,7 @@ import config
 import data_generator
 import es
 from reliability import (
-    BACKFILL, EVENTS, ITEM_REJECTED, TOO_MANY_REQUESTS, UNAVAILABLE, expected_documents, fast, scheduled,
+    EVENTS, ITEM_REJECTED, TOO_MANY_REQUESTS, UNAVAILABLE, expected_documents, fast, scheduled,
 )
 from shim import Delay, Fault, Hang, ItemErrors, Reply, Reset, Script, bulk_ids, is_bulk
 

@@ -19,7 +19,6 @@ import ssl
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from unittest import mock
 
 import pytest
 from hypothesis import example, given, settings

@@ -322,7 +322,7 @@ def test_plain_http_to_loopback_is_allowed(host):
 # --- handler level: a clear message and nothing written --------------------------------------
 
 BAD_ENVIRONMENTS = st.one_of(
-    st.fixed_dictionaries({config.MERCHANT_COUNT: st.sampled_from(["0", "-5", "100001", "ten", "1.5", "10**9"])}),
+    st.fixed_dictionaries({config.MERCHANT_COUNT: st.sampled_from(["0", "-5", "100001", "1000000000000", "ten", "1.5", "10**9"])}),
     st.fixed_dictionaries({config.GENERATOR_SEED: st.sampled_from(["seed", "1.0", str(2**64), "0x1F"])}),
     st.fixed_dictionaries({config.LOG_LEVEL: st.sampled_from(["verbose", "TRACE", "warn", "5"])}),
     st.fixed_dictionaries({config.ELASTICSEARCH_HOST: st.sampled_from(

@@ -268,3 +268,14 @@ def test_connect_and_retries_read_the_module_constants_at_call_time(live, monkey
     with pytest.raises(es.IndexingError):
         data_generator.lambda_handler(scheduled(), None)
     assert len(live.proxy.bulk_requests()) == (1 + 1) * (1 + 1)
+
+
+@pytest.mark.parametrize("status, body", [(503, UNAVAILABLE), (429, TOO_MANY_REQUESTS)])
+def test_a_status_failure_says_it_was_retried(live, status, body):
+    """An operator reading the error must not think a 503/429 was given up on at once."""
+    live.proxy.faults.append(Fault(Reply(status, body), times=10**6, when=is_bulk))
+    with pytest.raises(es.IndexingError) as failure:
+        data_generator.lambda_handler(scheduled(), None)
+    assert len(live.proxy.bulk_requests()) == es.STATUS_RETRIES + 1
+    assert f"after {es.STATUS_RETRIES + 1} attempt(s)" in str(failure.value)
+    assert f"HTTP {status}" in str(failure.value)

@@ -129,15 +129,38 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+_USERINFO = re.compile(r"//[^/?#]*@")
+
+
+def _valid_hostname(hostname: str) -> bool:
+    """A DNS name (ASCII, punycode for IDNs) or an IP address, as the client can parse it."""
+    try:
+        ipaddress.ip_address(hostname)
+        return True
+    except ValueError:
+        pass
+    labels = hostname[:-1].split(".") if hostname.endswith(".") else hostname.split(".")
+    return len(hostname) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+
+
 def host_url(value: str, name: str = ELASTICSEARCH_HOST) -> str:
     """An http(s) URL; plain http only to loopback, so keys never cross a network in clear."""
+    shown = _USERINFO.sub("//***@", value)  # never echo credentials pasted into the URL
     try:
         parts = urlsplit(value.strip())
         parts.port  # raises ValueError on a bad port
     except ValueError:
-        raise ConfigError(f"{name} is not a valid URL: {value!r}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{name} must be an http(s) URL such as https://my-cluster.es.io:443, got {value!r}")
+        raise ConfigError(f"{name} is not a valid URL: {shown!r}") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not _valid_hostname(parts.hostname)
+        or _CONTROL_OR_SPACE.search(value.strip())
+        or parts.port == 0
+    ):
+        raise ConfigError(f"{name} must be an http(s) URL such as https://my-cluster.es.io:443, got {shown!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConfigError(
             f"{name} must not carry credentials, a query or a fragment; "
@@ -161,8 +184,46 @@ def _secret_arn(value: str) -> str:
     return value
 
 
+# An encoded API key is base64; the older id:key form is ASCII too. Anything
+# else (a line break, a space, a typographic quote) cannot go into an HTTP
+# header, and the HTTP libraries' errors would quote the whole header: the key.
+_API_KEY = re.compile(r"[\x21-\x7e]+")
+
+
+def api_key(value: str, name: str = ELASTICSEARCH_API_KEY) -> str:
+    """The key, stripped; refused (without showing it) unless it can be sent as a header."""
+    value = value.strip()
+    if not _API_KEY.fullmatch(value):
+        raise ConfigError(
+            f"{name} must be the encoded API key as Kibana shows it: printable ASCII without spaces "
+            "or line breaks (the value is not shown)"
+        )
+    return value
+
+
 def load_config(environ) -> Config:
-    """Config from an environment mapping; raises ConfigError naming the variable."""
+    """Config from an environment mapping; raises ConfigError naming the variable.
+
+    No error message shows a credential, even one pasted into the wrong variable.
+    """
+    try:
+        return _load_config(environ)
+    except ConfigError as error:
+        message = shown = str(error)
+        secrets = [ELASTICSEARCH_API_KEY, ELASTICSEARCH_PASSWORD]
+        if not (environ.get(ELASTICSEARCH_PASSWORD) or "").strip():
+            secrets.append(ELASTICSEARCH_USERNAME)  # then it is the older name for the key
+        for name in secrets:
+            secret = (environ.get(name) or "").strip()
+            if secret:
+                shown = shown.replace(secret, f"<{name}>")
+        if shown == message:
+            raise
+    # Raised outside the except block: no chained exception keeps the value either.
+    raise ConfigError(shown)
+
+
+def _load_config(environ) -> Config:
 
     def get(name: str) -> str | None:
         value = environ.get(name)
@@ -171,24 +232,26 @@ def load_config(environ) -> Config:
     host = get(ELASTICSEARCH_HOST)
     password = get(ELASTICSEARCH_PASSWORD)
     username = get(ELASTICSEARCH_USERNAME)
-    api_key = get(ELASTICSEARCH_API_KEY)
+    key = get(ELASTICSEARCH_API_KEY)
     secret_arn = get(ELASTICSEARCH_API_KEY_SECRET_ARN)
     if password:
         if not username:
             raise ConfigError(f"{ELASTICSEARCH_PASSWORD} is set but {ELASTICSEARCH_USERNAME} is not")
-        if api_key or secret_arn:
+        if key or secret_arn:
             raise ConfigError(
                 f"set either an API key ({ELASTICSEARCH_API_KEY} or {ELASTICSEARCH_API_KEY_SECRET_ARN}) "
                 f"or {ELASTICSEARCH_USERNAME}/{ELASTICSEARCH_PASSWORD}, not both"
             )
     elif username:
-        if api_key or secret_arn:
+        if key or secret_arn:
             raise ConfigError(
                 f"{ELASTICSEARCH_USERNAME} without {ELASTICSEARCH_PASSWORD} is the older name for "
                 f"{ELASTICSEARCH_API_KEY}; set only one of them"
             )
-        api_key, username = username, None
-    if api_key and secret_arn:
+        key, username = api_key(username, ELASTICSEARCH_USERNAME), None
+    elif key:
+        key = api_key(key)
+    if key and secret_arn:
         raise ConfigError(f"set either {ELASTICSEARCH_API_KEY} or {ELASTICSEARCH_API_KEY_SECRET_ARN}, not both")
     return Config(
         host=host_url(host) if host else None,
@@ -196,7 +259,7 @@ def load_config(environ) -> Config:
         merchants=merchant_count(get(MERCHANT_COUNT) or str(DEFAULT_MERCHANTS)),
         seed=seed(get(GENERATOR_SEED) or str(DEFAULT_SEED)),
         log_level=log_level(get(LOG_LEVEL) or DEFAULT_LOG_LEVEL),
-        api_key=api_key.strip() if api_key else None,
+        api_key=key,
         api_key_secret_arn=_secret_arn(secret_arn.strip()) if secret_arn else None,
         username=username,
         password=password,
@@ -214,7 +277,7 @@ def read_secret(arn: str) -> str:
     value = boto3.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString")
     if not value or not value.strip():
         raise ConfigError(f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN} has no string value")
-    return value.strip()
+    return api_key(value, f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN}")
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -259,7 +322,7 @@ def parse_event(event, now: datetime) -> HourRange:
             raise EventError(f"unexpected keys in scheduled event: {', '.join(map(str, unknown))}")
         if "time" not in event:
             raise EventError("scheduled event has no time")
-        start = floor_hour(parse_time(event["time"], "time"))
+        start = floor_hour(_not_future(parse_time(event["time"], "time"), "time", current))
         hour_range = HourRange(start, start + HOUR)
     else:
         unknown = sorted(map(str, set(event) - set(MANUAL_EVENT_KEYS)))
@@ -275,32 +338,45 @@ def parse_event(event, now: datetime) -> HourRange:
         if "end" in event and "start" not in event:
             raise EventError("end needs start")
         if "start" in event:
-            start = parse_time(event["start"], "start")
-            if floor_hour(start) > current:
-                raise EventError(f"refusing hours after the current one ({current:%Y-%m-%dT%H:00:00Z}): "
-                                 f"start is {start:%Y-%m-%dT%H:%M:%SZ}")
-            end = parse_time(event["end"], "end") if "end" in event else now.astimezone(timezone.utc)
+            start = _not_future(parse_time(event["start"], "start"), "start", current)
+            if "end" in event:
+                # end is exclusive: it may be the end of the current hour, no later.
+                end = _not_future(parse_time(event["end"], "end"), "end", current, exclusive=True)
+            else:
+                end = now.astimezone(timezone.utc)
             if end <= start:
                 raise EventError(f"end ({end:%Y-%m-%dT%H:%M:%SZ}) must be after start ({start:%Y-%m-%dT%H:%M:%SZ})")
             hour_range = HourRange(floor_hour(start), _ceil_hour(end), dry_run)
         else:
-            start = floor_hour(parse_time(event["time"], "time")) if "time" in event else current
+            if "time" in event:
+                start = floor_hour(_not_future(parse_time(event["time"], "time"), "time", current))
+            else:
+                start = current
             hour_range = HourRange(start, start + HOUR, dry_run)
+    return hour_range
 
-    if hour_range.end > current + HOUR:
-        last = hour_range.end - HOUR
+
+def _not_future(moment: datetime, name: str, current: datetime, exclusive: bool = False) -> datetime:
+    """moment, if it falls in the current hour or earlier (an exclusive end: at its end at
+    the latest); else an EventError naming the field.
+
+    Checked before any hour arithmetic, so even the last representable times
+    (year 9999) are refused cleanly instead of overflowing.
+    """
+    limit = current + HOUR
+    if moment > limit if exclusive else moment >= limit:
         raise EventError(
             f"refusing hours after the current one ({current:%Y-%m-%dT%H:00:00Z}): "
-            f"the range reaches {last:%Y-%m-%dT%H:00:00Z}"
+            f"{name} is {moment:%Y-%m-%dT%H:%M:%SZ}"
         )
-    return hour_range
+    return moment
 
 
 def check_invocation_size(hour_range: HourRange, merchants: int) -> None:
     documents = hour_range.hours * merchants
     if documents > MAX_DOCUMENTS_PER_INVOCATION:
         raise EventError(
-            f"the range has {hour_range.hours} hours x {merchants} merchants = {documents} documents; "
-            f"one invocation takes at most {MAX_DOCUMENTS_PER_INVOCATION} "
+            f"the range from start to end has {hour_range.hours} hours x {merchants} merchants "
+            f"({MERCHANT_COUNT}) = {documents} documents; one invocation takes at most {MAX_DOCUMENTS_PER_INVOCATION} "
             "(split it, or use the CLI's --invoke fan-out)"
         )

@@ -83,6 +83,12 @@ def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=
                 )
             # Whole hours done so far; a partly sent hour is sent again (same ids).
             resume_from = hour_range.start + (documents // cfg.merchants) * HOUR
+            if resume_from == hour_range.start:
+                # Resuming would start over from the same hour, forever.
+                raise es.IndexingError(
+                    f"ran out of time before finishing the first hour ({documents} of {cfg.merchants} "
+                    f"documents sent); raise the function's timeout or lower {config.MERCHANT_COUNT}"
+                )
             break
         if sink is not None:
             indexed += sink.send(chunk)

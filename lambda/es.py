@@ -106,8 +106,21 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _retrying(call, what: str, statuses: tuple = ()):
-    """call(), retrying connection errors (and statuses) with exponential backoff."""
+def _tries(exc: Exception, attempt: int, status_tries: int) -> str:
+    """How often a failed call was tried, for its error message."""
+    if isinstance(exc, ApiError) and exc.status_code in RETRY_STATUSES and status_tries > 1:
+        # The call (the bulk helper) retried this status itself.
+        if attempt == 0:
+            return f"{status_tries} attempt(s)"
+        return f"{attempt + 1} attempt(s), the last of {status_tries} requests"
+    return f"{attempt + 1} attempt(s)"
+
+
+def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1):
+    """call(), retrying connection errors (and statuses) with exponential backoff.
+
+    status_tries: how many requests call() itself makes on a retryable status.
+    """
     for attempt in range(CONNECTION_RETRIES + 1):
         try:
             return call()
@@ -123,7 +136,7 @@ def _retrying(call, what: str, statuses: tuple = ()):
         except (TransportConnectionError, ConnectionTimeout, ApiError) as exc:
             retryable = not isinstance(exc, ApiError) or exc.status_code in statuses
             if not retryable or attempt == CONNECTION_RETRIES:
-                raise IndexingError(f"{what} failed after {attempt + 1} attempt(s): {_describe(exc)}") from None
+                raise IndexingError(f"{what} failed after {_tries(exc, attempt, status_tries)}: {_describe(exc)}") from None
             delay = min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * 2**attempt)
             logger.warning("%s failed (%s); retrying in %s s", what, _describe(exc), delay)
             time.sleep(delay)
@@ -185,7 +198,7 @@ class Indexer:
                 )
             ]
 
-        failures = _retrying(bulk, f"bulk request of {len(pairs)} documents")
+        failures = _retrying(bulk, f"bulk request of {len(pairs)} documents", status_tries=STATUS_RETRIES + 1)
         for failure in failures:
             (item,) = failure.values()
             self.failed += 1

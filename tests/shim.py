@@ -38,10 +38,15 @@ class Request:
 
 @dataclass
 class Reply:
-    """Answer with this status and JSON body instead of forwarding."""
+    """Answer with this status and body instead of forwarding.
+
+    A dict body is sent as JSON; str/bytes are sent as they are with
+    content_type (e.g. a load balancer's plain-text 503).
+    """
 
     status: int
-    body: dict
+    body: object
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -63,6 +68,93 @@ class Rewrite:
     """Forward, then let edit(response_json) change the answer (per-item faults)."""
 
     edit: object
+
+
+@dataclass
+class Hang:
+    """Never answer: hold the request without forwarding it, then drop the connection.
+
+    Waits at most seconds (or until the proxy closes), like a node that
+    accepted the connection and stalled.
+    """
+
+    seconds: float = 60.0
+
+
+@dataclass
+class ItemErrors:
+    """Per-item failures in a _bulk: {_id: (status, error)}.
+
+    Those items are removed from the request before it is forwarded (the
+    engine never sees them, as when Elasticsearch rejects them) and their
+    error items are spliced into the engine's answer at their positions.
+    """
+
+    errors: dict
+
+
+def bulk_ids(request: "Request") -> list:
+    """The _id of every action in a _bulk request body, in order."""
+    if not is_bulk(request):
+        return []
+    lines = request.body.decode().splitlines()
+    return [next(iter(json.loads(line).values()))["_id"] for line in lines[0::2]]
+
+
+class Fault:
+    """A bounded fault: answers matching requests with action (or action(request)) `times` times.
+
+    when(request) selects the requests (default: every request); after
+    `times` firings the fault forwards everything. `fired` counts firings.
+    """
+
+    def __init__(self, action, times: int = 1, when=None):
+        self.action = action
+        self.times = times
+        self.when = when or (lambda request: True)
+        self.fired = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request):
+        with self._lock:
+            if self.fired >= self.times or not self.when(request):
+                return None
+            self.fired += 1
+        return self.action(request) if callable(self.action) else self.action
+
+
+class Script:
+    """Faults in turn: the i-th matching request gets actions[i] (None forwards), then forward."""
+
+    def __init__(self, actions: list, when=None):
+        self.actions = list(actions)
+        self.when = when or (lambda request: True)
+        self.fired = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request):
+        with self._lock:
+            if self.fired >= len(self.actions) or not self.when(request):
+                return None
+            action = self.actions[self.fired]
+            self.fired += 1
+        return action(request) if callable(action) else action
+
+
+def is_bulk(request: "Request") -> bool:
+    return request.path.split("?")[0].endswith("/_bulk")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # The client gave up on a delayed answer or the test reset the
+        # connection: expected, not worth a traceback in the test output.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, OSError)):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -92,10 +184,19 @@ class Proxy:
                     if action is not None:
                         break
                 if isinstance(action, Reply):
-                    return self._answer(action.status, {"Content-Type": "application/json"},
-                                        json.dumps(action.body).encode())
+                    body = action.body
+                    if isinstance(body, dict):
+                        body = json.dumps(body)
+                    if isinstance(body, str):
+                        body = body.encode()
+                    return self._answer(action.status, {"Content-Type": action.content_type}, body)
                 if isinstance(action, Reset) and not action.forward_first:
                     return self._reset()
+                if isinstance(action, Hang):
+                    proxy._closing.wait(action.seconds)
+                    return self._reset()
+                if isinstance(action, ItemErrors):
+                    return self._item_errors(request, action.errors)
                 status, headers, data = proxy._forward(target, request)
                 if isinstance(action, Reset):
                     return self._reset()
@@ -116,6 +217,34 @@ class Proxy:
                 if self.command != "HEAD":
                     self.wfile.write(data)
 
+            def _item_errors(self, request, errors):
+                lines = request.body.decode().splitlines()
+                pairs = [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
+                kept, spliced = [], []
+                for position, (action_line, source_line) in enumerate(pairs):
+                    (op, meta), = json.loads(action_line).items()
+                    if meta["_id"] in errors:
+                        status, error = errors[meta["_id"]]
+                        spliced.append((position, {op: {"_index": meta.get("_index"), "_id": meta["_id"],
+                                                        "status": status, "error": error}}))
+                    else:
+                        kept += [action_line, source_line]
+                items = []
+                if kept:
+                    forwarded = Request(request.method, request.path, request.headers,
+                                        ("\n".join(kept) + "\n").encode())
+                    status, headers, data = proxy._forward(target, forwarded)
+                    if status != 200:
+                        return self._answer(status, headers, data)
+                    answer = json.loads(data)
+                    items = answer["items"]
+                else:
+                    headers, answer = {"Content-Type": "application/json"}, {"took": 0}
+                for position, item in spliced:
+                    items.insert(position, item)
+                answer.update(items=items, errors=True)
+                self._answer(200, headers, json.dumps(answer).encode())
+
             def _reset(self):
                 # SO_LINGER 0: close() sends RST, like a node dying mid-request.
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -124,10 +253,10 @@ class Proxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self._closing = threading.Event()
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     @staticmethod
@@ -145,6 +274,10 @@ class Proxy:
         finally:
             connection.close()
 
+    def bulk_requests(self) -> list:
+        return [request for request in self.requests if is_bulk(request)]
+
     def close(self):
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()

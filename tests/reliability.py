@@ -1,0 +1,89 @@
+"""Helpers shared by the reliability suites (faults, time budget, secrets)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import config
+import es
+import generator
+
+HOUR = timedelta(hours=1)
+DAY_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def scheduled(moment: str = "2026-11-01T05:00:07Z") -> dict:
+    """An EventBridge scheduled event, as AWS delivers it."""
+    return {
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": moment,
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/pp-merchantai-hourly"],
+        "detail": {},
+    }
+
+
+BACKFILL = {"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"}
+
+# event -> (first hour, number of hours) it writes
+EVENTS = {
+    "scheduled-hour": (scheduled(), (datetime(2026, 11, 1, 5, tzinfo=timezone.utc), 1)),
+    "backfill-24h": (BACKFILL, (DAY_START, 24)),
+}
+
+
+def expected_documents(start: datetime, hours: int, merchants: int = config.DEFAULT_MERCHANTS,
+                       seed: int = config.DEFAULT_SEED) -> dict:
+    """{_id: document} a fault-free run writes for these hours, straight from the generator."""
+    roster = generator.roster(seed, merchants)
+    documents = {}
+    for i in range(hours):
+        hour = start + i * HOUR
+        for m in roster:
+            documents[generator.document_id(m, hour)] = generator.document(m, hour)
+    return documents
+
+
+def fast(monkeypatch, timeout: float = 0.75) -> None:
+    """Short timeouts and backoffs, same retry counts: the fault suites run in seconds.
+
+    Chunks of 100 documents keep a healthy _bulk far below the short timeout on a
+    busy CI machine (480 documents can take 0.4 s through the proxy), so only the
+    injected faults time out.
+    """
+    monkeypatch.setattr(es, "CHUNK_SIZE", 100)
+    monkeypatch.setattr(es, "REQUEST_TIMEOUT_S", timeout)
+    monkeypatch.setattr(es, "INITIAL_BACKOFF_S", 0.01)
+    monkeypatch.setattr(es, "MAX_BACKOFF_S", 0.02)
+
+
+def es_error(status: int, kind: str, reason: str) -> dict:
+    """An Elasticsearch error body."""
+    return {"error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason},
+            "status": status}
+
+
+TOO_MANY_REQUESTS = es_error(429, "es_rejected_execution_exception",
+                             "rejected execution of coordinating operation")
+UNAVAILABLE = es_error(503, "cluster_block_exception", "blocked by: [SERVICE_UNAVAILABLE/2/no master];")
+ITEM_REJECTED = {"type": "es_rejected_execution_exception",
+                 "reason": "rejected execution of primary operation [queue capacity = 200]"}
+
+
+class FakeContext:
+    """A Lambda context whose remaining time is whatever remaining() says."""
+
+    function_name = "pp-merchantai-data-generator"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def __init__(self, remaining):
+        self.remaining = remaining
+        self.calls = 0
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls += 1
+        return int(self.remaining())

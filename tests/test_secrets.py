@@ -1,0 +1,390 @@
+"""The API key leaks nowhere; TLS verification cannot be turned off.
+
+A recognisable key is used for real runs against the engine and for failing
+ones, with every logger at DEBUG, and looked for in every log record
+(formatted, with tracebacks), every exception (str, repr, traceback, whole
+chain), every return value and the CLI's output.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import inspect
+import ipaddress
+import json
+import logging
+import os
+import ssl
+import threading
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+import config
+import data_generator
+import es
+from config import ConfigError
+from reliability import BACKFILL, ITEM_REJECTED, TOO_MANY_REQUESTS, UNAVAILABLE, es_error, fast, scheduled
+from shim import Fault, Hang, ItemErrors, Reply, Reset, bulk_ids, is_bulk
+
+KEY = "SECRET-KEY-1234567890"
+PASSWORD = "SECRET-PASSWORD-0987654321"
+SECRETS = (KEY, PASSWORD, base64.b64encode(f"elastic:{PASSWORD}".encode()).decode())
+
+
+class Everything(logging.Handler):
+    """Keeps every record that reaches the root logger, formatted with its traceback."""
+
+    def __init__(self):
+        super().__init__(level=logging.NOTSET)
+        self.lines: list = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+LIBRARY_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "requests", "botocore", "pp_merchantai")
+
+
+@pytest.fixture
+def logs(monkeypatch):
+    """Root and every library logger at DEBUG, even after the handler sets its own levels."""
+    handler = Everything()
+    root = logging.getLogger()
+    saved = root.level, {name: logging.getLogger(name).level for name in LIBRARY_LOGGERS}
+    root.setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    original = data_generator._set_log_level
+
+    def everything_at_debug(cfg):
+        original(cfg)
+        for name in LIBRARY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
+
+    monkeypatch.setattr(data_generator, "_set_log_level", everything_at_debug)
+    monkeypatch.setenv(config.LOG_LEVEL, "DEBUG")
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(saved[0])
+    for name, level in saved[1].items():
+        logging.getLogger(name).setLevel(level)
+
+
+def assert_no_secret(*texts):
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text
+
+
+def exception_texts(error: BaseException) -> list:
+    """str, repr and traceback of the error and of everything chained to it."""
+    texts = ["".join(traceback.format_exception(error))]
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        texts += [str(error), repr(error), repr(error.args)]
+        error = error.__cause__ or error.__context__
+    return texts
+
+
+@pytest.fixture
+def keyed(cluster, monkeypatch):
+    fast(monkeypatch)
+    monkeypatch.setenv(config.ELASTICSEARCH_HOST, cluster.url)
+    monkeypatch.setenv(config.ELASTICSEARCH_API_KEY, KEY)
+    return cluster
+
+
+def authorizations(cluster) -> set:
+    return {value for request in cluster.proxy.requests
+            for name, value in request.headers.items() if name.lower() == "authorization"}
+
+
+def sent_the_key(cluster) -> bool:
+    """The key was really used: the proxy saw it in the Authorization header."""
+    return f"ApiKey {KEY}" in authorizations(cluster)
+
+
+# --- real runs ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", [scheduled(), BACKFILL], ids=["scheduled-hour", "backfill-24h"])
+def test_successful_indexing_leaks_the_key_nowhere(keyed, logs, event):
+    summary = data_generator.lambda_handler(event, None)
+    assert summary["status"] == "ok" and keyed.count() == summary["documents"]
+    assert sent_the_key(keyed)
+    assert any(line.startswith("elastic_transport") for line in logs.lines)  # transport DEBUG was captured
+    assert any(line.startswith("urllib3") for line in logs.lines)
+    assert_no_secret(json.dumps(summary), repr(summary), *logs.lines)
+
+
+def test_basic_auth_password_leaks_nowhere(cluster, monkeypatch, logs):
+    fast(monkeypatch)
+    monkeypatch.setenv(config.ELASTICSEARCH_HOST, cluster.url)
+    monkeypatch.setenv(config.ELASTICSEARCH_USERNAME, "elastic")
+    monkeypatch.setenv(config.ELASTICSEARCH_PASSWORD, PASSWORD)
+    summary = data_generator.lambda_handler(scheduled(), None)
+    assert f"Basic {SECRETS[2]}" in authorizations(cluster)
+    assert_no_secret(json.dumps(summary), *logs.lines)
+    assert_no_secret(repr(config.load_config(os.environ)))
+
+
+def test_config_repr_hides_the_key_under_either_name():
+    for env in ({config.ELASTICSEARCH_API_KEY: KEY}, {config.ELASTICSEARCH_USERNAME: KEY},
+                {config.ELASTICSEARCH_USERNAME: "elastic", config.ELASTICSEARCH_PASSWORD: PASSWORD}):
+        cfg = config.load_config(env)
+        assert_no_secret(repr(cfg), str(cfg))
+
+
+FAILURES = {
+    "401": (lambda: Fault(Reply(401, es_error(401, "security_exception", "unable to authenticate with provided "
+                                                                        "credentials and anonymous access is not "
+                                                                        "allowed for this request")), times=10**6),
+            es.CredentialsError),
+    "403": (lambda: Fault(Reply(403, es_error(403, "security_exception", "action [indices:data/write/bulk] is "
+                                                                        "unauthorized for API key id [x]")),
+                          times=10**6, when=is_bulk), es.CredentialsError),
+    "503-always": (lambda: Fault(Reply(503, UNAVAILABLE), times=10**6, when=is_bulk), es.IndexingError),
+    "429-always": (lambda: Fault(Reply(429, TOO_MANY_REQUESTS), times=10**6), es.IndexingError),
+    "reset-always": (lambda: Fault(Reset(), times=10**6, when=is_bulk), es.IndexingError),
+    "hung": (lambda: Fault(Hang(), times=10**6, when=is_bulk), es.IndexingError),
+    "items-rejected": (lambda: Fault(lambda request: ItemErrors(
+        {_id: (400, ITEM_REJECTED) for _id in bulk_ids(request)[::2]}), times=10**6, when=is_bulk), es.BulkError),
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_failing_indexing_leaks_the_key_nowhere(keyed, logs, failure):
+    make, kind = FAILURES[failure]
+    keyed.proxy.faults.append(make())
+    with pytest.raises(kind) as raised:
+        data_generator.lambda_handler(scheduled(), None)
+    assert sent_the_key(keyed)
+    assert_no_secret(*exception_texts(raised.value), *logs.lines)
+
+
+def test_credentials_error_names_the_variable_and_is_not_retried(keyed):
+    keyed.proxy.faults.append(FAILURES["401"][0]())
+    with pytest.raises(es.CredentialsError, match=config.ELASTICSEARCH_API_KEY):
+        data_generator.lambda_handler(scheduled(), None)
+    assert len(keyed.proxy.requests) == 1  # no retry storm on bad credentials
+
+
+@pytest.mark.parametrize("failure", [None, "401", "503-always"])
+def test_cli_output_never_shows_the_key(keyed, logs, capsys, failure):
+    if failure:
+        keyed.proxy.faults.append(FAILURES[failure][0]())
+    code = data_generator.main(["--start", "2026-11-01T05:00:00Z", "--end", "2026-11-01T07:00:00Z"])
+    out, err = capsys.readouterr()
+    assert code == (1 if failure else 0)
+    assert sent_the_key(keyed)
+    assert_no_secret(out, err, *logs.lines)
+
+
+# --- a malformed key or a key in the wrong place -------------------------------------------
+
+
+@pytest.mark.parametrize("key", [
+    f"{KEY}\nextra",                     # a second line pasted along
+    '{\n  "api_key": "' + KEY + '"\n}',  # a pretty-printed JSON secret
+    f"{KEY}\u2019",                      # a typographic quote from a document
+    f"ApiKey {KEY}",                     # the header value instead of the key
+])
+@pytest.mark.parametrize("name", [config.ELASTICSEARCH_API_KEY, config.ELASTICSEARCH_USERNAME])
+def test_a_malformed_key_is_refused_without_showing_it_and_nothing_is_sent(keyed, logs, monkeypatch, name, key):
+    monkeypatch.delenv(config.ELASTICSEARCH_API_KEY)
+    monkeypatch.setenv(name, key)
+    with pytest.raises(ConfigError) as raised:
+        data_generator.lambda_handler(scheduled(), None)
+    assert name in str(raised.value)
+    assert_no_secret(*exception_texts(raised.value), *logs.lines)
+    assert keyed.proxy.requests == []
+
+
+def test_a_key_with_a_control_character_is_refused_without_showing_it():
+    with pytest.raises(ConfigError) as raised:
+        config.load_config({config.ELASTICSEARCH_API_KEY: KEY + "\x00\x7f"})
+    assert config.ELASTICSEARCH_API_KEY in str(raised.value)
+    assert_no_secret(*exception_texts(raised.value))
+
+
+def test_a_malformed_key_from_secrets_manager_is_refused_without_showing_it(monkeypatch):
+    class FakeSecrets:
+        def get_secret_value(self, SecretId):
+            return {"SecretString": '{\n  "api_key": "' + KEY + '"\n}'}
+
+    import boto3
+
+    monkeypatch.setattr(boto3, "client", lambda service, **kwargs: FakeSecrets())
+    with pytest.raises(ConfigError) as raised:
+        config.read_secret("arn:aws:secretsmanager:us-east-1:123456789012:secret:es-key-AbCdEf")
+    assert config.ELASTICSEARCH_API_KEY_SECRET_ARN in str(raised.value)
+    assert_no_secret(*exception_texts(raised.value))
+
+
+@pytest.mark.parametrize("host", [
+    f"https://elastic:{KEY}@my-cluster.es.io:99999",
+    f"ftp://elastic:{KEY}@my-cluster.es.io",
+    f"https://elastic:{KEY}@my-cluster.es.io",
+    f"http://elastic:{KEY}@10.0.0.1:9200",
+    f"https://{KEY}@[::1",
+])
+def test_credentials_in_the_host_url_are_refused_without_showing_them(host):
+    with pytest.raises(ConfigError) as raised:
+        config.load_config({config.ELASTICSEARCH_HOST: host})
+    assert config.ELASTICSEARCH_HOST in str(raised.value)
+    assert_no_secret(*exception_texts(raised.value))
+
+
+SETTINGS = [config.ELASTICSEARCH_HOST, config.ELASTICSEARCH_INDEX, config.MERCHANT_COUNT, config.GENERATOR_SEED,
+            config.LOG_LEVEL, config.ELASTICSEARCH_API_KEY_SECRET_ARN]
+
+
+@settings(max_examples=200, derandomize=True, deadline=None, database=None)
+@given(st.sampled_from(SETTINGS), st.text(max_size=12).filter(lambda s: "\x00" not in s),
+       st.text(max_size=12).filter(lambda s: "\x00" not in s))
+@example(config.ELASTICSEARCH_HOST, "", "")  # the key pasted into the wrong variable
+@example(config.LOG_LEVEL, "", "")
+@example(config.ELASTICSEARCH_HOST, "https://x:", "@host")
+def test_a_key_pasted_into_another_setting_is_never_echoed(name, before, after):
+    environ = {config.ELASTICSEARCH_API_KEY: KEY, name: before + KEY + after}
+    try:
+        config.load_config(environ)
+    except ConfigError as error:
+        assert_no_secret(*exception_texts(error))
+
+
+# --- TLS ----------------------------------------------------------------------------------
+
+# Environment variables that might be hoped to turn verification off; none may.
+INSECURE_ENV = {
+    "CURL_CA_BUNDLE": "",
+    "REQUESTS_CA_BUNDLE": "",
+    "PYTHONHTTPSVERIFY": "0",
+    "ELASTICSEARCH_VERIFY_CERTS": "false",
+    "ELASTICSEARCH_SSL_VERIFY": "false",
+    "ELASTICSEARCH_INSECURE": "true",
+    "VERIFY_CERTS": "false",
+    "SSL_VERIFY": "false",
+    "NODE_TLS_REJECT_UNAUTHORIZED": "0",
+}
+
+
+def test_the_client_verifies_certificates_and_host_names(monkeypatch):
+    for name, value in INSECURE_ENV.items():
+        monkeypatch.setenv(name, value)
+    cfg = config.load_config({config.ELASTICSEARCH_HOST: "https://my-cluster.es.io:443",
+                              config.ELASTICSEARCH_API_KEY: KEY})
+    client = es.connect(cfg.host, **data_generator._auth(cfg))
+    (node,) = client.transport.node_pool.all()
+    assert node.config.verify_certs is True
+    assert node.config.ssl_assert_fingerprint is None
+    assert node.session.verify is True
+    context = node.session.adapters["https://"].poolmanager.connection_pool_kw["ssl_context"]
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname is True
+    # What requests merges in from the environment for each request does not turn it off either.
+    merged = node.session.merge_environment_settings(node.base_url, {}, None, None, None)
+    assert merged["verify"] not in (False, "", None)
+
+
+def test_no_parameter_or_flag_can_disable_verification():
+    assert set(inspect.signature(es.connect).parameters) == {"host", "api_key", "basic_auth"}
+    options = [option for action in data_generator._parser()._actions for option in action.option_strings]
+    assert not [option for option in options if any(word in option for word in ("verify", "insecure", "tls",
+                                                                                 "ssl", "cert", "ca-"))]
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory):
+    """A certificate for 127.0.0.1 signed by nobody the client trusts."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return folder / "cert.pem", folder / "key.pem"
+
+
+@pytest.fixture
+def https_server(self_signed):
+    """An HTTPS server with the self-signed certificate; records the requests that got through TLS."""
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _any(self):
+            seen.append((self.command, self.path, dict(self.headers)))
+            body = b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Elastic-Product", "Elasticsearch")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PUT = do_POST = do_HEAD = _any
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            pass  # failed handshakes are the point
+
+    server = Server(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*map(str, self_signed))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("insecure_env", [False, True], ids=["plain-env", "insecure-looking-env"])
+def test_an_untrusted_certificate_fails_the_invocation_before_any_request(https_server, monkeypatch, logs,
+                                                                          insecure_env):
+    url, seen = https_server
+    fast(monkeypatch)
+    monkeypatch.setenv(config.ELASTICSEARCH_HOST, url)
+    monkeypatch.setenv(config.ELASTICSEARCH_API_KEY, KEY)
+    if insecure_env:
+        for name, value in INSECURE_ENV.items():
+            monkeypatch.setenv(name, value)
+    with pytest.raises(es.IndexingError) as raised:
+        data_generator.lambda_handler(scheduled(), None)
+    assert "TlsError" in str(raised.value) or "CERTIFICATE_VERIFY_FAILED" in str(raised.value)
+    assert seen == []  # nothing, and so no key, crossed the untrusted connection
+    assert_no_secret(*exception_texts(raised.value), *logs.lines)
+
+
+def test_the_same_server_is_reachable_once_its_certificate_is_trusted(https_server, self_signed, monkeypatch):
+    """Control for the test above: the failure is certificate verification, nothing else."""
+    url, seen = https_server
+    fast(monkeypatch)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(self_signed[0]))
+    client = es.connect(url, api_key=KEY)
+    client.indices.put_index_template(name="t", index_patterns=["t"])
+    assert seen and seen[0][0] == "PUT"

@@ -34,10 +34,11 @@ TABLE_ROWS = 20
 
 def _chunks(merchants: list, hour_range: HourRange, index: str, size: int):
     """Bulk line pairs of every hour in order, in chunks of size documents."""
+    lines = generator.HourlyLines(merchants, index)
     buffer: list = []
     hour = hour_range.start
     while hour < hour_range.end:
-        buffer += generator.bulk_lines(merchants, hour, index)
+        buffer += lines.lines(hour)
         hour += HOUR
         while len(buffer) >= size:
             yield buffer[:size]

@@ -332,8 +332,25 @@ for _n in range(1, 37):
     _SMOOTH[_n] = tuple(_row)
 
 
-# repr() of rates: percentages rounded to 2 decimals, so at most 10,001
-# distinct values (never -0.0: counts are not negative). A memo of repr().
+def _rate_repr(part: int, whole: int, memo: dict) -> str:
+    """repr(round(100 * part / whole, 2)), the way document() writes a rate, but faster.
+
+    w = 10000 * part / whole is within about 1e-12 of 100 x the double that
+    round() would see, so when w is not within 0.0001 of a rounding midpoint,
+    the correctly rounded result is k / 100 with k = w rounded (the double
+    nearest k / 100, which k / 100 is). Near a midpoint: round() itself.
+    """
+    w = 10000 * part / whole
+    k = int(w + 0.5)
+    if -0.4999 < w - k < 0.4999:
+        text = memo.get(k)
+        if text is None:
+            text = memo[k] = repr(k / 100)
+        return text
+    return repr(round(100 * part / whole, 2))
+
+
+# _rate_repr's memo: k -> repr(k / 100), for k up to 10,000 (100.00 %).
 _RATE_REPR: dict = {}
 
 
@@ -420,14 +437,23 @@ class HourlyLines:
             if failed > bound:
                 failed = bound
 
-            conversion = round(100 * transactions / sessions, 2)
-            error = round(100 * failed / transactions, 2)
-            conversion_repr = reprs.get(conversion)
-            if conversion_repr is None:
-                conversion_repr = reprs[conversion] = repr(conversion)
-            error_repr = reprs.get(error)
-            if error_repr is None:
-                error_repr = reprs[error] = repr(error)
+            # _rate_repr(transactions, sessions) and _rate_repr(failed, transactions), inlined.
+            w = 10000 * transactions / sessions
+            k = int(w + 0.5)
+            if -0.4999 < w - k < 0.4999:
+                conversion_repr = reprs.get(k)
+                if conversion_repr is None:
+                    conversion_repr = reprs[k] = repr(k / 100)
+            else:
+                conversion_repr = repr(round(100 * transactions / sessions, 2))
+            w = 10000 * failed / transactions
+            k = int(w + 0.5)
+            if -0.4999 < w - k < 0.4999:
+                error_repr = reprs.get(k)
+                if error_repr is None:
+                    error_repr = reprs[k] = repr(k / 100)
+            else:
+                error_repr = repr(round(100 * failed / transactions, 2))
             # The text of _BODY, as an f-string (faster than %).
             append((
                 action + id_suffix,

@@ -53,8 +53,14 @@ class NdjsonWriter:
     def __init__(self, stream):
         self.stream = stream
 
+    # Pairs joined per write: ~75 KB strings stay below malloc's mmap threshold,
+    # where a whole chunk's (~750 KB) would page-fault fresh memory every time (2x slower).
+    PAIRS_PER_WRITE = 200
+
     def send(self, pairs: list) -> int:
-        self.stream.write("\n".join(itertools.chain.from_iterable(pairs)) + "\n")
+        step = self.PAIRS_PER_WRITE
+        for i in range(0, len(pairs), step):
+            self.stream.write("\n".join(itertools.chain.from_iterable(pairs[i:i + step])) + "\n")
         return 0
 
 

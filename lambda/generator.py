@@ -352,6 +352,21 @@ def _rate_repr(part: int, whole: int, memo: dict) -> str:
 
 # _rate_repr's memo: k -> repr(k / 100), for k up to 10,000 (100.00 %).
 _RATE_REPR: dict = {}
+# str(n) for every count up to the largest a roster can produce (sessions
+# bound the others): a list index is much cheaper than formatting an int.
+_DECIMALS: list = []
+
+
+def _decimals(merchants: list) -> list:
+    # volume noise < 1.1; +2 covers float rounding in the product.
+    largest = max([MIN_SESSIONS] + [int(m.peak_sessions * max(DAILY_CURVE) * max(m.weekday_demand) * 1.1) + 2
+                                    for m in merchants])
+    if len(_DECIMALS) <= largest:
+        _DECIMALS.extend(map(str, range(len(_DECIMALS), largest + 1)))
+    return _DECIMALS
+
+
+_NO_SEGMENT = -(1 << 62)  # no hour is in this merchant's segment yet
 
 
 class HourlyLines:
@@ -365,38 +380,44 @@ class HourlyLines:
 
     def __init__(self, merchants: list, index: str):
         action_prefix = '{"index":{"_index":' + json.dumps(index) + ',"_id":"'
-        self._merchants = [
-            (
+        # The distinct UTC offsets: local hour and weekday are worked out once per offset and hour.
+        self._offsets = sorted({m.utc_offset_minutes for m in merchants})
+        slot = {offset: i for i, offset in enumerate(self._offsets)}
+        # Per merchant, one list: what never changes, then its current drift segment:
+        # [..., first hour of the segment, c0, c1 - c0, e0, e1 - e0, k1] (a sentinel start at first).
+        self._state = [
+            [
                 action_prefix + m.merchant_id,
                 m.json_prefix,
                 m.json_suffix,
-                m.utc_offset_minutes, m.peak_sessions, m.weekday_demand, m.noise_key, m.knot_key,
+                slot[m.utc_offset_minutes], m.peak_sessions, m.weekday_demand, m.noise_key, m.knot_key,
                 m.knot_hours, _SMOOTH[m.knot_hours],
                 *m.conversion_range, m.conversion_centre, m.conversion_amplitude,
                 *m.error_range, m.error_centre, m.error_amplitude,
-            )
+                _NO_SEGMENT, 0.0, 0.0, 0.0, 0.0, 0,
+            ]
             for m in merchants
         ]
-        # Per merchant: [segment, c0, c1 - c0, e0, e1 - e0, k1] of its current drift segment.
-        self._knots = [[None, 0.0, 0.0, 0.0, 0.0, 0] for _ in merchants]
+        self._decimals = _decimals(merchants)
 
     def lines(self, hour: datetime) -> list:
         h = hour_index(hour)
         stamp = _stamp(h)
         timestamp = stamp.strftime("%Y-%m-%dT%H:00:00Z")
         id_suffix = stamp.strftime("-%Y%m%d%H") + '"}}'
-        by_offset = {}
+        days = []
+        for utc_offset in self._offsets:
+            local_minutes = h * 60 + utc_offset
+            days.append((DAILY_CURVE[(local_minutes // 60) % 24], (local_minutes // 1440 + 3) % 7))
         reprs = _RATE_REPR
+        decimals = self._decimals
         out = []
         append = out.append
-        M64, M21, INV21, curve = _M64, _M21, _INV21, DAILY_CURVE
-        for static, knots in zip(self._merchants, self._knots):
-            (action, json_prefix, json_suffix, utc_offset, peak, weekday_demand, noise_key, knot_key, knot_hours, smooth,
-             c_lo, c_hi, c_centre, c_amp, e_lo, e_hi, e_centre, e_amp) = static
-            day = by_offset.get(utc_offset)
-            if day is None:
-                local_minutes = h * 60 + utc_offset
-                day = by_offset[utc_offset] = (curve[(local_minutes // 60) % 24], (local_minutes // 1440 + 3) % 7)
+        M64, M21, INV21 = _M64, _M21, _INV21
+        for state in self._state:
+            (action, json_prefix, json_suffix, offset_slot, peak, weekday_demand, noise_key, knot_key, knot_hours, smooth,
+             c_lo, c_hi, c_centre, c_amp, e_lo, e_hi, e_centre, e_amp, segment_start, c0, dc, e0, de, k1) = state
+            daily, weekday = days[offset_slot]
 
             x = ((noise_key ^ h) + 0x9E3779B97F4A7C15) & M64
             x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
@@ -406,18 +427,24 @@ class HourlyLines:
             conversion_jitter = ((z >> 21) & M21) * INV21
             error_jitter = (z >> 42) * INV21 * 0.5
 
-            segment = h // knot_hours
-            if knots[0] != segment:
-                k0 = knots[5] if knots[0] == segment - 1 else _mix64(knot_key ^ segment)
+            offset = h - segment_start
+            if not 0 <= offset < knot_hours:  # a new drift segment (or the first)
+                segment = h // knot_hours
+                # The next segment's first knot is this one's last.
+                k0 = k1 if segment * knot_hours == segment_start + knot_hours else _mix64(knot_key ^ segment)
                 k1 = _mix64(knot_key ^ (segment + 1))
                 c0 = (k0 & M21) * INV21
                 e0 = ((k0 >> 21) & M21) * INV21
-                knots[:] = (segment, c0, (k1 & M21) * INV21 - c0, e0, ((k1 >> 21) & M21) * INV21 - e0, k1)
-            t = smooth[h % knot_hours]
-            conversion_pos = 0.85 * (knots[1] + knots[2] * t) + 0.15 * conversion_jitter
-            error_pos = 0.85 * (knots[3] + knots[4] * t) + 0.15 * error_jitter
+                dc = (k1 & M21) * INV21 - c0
+                de = ((k1 >> 21) & M21) * INV21 - e0
+                segment_start = segment * knot_hours
+                offset = h - segment_start
+                state[-6:] = (segment_start, c0, dc, e0, de, k1)
+            t = smooth[offset]
+            conversion_pos = 0.85 * (c0 + dc * t) + 0.15 * conversion_jitter
+            error_pos = 0.85 * (e0 + de * t) + 0.15 * error_jitter
 
-            sessions = int(peak * day[0] * weekday_demand[day[1]] * volume_noise)
+            sessions = int(peak * daily * weekday_demand[weekday] * volume_noise)
             if sessions < MIN_SESSIONS:
                 sessions = MIN_SESSIONS
 
@@ -454,11 +481,12 @@ class HourlyLines:
                     error_repr = reprs[k] = repr(k / 100)
             else:
                 error_repr = repr(round(100 * failed / transactions, 2))
-            # The text of _BODY, as an f-string (faster than %).
+            # The text of _BODY, as an f-string (faster than %), counts from the table.
             append((
                 action + id_suffix,
-                f'{json_prefix}{timestamp}","sessions":{sessions},"transaction_count":{transactions},'
-                f'"successful_transactions":{transactions - failed},"failed_transactions":{failed},'
+                f'{json_prefix}{timestamp}","sessions":{decimals[sessions]},'
+                f'"transaction_count":{decimals[transactions]},'
+                f'"successful_transactions":{decimals[transactions - failed]},"failed_transactions":{decimals[failed]},'
                 f'"conversion_rate":{conversion_repr},"error_rate":{error_repr}{json_suffix}',
             ))
         return out

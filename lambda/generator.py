@@ -306,12 +306,6 @@ def document_id(m: Merchant, hour: datetime) -> str:
     return f"{m.merchant_id}-{_stamp(hour_index(hour)):%Y%m%d%H}"
 
 
-_BODY = (
-    '","sessions":%d,"transaction_count":%d,"successful_transactions":%d,'
-    '"failed_transactions":%d,"conversion_rate":%r,"error_rate":%r'
-)
-
-
 def bulk_lines(merchants: list, hour: datetime, index: str) -> list:
     """[(action line, source line)] for every merchant at hour: the bulk NDJSON.
 
@@ -332,26 +326,32 @@ for _n in range(1, 37):
     _SMOOTH[_n] = tuple(_row)
 
 
-def _rate_repr(part: int, whole: int, memo: dict) -> str:
-    """repr(round(100 * part / whole, 2)), the way document() writes a rate, but faster.
+_RATE_TEXTS: list = []
+
+
+def _rate_texts() -> list:
+    """repr(k / 100) for k = 0..10,000: every rate of a part <= its whole."""
+    if not _RATE_TEXTS:
+        _RATE_TEXTS.extend(repr(k / 100) for k in range(10_001))
+    return _RATE_TEXTS
+
+
+def _rate_repr(part: int, whole: int) -> str:
+    """repr(round(100 * part / whole, 2)) for 0 <= part <= whole, the way document() writes a rate, faster.
 
     w = 10000 * part / whole is within about 1e-12 of 100 x the double that
     round() would see, so when w is not within 0.0001 of a rounding midpoint,
     the correctly rounded result is k / 100 with k = w rounded (the double
     nearest k / 100, which k / 100 is). Near a midpoint: round() itself.
+    HourlyLines.lines inlines this.
     """
     w = 10000 * part / whole
     k = int(w + 0.5)
     if -0.4999 < w - k < 0.4999:
-        text = memo.get(k)
-        if text is None:
-            text = memo[k] = repr(k / 100)
-        return text
+        return _rate_texts()[k]
     return repr(round(100 * part / whole, 2))
 
 
-# _rate_repr's memo: k -> repr(k / 100), for k up to 10,000 (100.00 %).
-_RATE_REPR: dict = {}
 # str(n) for every count up to the largest a roster can produce (sessions
 # bound the others): a list index is much cheaper than formatting an int.
 _DECIMALS: list = []
@@ -374,8 +374,10 @@ class HourlyLines:
 
     The same arithmetic as _metrics, in the same order (so byte-identical
     output), inlined, with what does not change between hours hoisted: each
-    merchant's format string, and its drift knots, which change only every
-    knot_hours hours (the next segment's first knot is this one's last).
+    merchant's constant JSON text, local time per UTC offset, and the drift
+    knots, which change only every knot_hours hours (the next segment's first
+    knot is this one's last). Counts and rates (0 <= failed <= transactions <=
+    sessions, so k <= 10,000) come from precomputed strings.
     """
 
     def __init__(self, merchants: list, index: str):
@@ -409,7 +411,7 @@ class HourlyLines:
         for utc_offset in self._offsets:
             local_minutes = h * 60 + utc_offset
             days.append((DAILY_CURVE[(local_minutes // 60) % 24], (local_minutes // 1440 + 3) % 7))
-        reprs = _RATE_REPR
+        rates = _rate_texts()
         decimals = self._decimals
         out = []
         append = out.append
@@ -468,20 +470,16 @@ class HourlyLines:
             w = 10000 * transactions / sessions
             k = int(w + 0.5)
             if -0.4999 < w - k < 0.4999:
-                conversion_repr = reprs.get(k)
-                if conversion_repr is None:
-                    conversion_repr = reprs[k] = repr(k / 100)
+                conversion_repr = rates[k]
             else:
                 conversion_repr = repr(round(100 * transactions / sessions, 2))
             w = 10000 * failed / transactions
             k = int(w + 0.5)
             if -0.4999 < w - k < 0.4999:
-                error_repr = reprs.get(k)
-                if error_repr is None:
-                    error_repr = reprs[k] = repr(k / 100)
+                error_repr = rates[k]
             else:
                 error_repr = repr(round(100 * failed / transactions, 2))
-            # The text of _BODY, as an f-string (faster than %), counts from the table.
+            # The hourly fields in document()'s order; counts and rates as precomputed strings.
             append((
                 action + id_suffix,
                 f'{json_prefix}{timestamp}","sessions":{decimals[sessions]},'

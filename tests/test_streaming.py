@@ -99,10 +99,9 @@ def test_bulk_responses_are_filtered_and_item_errors_still_reported(cluster):
 
 
 def test_rate_repr_fast_path_equals_round_then_repr():
-    memo = {}
     # Every rate of every whole up to 700 (incl. exact midpoints like 1/800 = 0.125 %), and a sweep above.
     pairs = [(part, whole) for whole in range(1, 701) for part in range(whole + 1)]
     pairs += [(part, whole) for whole in range(700, 20_000, 97) for part in range(0, whole + 1, 13)]
     pairs += [(1, 800), (3, 800), (1, 1600), (1, 8000), (5, 40000)]
     for part, whole in pairs:
-        assert generator._rate_repr(part, whole, memo) == repr(round(100 * part / whole, 2)), (part, whole)
+        assert generator._rate_repr(part, whole) == repr(round(100 * part / whole, 2)), (part, whole)

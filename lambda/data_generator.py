@@ -252,7 +252,8 @@ def _run_with_progress(bar, cfg, hour_range, sink=None):
     if bar is None:
         return run(cfg, hour_range, sink)
     try:
-        summary = run(cfg, hour_range, sink, progress=bar)
+        with bar.around_logging():
+            summary = run(cfg, hour_range, sink, progress=bar)
     except BaseException:
         bar.close(failed=True)
         raise

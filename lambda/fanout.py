@@ -20,11 +20,12 @@ import config
 from config import HOUR, ConfigError, HourRange
 
 # Documents per second that one invocation is assumed to index, end to end,
-# for sizing chunks. bench/ measures about 25,000 docs/s for the whole client
-# path on one core of the bench machine (no-op sink) and about 7,000 docs/s into
-# the local test engine; a 512 MB function gets about 0.29 of a vCPU, and a
-# small cluster indexes a few thousand documents a second. 2,000 leaves room
-# for all of that.
+# for sizing chunks and estimating cost. bench/ measures ~150,000 docs per
+# CPU-second for the whole client path (generation, serialization, bulk
+# requests) against a no-op endpoint; a 512 MB function has ~0.29 of a vCPU,
+# so ~40,000 docs/s if the cluster kept up. It does not: a small cluster
+# indexes a few thousand documents a second (the local test engine ~1,800).
+# 2,000 is deliberately conservative, so chunks should end well inside the timeout.
 DOCS_PER_SECOND = 2_000
 # A chunk is sized to take at most this fraction of the function's timeout at
 # DOCS_PER_SECOND, so it finishes well inside it even on a slow day. If it

@@ -8,6 +8,8 @@ summary line. The stream and the clock are injectable for tests.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 import time
 
@@ -37,6 +39,7 @@ class Progress:
         self.started = clock()
         self._shown = self.started if not self.tty else float("-inf")
         self._closed = False
+        self._line_open = False  # a bar is on the terminal's current line
 
     def rate(self, now: float) -> float:
         elapsed = now - self.started
@@ -59,13 +62,43 @@ class Progress:
         if self.tty:
             if now - self._shown >= REDRAW_S or self.done >= self.total:
                 self._shown = now
-                # \r and clear-to-end: redraw in place, even when the line shrinks.
-                self.stream.write("\r" + self.bar(now) + "\x1b[K")
+                # \r and clear-to-end: redraw in place, even when the line shrinks;
+                # a complete bar ends its line, so what follows starts on a new one.
+                complete = self.done >= self.total
+                self.stream.write("\r" + self.bar(now) + "\x1b[K" + ("\n" if complete else ""))
                 self.stream.flush()
+                self._line_open = not complete
         elif now - self._shown >= LINE_EVERY_S:
             self._shown = now
             self.stream.write("progress: " + self.status(now) + "\n")
             self.stream.flush()
+
+    def clear(self) -> None:
+        """Take an unfinished bar off the line, so a log record can be printed there."""
+        if self._line_open:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._line_open = False
+
+    @contextlib.contextmanager
+    def around_logging(self, logger: logging.Logger | None = None):
+        """While inside, log records printed by logger's handlers (default: root's) clear the bar first."""
+        bar = self
+
+        class ClearBar(logging.Filter):
+            def filter(self, record):
+                bar.clear()
+                return True
+
+        handlers = list((logger or logging.getLogger()).handlers)
+        clear_bar = ClearBar()
+        for handler in handlers:
+            handler.addFilter(clear_bar)
+        try:
+            yield self
+        finally:
+            for handler in handlers:
+                handler.removeFilter(clear_bar)
 
     def close(self, summary: dict | None = None, failed: bool = False) -> None:
         """End the bar's line and print the final summary (once); failed: the run raised."""
@@ -79,5 +112,8 @@ class Progress:
             line = f"{self.done:,} of {self.total:,} {self.what} in {_duration(elapsed)} before the error"
         elif summary is not None and summary.get("resume_from"):
             line += f"; stopped early, resume from {summary['resume_from']}"
-        self.stream.write(("\r" + self.bar(now) + "\x1b[K\n" if self.tty else "") + ("stopped: " if failed else "done: ") + line + "\n")
+        if self.tty and self.done < self.total:  # an unfinished bar: show where it stopped
+            self.stream.write("\r" + self.bar(now) + "\x1b[K\n")
+        self._line_open = False
+        self.stream.write(("stopped: " if failed else "done: ") + line + "\n")
         self.stream.flush()

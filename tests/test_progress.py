@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import data_generator
 import progress
@@ -49,9 +50,34 @@ def test_tty_redraws_one_bar_in_place_and_ends_the_line():
     out = stream.getvalue()
     frames = out.split("\r")[1:]
     assert frames[0] == "[" + "#" * 6 + "." * 18 + "] 1,000/4,000 documents (25%), 1,000 docs/s, ETA 0:03\x1b[K"
-    assert frames[1] == "[" + "#" * 24 + "] 4,000/4,000 documents (100%), 2,000 docs/s, ETA 0:00\x1b[K"
-    assert out.endswith("\n" + "done: 4,000 documents in 0:02 (2,000 docs/s)\n")
-    assert out.count("\n") == 2
+    # Complete: the bar ends its line; the summary follows on its own.
+    assert frames[1] == ("[" + "#" * 24 + "] 4,000/4,000 documents (100%), 2,000 docs/s, ETA 0:00\x1b[K\n"
+                         "done: 4,000 documents in 0:02 (2,000 docs/s)\n")
+    assert len(frames) == 2
+
+
+def test_tty_bar_makes_room_for_log_records_and_shows_where_it_stopped():
+    stream, clock = io.StringIO(), Clock()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("test_progress")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        bar = progress.Progress(4_000, stream, clock, tty=True)
+        with bar.around_logging(logger):
+            bar(1_000)
+            logger.warning("retrying in 1 s")
+            clock.now += 1
+            bar(1_000)
+        logger.warning("after: no clearing")
+        bar.close({"status": "partial", "resume_from": "2026-01-01T05:00:00Z"})
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().split("\n")
+    assert lines[0].endswith("\r\x1b[Kretrying in 1 s")  # the bar was wiped, then the record printed
+    assert lines[1].startswith("\r[############....") and "after: no clearing" in lines[1]
+    assert lines[2] == "\r[" + "#" * 12 + "." * 12 + "] 2,000/4,000 documents (50%), 2,000 docs/s, ETA 0:01\x1b[K"
+    assert lines[3] == "done: 2,000 documents in 0:01 (2,000 docs/s); stopped early, resume from 2026-01-01T05:00:00Z"
 
 
 def test_tty_detected_from_the_stream():

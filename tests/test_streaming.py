@@ -105,3 +105,28 @@ def test_rate_repr_fast_path_equals_round_then_repr():
     pairs += [(1, 800), (3, 800), (1, 1600), (1, 8000), (5, 40000)]
     for part, whole in pairs:
         assert generator._rate_repr(part, whole) == repr(round(100 * part / whole, 2)), (part, whole)
+
+
+def test_cli_backfill_indexes_every_hour_with_progress(cluster, monkeypatch, capsys):
+    monkeypatch.setenv("ELASTICSEARCH_HOST", cluster.url)
+    assert data_generator.main(["--start", "2025-03-01T00:00", "--end", "2025-03-01T06:00", "--merchants", "5"]) == 0
+    assert "done: 30 documents in " in capsys.readouterr().err
+    assert cluster.count() == 30
+
+
+def test_fan_out_chunks_run_by_the_handler_cover_the_range_once(cluster, monkeypatch):
+    import fanout
+
+    monkeypatch.setenv("ELASTICSEARCH_HOST", cluster.url)
+    monkeypatch.setenv("MERCHANT_COUNT", "4")
+    hour_range = HourRange(T0, T0 + 7 * HOUR)
+    chunks = fanout.split(hour_range, 3)
+    for chunk in chunks:
+        assert data_generator.lambda_handler(fanout.payload(chunk), None)["status"] == "ok"
+    # A retried chunk and an overlapping one only overwrite (deterministic ids).
+    data_generator.lambda_handler(fanout.payload(chunks[0]), None)
+    data_generator.lambda_handler(fanout.payload(HourRange(T0 + 2 * HOUR, T0 + 5 * HOUR)), None)
+    documents = cluster.documents()
+    assert len(documents) == 28
+    assert {doc["timestamp"] for doc in documents.values()} == {
+        f"{T0 + i * HOUR:%Y-%m-%dT%H}:00:00Z" for i in range(7)}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 FULL_ITEM = ('{"index":{"_index":"%s","_id":"%s","_version":1,"result":"created",'
@@ -70,7 +70,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    server = HTTPServer(("127.0.0.1", 0), Handler)
+    # Threads: a client that keeps an idle keep-alive connection must not block the next one.
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()
 

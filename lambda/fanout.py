@@ -174,11 +174,16 @@ def send(p: Plan, client, out, sleep=time.sleep, dry_run: bool = False) -> int:
             if dry_run:
                 print(f"would invoke {json.dumps(body)}", file=out)
                 continue
-            response = client.invoke(FunctionName=p.function, InvocationType="Event",
-                                     Payload=json.dumps(body).encode())
-            status = response.get("StatusCode")
-            if status != 202:
-                raise ConfigError(f"invoking {p.function} with {json.dumps(body)} returned status {status}")
+            try:
+                response = client.invoke(FunctionName=p.function, InvocationType="Event",
+                                         Payload=json.dumps(body).encode())
+                status = response.get("StatusCode")
+                if status != 202:
+                    raise ConfigError(f"invoking {p.function} with {json.dumps(body)} returned status {status}")
+            except Exception:
+                print(f"stopped after {sent} of {len(p.chunks)} invocation(s); to send the rest, "
+                      f"re-run with --start {body['start']} and the same --end", file=out, flush=True)
+                raise
             sent += 1
             print(f"invoked {json.dumps(body)} ({sent}/{len(p.chunks)})", file=out, flush=True)
     if not dry_run:

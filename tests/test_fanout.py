@@ -192,3 +192,23 @@ def test_cli_invoke_dry_run_prints_the_plan_and_calls_nothing(capsys, monkeypatc
     err = capsys.readouterr().err
     assert "2 chunk(s) of up to 30 hour(s) x 10000 merchants" in err
     assert err.count("would invoke") == 2 and "would wait 150 s" in err
+
+
+def test_a_refused_invoke_stops_and_says_where_to_resume(aws, capsys):
+    function = _deploy(merchants="20")
+    client, sent, _ = _recording_client()
+
+    def throttle_third(params, **_):
+        if len(sent) == 3:
+            raise client.exceptions.TooManyRequestsException(
+                {"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, "Invoke")
+
+    client.meta.events.register("before-call.lambda.Invoke", throttle_third)
+    args = data_generator._parser().parse_args(
+        ["--start", "2026-10-01", "--end", "2026-10-02", "--invoke", function, "--chunk-hours", "6"])
+    out = io.StringIO()
+    assert fanout.cli(args, data_generator._range_from_args(args, T0 + timedelta(days=60)), out, client=client) == 1
+    text = out.getvalue()
+    assert text.count("invoked {") == 2
+    assert "stopped after 2 of 4 invocation(s); to send the rest, re-run with --start 2026-10-01T12:00:00Z and the same --end" in text
+    assert "error: " in text and "Rate exceeded" in text

@@ -39,7 +39,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# Documents per _bulk request: ~400 KB, well inside Elasticsearch's
+# Documents per _bulk request: ~850 KB, well inside Elasticsearch's
 # recommended 5-15 MB, small enough for a 512 MB Lambda.
 CHUNK_SIZE = 2000
 REQUEST_TIMEOUT_S = 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -75,7 +76,7 @@ def test_hourly_lines_over_consecutive_hours_match_document():
 def test_a_dry_run_does_not_import_the_client():
     code = "import sys, data_generator; print('elasticsearch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd="lambda")
+                            cwd=os.path.dirname(data_generator.__file__))
     assert result.stdout.strip() == "False"
 
 

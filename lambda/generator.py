@@ -396,6 +396,9 @@ class HourlyLines:
                 m.knot_hours, _SMOOTH[m.knot_hours],
                 *m.conversion_range, m.conversion_centre, m.conversion_amplitude,
                 *m.error_range, m.error_centre, m.error_amplitude,
+                # Targets between these need no clamping (see lines()).
+                m.conversion_range[0] + 0.26, m.conversion_range[1] - 0.26,
+                m.error_range[0] + 5.01, m.error_range[1] - 5.01,
                 _NO_SEGMENT, 0.0, 0.0, 0.0, 0.0, 0,
             ]
             for m in merchants
@@ -418,7 +421,8 @@ class HourlyLines:
         M64, M21, INV21 = _M64, _M21, _INV21
         for state in self._state:
             (action, json_prefix, json_suffix, offset_slot, peak, weekday_demand, noise_key, knot_key, knot_hours, smooth,
-             c_lo, c_hi, c_centre, c_amp, e_lo, e_hi, e_centre, e_amp, segment_start, c0, dc, e0, de, k1) = state
+             c_lo, c_hi, c_centre, c_amp, e_lo, e_hi, e_centre, e_amp, c_safe_lo, c_safe_hi, e_safe_lo, e_safe_hi,
+             segment_start, c0, dc, e0, de, k1) = state
             daily, weekday = days[offset_slot]
 
             x = ((noise_key ^ h) + 0x9E3779B97F4A7C15) & M64
@@ -450,21 +454,29 @@ class HourlyLines:
             if sessions < MIN_SESSIONS:
                 sessions = MIN_SESSIONS
 
-            transactions = round(sessions * (c_centre + c_amp * (2.0 * conversion_pos - 1.0)) / 100)
-            bound = -(-c_lo * sessions // 100)
-            if transactions < bound:
-                transactions = bound
-            bound = c_hi * sessions // 100
-            if transactions > bound:
-                transactions = bound
+            # Clamping to the profile's range (as _metrics does) can change a count only
+            # when its target is within 50 / count points of an end of the range:
+            # 0.25 for transactions (sessions >= 200), 5 for failed (transactions >= 10).
+            # Away from the ends the bounds are skipped; the result is the same.
+            target = c_centre + c_amp * (2.0 * conversion_pos - 1.0)
+            transactions = round(sessions * target / 100)
+            if not c_safe_lo < target < c_safe_hi:
+                bound = -(-c_lo * sessions // 100)
+                if transactions < bound:
+                    transactions = bound
+                bound = c_hi * sessions // 100
+                if transactions > bound:
+                    transactions = bound
 
-            failed = round(transactions * (e_centre + e_amp * (2.0 * error_pos - 1.0)) / 100)
-            bound = -(-e_lo * transactions // 100)
-            if failed < bound:
-                failed = bound
-            bound = e_hi * transactions // 100
-            if failed > bound:
-                failed = bound
+            target = e_centre + e_amp * (2.0 * error_pos - 1.0)
+            failed = round(transactions * target / 100)
+            if not e_safe_lo < target < e_safe_hi:
+                bound = -(-e_lo * transactions // 100)
+                if failed < bound:
+                    failed = bound
+                bound = e_hi * transactions // 100
+                if failed > bound:
+                    failed = bound
 
             # _rate_repr(transactions, sessions) and _rate_repr(failed, transactions), inlined.
             w = 10000 * transactions / sessions

@@ -197,7 +197,11 @@ def cli(args, hour_range: HourRange, out, client=None, sleep=time.sleep) -> int:
     for flag, value in (("--output", args.output), ("--seed", args.seed), ("--index", args.index)):
         if value is not None:
             raise ConfigError(f"{flag} cannot be used with --invoke: the function uses its own configuration")
-    from botocore.exceptions import BotoCoreError, ClientError
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise ConfigError("--invoke needs boto3, which is not a runtime requirement: "
+                          "pip install boto3 (the dev venv, make .venv/.dev, has it)") from None
 
     merchants = None if args.merchants is None else config.merchant_count(args.merchants, "--merchants")
     try:

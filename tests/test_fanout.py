@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 import json
 import zipfile
 from datetime import datetime, timedelta, timezone
@@ -212,3 +213,10 @@ def test_a_refused_invoke_stops_and_says_where_to_resume(aws, capsys):
     assert text.count("invoked {") == 2
     assert "stopped after 2 of 4 invocation(s); to send the rest, re-run with --start 2026-10-01T12:00:00Z and the same --end" in text
     assert "error: " in text and "Rate exceeded" in text
+
+
+def test_cli_invoke_without_boto3_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "botocore", None)
+    monkeypatch.setitem(sys.modules, "botocore.exceptions", None)
+    assert data_generator.main(["--start", "2026-10-01", "--end", "2026-10-02", "--invoke", "f"]) == 2
+    assert "--invoke needs boto3" in capsys.readouterr().err

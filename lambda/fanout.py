@@ -197,23 +197,23 @@ def cli(args, hour_range: HourRange, out, client=None, sleep=time.sleep) -> int:
     for flag, value in (("--output", args.output), ("--seed", args.seed), ("--index", args.index)):
         if value is not None:
             raise ConfigError(f"{flag} cannot be used with --invoke: the function uses its own configuration")
+    merchants = None if args.merchants is None else config.merchant_count(args.merchants, "--merchants")
+    if args.dry_run:
+        # The plan only, from the flags and defaults: no AWS call, no boto3 needed.
+        p = plan(args.invoke, hour_range, merchants=merchants, chunk_hours=args.chunk_hours,
+                 concurrency=args.concurrency, settings={})
+        send(p, None, out, dry_run=True)
+        return 0
     try:
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:
         raise ConfigError("--invoke needs boto3, which is not a runtime requirement: "
                           "pip install boto3 (the dev venv, make .venv/.dev, has it)") from None
-
-    merchants = None if args.merchants is None else config.merchant_count(args.merchants, "--merchants")
     try:
-        if args.dry_run:
-            # The plan only, from the flags and defaults: no AWS call at all.
-            settings = {}
-        else:
-            client = client or _client()
-            settings = function_settings(client, args.invoke)
+        client = client or _client()
         p = plan(args.invoke, hour_range, merchants=merchants, chunk_hours=args.chunk_hours,
-                 concurrency=args.concurrency, settings=settings)
-        send(p, client, out, sleep=sleep, dry_run=args.dry_run)
+                 concurrency=args.concurrency, settings=function_settings(client, args.invoke))
+        send(p, client, out, sleep=sleep)
     except (BotoCoreError, ClientError) as exc:
         print(f"error: {exc}", file=out)
         return 1

@@ -220,3 +220,6 @@ def test_cli_invoke_without_boto3_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "botocore.exceptions", None)
     assert data_generator.main(["--start", "2026-10-01", "--end", "2026-10-02", "--invoke", "f"]) == 2
     assert "--invoke needs boto3" in capsys.readouterr().err
+    # The plan alone needs neither boto3 nor AWS.
+    assert data_generator.main(["--start", "2026-10-01", "--end", "2026-10-02", "--invoke", "f", "--dry-run"]) == 0
+    assert "would invoke" in capsys.readouterr().err

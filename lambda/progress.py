@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sys
 import time
 
@@ -29,12 +30,14 @@ class Progress:
     """Call with the number of documents just done; close() prints the summary."""
 
     def __init__(self, total: int, stream=None, clock=time.monotonic, tty: bool | None = None,
-                 what: str = "documents"):
+                 what: str = "documents", columns: int | None = None):
         self.total = total
         self.stream = sys.stderr if stream is None else stream
         self.clock = clock
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)()) if tty is None else tty
         self.what = what
+        # The bar must fit on one line, or \r would redraw only its last part.
+        self.columns = columns or (shutil.get_terminal_size().columns if self.tty else 80)
         self.done = 0
         self.started = clock()
         self._shown = self.started if not self.tty else float("-inf")
@@ -53,8 +56,12 @@ class Progress:
                 f"{rate:,.0f} docs/s, ETA {eta}")
 
     def bar(self, now: float) -> str:
-        filled = BAR_WIDTH * self.done // self.total if self.total else BAR_WIDTH
-        return "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "] " + self.status(now)
+        status = self.status(now)
+        width = min(BAR_WIDTH, self.columns - 4 - len(status))
+        if width < 5:  # a narrow terminal: the figures alone, cut to fit
+            return status[:self.columns - 1]
+        filled = width * self.done // self.total if self.total else width
+        return "[" + "#" * filled + "." * (width - filled) + "] " + status
 
     def __call__(self, count: int) -> None:
         self.done += count

@@ -40,7 +40,7 @@ def test_non_tty_prints_a_plain_line_every_few_seconds_and_a_summary():
 
 def test_tty_redraws_one_bar_in_place_and_ends_the_line():
     stream, clock = io.StringIO(), Clock()
-    bar = progress.Progress(4_000, stream, clock, tty=True)
+    bar = progress.Progress(4_000, stream, clock, tty=True, columns=120)
     clock.now += 1
     bar(1_000)
     bar(1_000)  # same instant: not redrawn
@@ -63,7 +63,7 @@ def test_tty_bar_makes_room_for_log_records_and_shows_where_it_stopped():
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        bar = progress.Progress(4_000, stream, clock, tty=True)
+        bar = progress.Progress(4_000, stream, clock, tty=True, columns=120)
         with bar.around_logging(logger):
             bar(1_000)
             logger.warning("retrying in 1 s")
@@ -78,6 +78,18 @@ def test_tty_bar_makes_room_for_log_records_and_shows_where_it_stopped():
     assert lines[1].startswith("\r[############....") and "after: no clearing" in lines[1]
     assert lines[2] == "\r[" + "#" * 12 + "." * 12 + "] 2,000/4,000 documents (50%), 2,000 docs/s, ETA 0:01\x1b[K"
     assert lines[3] == "done: 2,000 documents in 0:01 (2,000 docs/s); stopped early, resume from 2026-01-01T05:00:00Z"
+
+
+def test_tty_bar_fits_the_terminal():
+    stream, clock = io.StringIO(), Clock()
+    bar = progress.Progress(3_648_000, stream, clock, tty=True, columns=80)
+    clock.now += 1
+    bar(1_000_000)
+    (frame,) = stream.getvalue().split("\r")[1:]
+    assert len(frame.replace("\x1b[K", "")) < 80
+    assert frame.startswith("[##") and "1,000,000/3,648,000 documents (27%)" in frame
+    narrow = progress.Progress(3_648_000, io.StringIO(), clock, tty=True, columns=40)
+    assert len(narrow.bar(clock.now + 1)) == 39
 
 
 def test_tty_detected_from_the_stream():

@@ -39,5 +39,15 @@ package:
 deploy:
 	./deploy.sh $(ARGS)
 
+## make bench: benchmarks (bench/README.md); elasticsearch-faker goes in its own .venv-bench
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.stamp:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet elasticsearch-faker==0.3.0
+	touch $@
+
+bench: $(VENV)/.dev $(BENCH_VENV)/.stamp
+	$(BIN)/python bench/run.py
+
 clean:
-	rm -rf $(VENV) deployment lambda-deployment.zip out .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) deployment lambda-deployment.zip out .pytest_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 import responses
@@ -13,6 +14,11 @@ import es
 HOST = "https://example.es.io:443"
 HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 HOUR = {"time": "2026-11-27T08:00:00Z"}
+
+
+def requests_made():
+    """(method, path) of every call, query strings aside."""
+    return [(c.request.method, urlsplit(c.request.path_url).path) for c in responses.calls]
 
 
 @pytest.fixture
@@ -59,10 +65,9 @@ def test_cold_start_puts_the_template_then_one_bulk_and_warm_only_bulks(env):
     add_template(responses)
     add_bulk(responses)
     summary = data_generator.lambda_handler(HOUR, None)
-    assert [(c.request.method, c.request.path_url) for c in responses.calls] == [
-        ("PUT", "/_index_template/pp-merchantai"),
-        ("PUT", "/_bulk"),
-    ]
+    assert requests_made() == [("PUT", "/_index_template/pp-merchantai"), ("PUT", "/_bulk")]
+    # Only what failure handling reads comes back: every item's _id, status and error.
+    assert responses.calls[1].request.params == {"filter_path": "items.*._id,items.*.status,items.*.error"}
     template = json.loads(responses.calls[0].request.body)
     assert template["index_patterns"] == ["pp-merchantai"]
     assert template["template"]["mappings"]["properties"]["location"] == {"type": "geo_point"}
@@ -72,7 +77,7 @@ def test_cold_start_puts_the_template_then_one_bulk_and_warm_only_bulks(env):
 
     responses.calls.reset()
     data_generator.lambda_handler(HOUR, None)
-    assert [(c.request.method, c.request.path_url) for c in responses.calls] == [("PUT", "/_bulk")]
+    assert requests_made() == [("PUT", "/_bulk")]
 
 
 @responses.activate
@@ -99,7 +104,7 @@ def test_partial_429_items_are_retried_until_indexed(env):
 
     add_bulk(responses, status_for)
     summary = data_generator.lambda_handler(HOUR, None)
-    bulks = [c for c in responses.calls if c.request.path_url == "/_bulk"]
+    bulks = [c for c in responses.calls if urlsplit(c.request.path_url).path == "/_bulk"]
     assert [len(bulk_lines(c.request)) // 2 for c in bulks] == [20, 2, 1]  # only the rejected ones again
     assert (summary["indexed"], summary["failed"], summary["status"]) == (20, 0, "ok")
 
@@ -125,7 +130,7 @@ def test_mapping_errors_are_counted_not_retried_and_raised_once(env, caplog):
         "merchant_004-2026112708: HTTP 400 mapper_parsing_exception: failed to parse field [sessions]; "
         "merchant_009-2026112708: HTTP 400 mapper_parsing_exception: failed to parse field [sessions]"
     )
-    assert len([c for c in responses.calls if c.request.path_url == "/_bulk"]) == 1
+    assert len([c for c in responses.calls if urlsplit(c.request.path_url).path == "/_bulk"]) == 1
     summary = json.loads(next(r.getMessage() for r in caplog.records if r.getMessage().startswith("{")))
     assert (summary["status"], summary["indexed"], summary["failed"]) == ("error", 18, 2)
 
@@ -151,7 +156,7 @@ def test_a_failed_template_is_tried_again_on_the_next_invocation(env):
                       headers=HEADERS)
     add_bulk(responses)
     assert data_generator.lambda_handler(HOUR, None)["indexed"] == 20
-    assert [c.request.path_url for c in responses.calls] == [
+    assert [path for _, path in requests_made()] == [
         "/_index_template/pp-merchantai", "/_index_template/pp-merchantai", "/_bulk"]
 
 

@@ -1,0 +1,373 @@
+"""Benchmarks for the backfill and the hourly run: `make bench` (not tests; numbers vary by machine).
+
+Prints, from one run on one machine, a markdown table (pasted into bench/README.md):
+generation docs per CPU-second, end to end into a no-op bulk sink and into the
+test engine (osmem-server behind tests/shim.py), elasticsearch-faker side by
+side (from .venv-bench), peak RSS of a 1,000,000-document backfill, the warm
+hourly handler, cold import time, the Lambda zip size and the Lambda cost.
+
+Run with the dev venv's python from the repository root; .venv-bench must have
+elasticsearch-faker (the Makefile's bench target makes both).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAMBDA = os.path.join(ROOT, "lambda")
+sys.path.insert(0, LAMBDA)
+
+import config  # noqa: E402
+import data_generator  # noqa: E402
+import es  # noqa: E402
+import generator  # noqa: E402
+from config import HOUR, Config, HourRange  # noqa: E402
+
+FAKER_PYTHON = os.path.join(ROOT, ".venv-bench", "bin", "python")
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+PRICE_PER_GB_S = 0.0000133334
+PRICE_PER_REQUEST = 0.20 / 1_000_000
+RUNS_PER_MONTH = 720
+MEMORY_GB = 0.5
+LAMBDA_VCPU_AT_512 = 512 / 1769  # Lambda gives one vCPU at 1,769 MB, proportionally less below
+
+rows: list = []
+
+
+def row(what: str, value: str, note: str = "") -> None:
+    rows.append((what, value, note))
+    print(f"  {what}: {value}  {note}", file=sys.stderr, flush=True)
+
+
+def _shim():
+    spec = importlib.util.spec_from_file_location("shim", os.path.join(ROOT, "tests", "shim.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["shim"] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+class NoopSink:
+    """bench/noop_sink.py in a child process (its own CPU, not ours)."""
+
+    def __enter__(self):
+        self.process = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "noop_sink.py")],
+                                        stdout=subprocess.PIPE, text=True)
+        self.url = self.process.stdout.readline().strip()
+        return self
+
+    def __exit__(self, *exc):
+        self.process.kill()
+        self.process.wait()
+
+
+def _range(hours: int) -> HourRange:
+    return HourRange(T0, T0 + hours * HOUR)
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as stream:
+        for line in stream:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{os.cpu_count()} CPUs ({model}), {memory:.0f} GiB, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.machine()}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
+
+
+# --- generation -------------------------------------------------------------------------
+
+
+def _ours(roster, hours: int) -> tuple:
+    """(HourlyLines alone, run() writing NDJSON to /dev/null), docs per CPU-second."""
+    lines = generator.HourlyLines(roster, "pp-merchantai")
+    cpu = time.process_time()
+    for i in range(hours):
+        lines.lines(T0 + i * HOUR)
+    only_lines = len(roster) * hours / (time.process_time() - cpu)
+    with open(os.devnull, "w") as devnull:
+        cpu = time.process_time()
+        summary = data_generator.run(Config(merchants=len(roster)), _range(hours), data_generator.NdjsonWriter(devnull))
+        written = summary["documents"] / (time.process_time() - cpu)
+    return only_lines, written
+
+
+def _faker() -> float:
+    result = json.loads(subprocess.run([FAKER_PYTHON, os.path.join(ROOT, "bench", "faker_bench.py"),
+                                        "generate", "20000"], check=True, capture_output=True, text=True).stdout)
+    return result["documents"] / result["cpu_s"]
+
+
+def generation() -> None:
+    """Ours and elasticsearch-faker's, alternately, 3 times: CPU time, so other load counts less,
+    and each ratio from two runs a few seconds apart (this machine's speed drifts over minutes)."""
+    roster = generator.roster(config.DEFAULT_SEED, 1000)
+    runs = []
+    for _ in range(3):
+        only_lines, written = _ours(roster, 300)
+        runs.append((only_lines, written, _faker()))
+    row("generation only (HourlyLines), 300,000 docs", f"{max(r[0] for r in runs):,.0f} docs/CPU-s", "best of 3")
+    row("generation + bulk NDJSON written (run() to /dev/null), 300,000 docs",
+        f"{max(r[1] for r in runs):,.0f} docs/CPU-s", "best of 3; the CLI's --output path")
+    row("elasticsearch-faker generation + NDJSON, 20,000 docs", f"{max(r[2] for r in runs):,.0f} docs/CPU-s",
+        "best of 3; same schema (bench/faker_template.jinja2)")
+    ratios = sorted(written / faker for _, written, faker in runs)
+    row("ratio, generation + NDJSON", f"{ratios[1]:,.0f}x",
+        f"ours / elasticsearch-faker, per CPU-second: median of 3 paired runs ({ratios[0]:,.0f}x-{ratios[2]:,.0f}x)")
+
+
+# --- end to end -------------------------------------------------------------------------
+
+
+def into_noop() -> float:
+    merchants, hours = 1000, 300
+    with NoopSink() as sink:
+        client = es.connect(sink.url)
+        saved = es.CHUNK_SIZE, es.BULK_FILTER_PATH
+        results = {}
+        for label, size, filter_path in (("chunk 2,000, filter_path (default)", 2000, saved[1]),
+                                         ("chunk 2,000, no filter_path", 2000, None),
+                                         ("chunk 500", 500, saved[1]),
+                                         ("chunk 5,000", 5000, saved[1])):
+            es.CHUNK_SIZE, es.BULK_FILTER_PATH = size, filter_path
+            hours_here = hours if size == 2000 and filter_path else 100
+            wall, cpu = time.perf_counter(), time.process_time()
+            summary = data_generator.run(Config(host=sink.url, merchants=merchants), _range(hours_here),
+                                         es.Indexer(client))
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            assert summary["indexed"] == merchants * hours_here
+            results[label] = summary["documents"] / wall
+            row(f"end to end into the no-op sink, {label}, {summary['documents']:,} docs",
+                f"{summary['documents'] / wall:,.0f} docs/s", f"{summary['documents'] / cpu:,.0f} docs/CPU-s in the client")
+        es.CHUNK_SIZE, es.BULK_FILTER_PATH = saved
+        return results["chunk 2,000, filter_path (default)"]
+
+
+def into_engine(engine_url_holder: dict) -> None:
+    from osmem_server import OsmemServer
+
+    shim = _shim()
+    server = OsmemServer.start(japanese=False)
+    try:
+        clone = server.clone()
+        proxy = shim.Proxy(clone.url)
+        engine_url_holder.update(server=server, clone=clone, proxy=proxy)
+        merchants, hours = 1000, 20
+        client = es.connect(proxy.url)
+        es.ensure_template(client, "pp-merchantai")
+        wall = time.perf_counter()
+        summary = data_generator.run(Config(host=proxy.url, merchants=merchants), _range(hours), es.Indexer(client))
+        ours = summary["indexed"] / (time.perf_counter() - wall)
+        row(f"end to end into the test engine (osmem-server + shim), {summary['indexed']:,} docs",
+            f"{ours:,.0f} docs/s", "bound by the engine and the Python shim")
+        result = json.loads(subprocess.run(
+            [FAKER_PYTHON, os.path.join(ROOT, "bench", "faker_bench.py"), "index", proxy.url, "20000", "2000"],
+            check=True, capture_output=True, text=True).stdout)
+        theirs = result["documents"] / result["wall_s"]
+        row(f"elasticsearch-faker into the same engine, {result['documents']:,} docs", f"{theirs:,.0f} docs/s",
+            "its own bulk worker, bulk size 2,000 like ours")
+        row("ratio, into the engine", f"{ours / theirs:,.1f}x", "ours / elasticsearch-faker")
+    except BaseException:
+        server.close()
+        raise
+
+
+# --- memory -------------------------------------------------------------------------------
+
+
+# Started from a small launcher: a child's ru_maxrss counts the pages it shares
+# with its parent between fork and exec, so forking from this (large) process
+# would report this process's size.
+LAUNCHER = """
+import os, subprocess, sys
+process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(process.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def peak_rss(args: list, env: dict | None = None) -> tuple:
+    """(peak RSS in MB, wall seconds) of one CLI run in a child process, from its own rusage."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", LAUNCHER, sys.executable, os.path.join(LAMBDA, "data_generator.py"),
+                             *args], env={**os.environ, **(env or {})}, check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    code, max_rss_kb = map(int, result.stdout.split())
+    assert code == 0, args
+    return max_rss_kb / 1024, seconds
+
+
+def memory(noop_url: str) -> None:
+    backfill = ["--merchants", "1000", "--start", "2024-01-01T00:00", "--end", "2024-02-11T16:00"]  # 1,000 hours
+    mb, seconds = peak_rss(backfill + ["--output", os.devnull])
+    row("peak RSS, 1,000,000-doc backfill, --output /dev/null", f"{mb:.0f} MB",
+        f"{1_000_000 / seconds:,.0f} docs/s wall for the whole process")
+    mb, seconds = peak_rss(backfill, {"ELASTICSEARCH_HOST": noop_url, "LOG_LEVEL": "WARNING"})
+    row("peak RSS, 1,000,000-doc backfill, indexed into the no-op sink", f"{mb:.0f} MB",
+        f"{1_000_000 / seconds:,.0f} docs/s wall for the whole process")
+    mb, _ = peak_rss(["--merchants", "20", "--start", "2024-01-01T00:00", "--end", "2024-01-01T01:00",
+                      "--output", os.devnull])
+    row("peak RSS, one hourly run (20 merchants), --output /dev/null", f"{mb:.0f} MB")
+
+
+# --- the hourly handler --------------------------------------------------------------------
+
+
+def handler(proxy, noop_url: str) -> float:
+    """Warm hourly invocations in process: median milliseconds and HTTP requests each."""
+    saved = dict(os.environ)
+    try:
+        os.environ.update(ELASTICSEARCH_HOST=proxy.url, MERCHANT_COUNT="20", LOG_LEVEL="WARNING")
+        data_generator._client.cache_clear()
+        before = len(proxy.requests)
+        cold = time.perf_counter()
+        data_generator.lambda_handler({"time": "2025-06-01T00:00:00Z"}, None)
+        cold = (time.perf_counter() - cold) * 1000
+        cold_requests = len(proxy.requests) - before
+        times, requests = [], []
+        for i in range(1, 41):
+            before = len(proxy.requests)
+            started = time.perf_counter()
+            summary = data_generator.lambda_handler({"time": f"2025-06-0{1 + i // 24}T{i % 24:02d}:00:00Z"}, None)
+            times.append((time.perf_counter() - started) * 1000)
+            requests.append(len(proxy.requests) - before)
+            assert summary["indexed"] == 20
+        warm = statistics.median(times)
+        row("hourly handler, 20 merchants, into the engine: cold (template + bulk)",
+            f"{cold:.1f} ms", f"{cold_requests} HTTP requests")
+        row("hourly handler, 20 merchants, into the engine: warm (median of 40)",
+            f"{warm:.1f} ms", f"{statistics.mean(requests):g} HTTP request(s) each")
+
+        for merchants, runs, note in (("20", 40, "our side alone: generation, client, one request"),
+                                      ("10000", 5, "5 bulk requests of 2,000")):
+            os.environ.update(ELASTICSEARCH_HOST=noop_url, MERCHANT_COUNT=merchants)
+            data_generator._client.cache_clear()
+            data_generator.lambda_handler({"time": "2025-06-01T00:00:00Z"}, None)
+            times = []
+            for i in range(1, runs + 1):
+                started = time.perf_counter()
+                data_generator.lambda_handler({"time": f"2025-06-0{1 + i // 24}T{i % 24:02d}:00:00Z"}, None)
+                times.append((time.perf_counter() - started) * 1000)
+            row(f"hourly handler, {int(merchants):,} merchants, into the no-op sink: warm (median of {runs})",
+                f"{statistics.median(times):.1f} ms", note)
+        return warm
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        data_generator._client.cache_clear()
+
+
+# --- cold start ----------------------------------------------------------------------------
+
+
+def import_ms(code: str) -> float:
+    """Best of 7 wall times of `python -c code` in lambda/, minus an empty interpreter's."""
+    def best(source):
+        times = []
+        for _ in range(7):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", source], cwd=LAMBDA, check=True)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    return (best(code) - best("pass")) * 1000
+
+
+def cold_start() -> None:
+    row("cold import: data_generator (dry run / --output path)", f"{import_ms('import data_generator'):.0f} ms",
+        "the client is not imported")
+    row("cold import: data_generator + the Elasticsearch client (handler path)",
+        f"{import_ms('import data_generator, es; es._import_client()'):.0f} ms")
+    row("cold import: elasticsearch alone, for comparison", f"{import_ms('import elasticsearch'):.0f} ms")
+
+
+# --- zip --------------------------------------------------------------------------------------
+
+
+def zip_size() -> None:
+    package = os.path.join(ROOT, "deploy.sh")
+    with tempfile.TemporaryDirectory() as build:
+        if os.path.exists(package) and "--package-only" in open(package).read():
+            subprocess.run([package, "--package-only"], cwd=ROOT, check=True, capture_output=True)
+            path, how = os.path.join(ROOT, "lambda-deployment.zip"), "./deploy.sh --package-only"
+        else:
+            # As the deployment builds it: arm64 wheels for python3.13, plus lambda/*.py.
+            target = os.path.join(build, "package")
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", target,
+                            "--platform", "manylinux2014_aarch64", "--only-binary=:all:", "--python-version",
+                            "3.13", "--implementation", "cp", "-r", os.path.join(ROOT, "requirements.txt")],
+                           check=True, capture_output=True)
+            path, how = os.path.join(build, "lambda.zip"), "pip --target (manylinux2014_aarch64, cp313) + lambda/*.py"
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+                for folder, _, files in os.walk(target):
+                    for name in files:
+                        full = os.path.join(folder, name)
+                        if "__pycache__" not in full:
+                            archive.write(full, os.path.relpath(full, target))
+                for name in sorted(os.listdir(LAMBDA)):
+                    if name.endswith(".py"):
+                        archive.write(os.path.join(LAMBDA, name), name)
+        row("Lambda zip size", f"{os.path.getsize(path) / 2**20:.1f} MB", how)
+
+
+# --- cost ---------------------------------------------------------------------------------------
+
+
+def cost(warm_ms: float) -> None:
+    # The warm run here has a whole core and a cluster on loopback. On Lambda at 512 MB
+    # (about 0.29 vCPU) the CPU part takes ~3.5x as long, plus network round trips.
+    lambda_ms = warm_ms / LAMBDA_VCPU_AT_512 + 250
+    monthly = RUNS_PER_MONTH * (lambda_ms / 1000 * MEMORY_GB * PRICE_PER_GB_S + PRICE_PER_REQUEST)
+    row("estimated Lambda duration of an hourly run (20 merchants)", f"~{lambda_ms:.0f} ms",
+        f"measured {warm_ms:.1f} ms / {LAMBDA_VCPU_AT_512:.2f} vCPU + 250 ms network")
+    row("estimated Lambda cost per month (720 runs, 512 MB arm64)", f"${monthly:.4f}",
+        f"even at 2 s a run: ${RUNS_PER_MONTH * (2 * MEMORY_GB * PRICE_PER_GB_S + PRICE_PER_REQUEST):.4f}")
+
+
+def main() -> int:
+    started = time.perf_counter()
+    print(f"Benchmarking on {machine()}", file=sys.stderr)
+    generation()
+    engine: dict = {}
+    try:
+        into_engine(engine)
+        with NoopSink() as sink:
+            into_noop()
+            memory(sink.url)
+            warm = handler(engine["proxy"], sink.url)
+    finally:
+        if "proxy" in engine:
+            engine["proxy"].close()
+            engine["clone"].close()
+        if "server" in engine:
+            engine["server"].close()
+    cold_start()
+    zip_size()
+    cost(warm)
+
+    out = io.StringIO()
+    print(f"\nMachine: {machine()}\n", file=out)
+    print("| measurement | result | note |\n|---|---|---|", file=out)
+    for what, value, note in rows:
+        print(f"| {what} | {value} | {note} |", file=out)
+    print(f"\n(bench took {time.perf_counter() - started:.0f} s)", file=out)
+    print(out.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Backfills stream: chunks are generated lazily and bounded; the fast path stays byte-identical."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import data_generator
+import es
+import generator
+from config import HOUR, Config, HourRange
+from shim import Rewrite
+
+T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
+
+
+class RecordingSink:
+    def __init__(self, calls):
+        self.calls = calls
+        self.chunks = []
+
+    def send(self, pairs):
+        # How many hours had been generated when this chunk was sent.
+        self.chunks.append((len(pairs), self.calls[0]))
+        return len(pairs)
+
+
+def test_long_backfill_is_sent_in_bounded_chunks_generated_lazily(monkeypatch):
+    calls = [0]
+    real = generator.HourlyLines.lines
+
+    def counting(self, hour):
+        calls[0] += 1
+        return real(self, hour)
+
+    monkeypatch.setattr(generator.HourlyLines, "lines", counting)
+    merchants, hours = 37, 24 * 30
+    sink = RecordingSink(calls)
+    sizes = []
+    summary = data_generator.run(Config(merchants=merchants), HourRange(T0, T0 + hours * HOUR), sink,
+                                 progress=sizes.append)
+    assert summary["documents"] == merchants * hours == sum(size for size, _ in sink.chunks)
+    assert all(size <= es.CHUNK_SIZE for size, _ in sink.chunks)
+    assert all(size == es.CHUNK_SIZE for size, _ in sink.chunks[:-1])
+    assert sizes == [size for size, _ in sink.chunks]  # progress after every chunk
+    # Each chunk was sent as soon as enough hours existed for it: never the whole range up front.
+    for number, (_, generated) in enumerate(sink.chunks, 1):
+        assert generated * merchants < number * es.CHUNK_SIZE + merchants
+
+
+def test_chunks_is_a_lazy_generator():
+    chunks = data_generator._chunks(generator.roster(1, 5), HourRange(T0, T0 + 10**6 * HOUR), "x", 10)
+    assert len(next(chunks)) == 10  # a million hours: only the first two were generated
+
+
+def test_hourly_lines_over_consecutive_hours_match_document():
+    merchants = generator.roster(99, 60)
+    lines = generator.HourlyLines(merchants, "pp-merchantai")
+    hour = T0
+    for _ in range(24 * 5):  # across several drift knots of every merchant
+        pairs = lines.lines(hour)
+        assert pairs == generator.bulk_lines(merchants, hour, "pp-merchantai")
+        for m, (action, source) in zip(merchants, pairs):
+            assert source == json.dumps(generator.document(m, hour), separators=(",", ":"))
+            assert json.loads(action) == {"index": {"_index": "pp-merchantai", "_id": generator.document_id(m, hour)}}
+        hour += HOUR
+    # Skipping hours (not consecutive) gives the same lines as generating them fresh.
+    far = T0 + timedelta(days=400, hours=5)
+    assert lines.lines(far) == generator.bulk_lines(merchants, far, "pp-merchantai")
+    assert lines.lines(T0) == generator.bulk_lines(merchants, T0, "pp-merchantai")
+
+
+def test_a_dry_run_does_not_import_the_client():
+    code = "import sys, data_generator; print('elasticsearch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=os.path.dirname(data_generator.__file__))
+    assert result.stdout.strip() == "False"
+
+
+def test_bulk_responses_are_filtered_and_item_errors_still_reported(cluster):
+    def reject_second(response):
+        item = response["items"][1]["index"]
+        item.update(status=400, error={"type": "mapper_parsing_exception", "reason": "bad"})
+        return response
+
+    cluster.proxy.faults.append(lambda request: Rewrite(reject_second) if "_bulk" in request.path else None)
+    client = es.connect(cluster.url)
+    indexer = es.Indexer(client)
+    pairs = generator.bulk_lines(generator.roster(1729, 3), T0, "pp-merchantai")
+    assert indexer.send(pairs) == 2
+    assert indexer.failed == 1
+    assert indexer.reasons == [f"{generator.document_id(generator.roster(1729, 3)[1], T0)}: HTTP 400 "
+                               "mapper_parsing_exception: bad"]
+    (bulk,) = [request for request in cluster.proxy.requests if "_bulk" in request.path]
+    assert "filter_path=" in bulk.path
+    assert cluster.count() == 3  # the engine indexed all three; the fault only rewrote the answer
+
+
+def test_rate_repr_fast_path_equals_round_then_repr():
+    # Every rate of every whole up to 700 (incl. exact midpoints like 1/800 = 0.125 %), and a sweep above.
+    pairs = [(part, whole) for whole in range(1, 701) for part in range(whole + 1)]
+    pairs += [(part, whole) for whole in range(700, 20_000, 97) for part in range(0, whole + 1, 13)]
+    pairs += [(1, 800), (3, 800), (1, 1600), (1, 8000), (5, 40000)]
+    for part, whole in pairs:
+        assert generator._rate_repr(part, whole) == repr(round(100 * part / whole, 2)), (part, whole)
+
+
+def test_cli_backfill_indexes_every_hour_with_progress(cluster, monkeypatch, capsys):
+    monkeypatch.setenv("ELASTICSEARCH_HOST", cluster.url)
+    assert data_generator.main(["--start", "2025-03-01T00:00", "--end", "2025-03-01T06:00", "--merchants", "5"]) == 0
+    assert "done: 30 documents in " in capsys.readouterr().err
+    assert cluster.count() == 30
+
+
+def test_fan_out_chunks_run_by_the_handler_cover_the_range_once(cluster, monkeypatch):
+    import fanout
+
+    monkeypatch.setenv("ELASTICSEARCH_HOST", cluster.url)
+    monkeypatch.setenv("MERCHANT_COUNT", "4")
+    hour_range = HourRange(T0, T0 + 7 * HOUR)
+    chunks = fanout.split(hour_range, 3)
+    for chunk in chunks:
+        assert data_generator.lambda_handler(fanout.payload(chunk), None)["status"] == "ok"
+    # A retried chunk and an overlapping one only overwrite (deterministic ids).
+    data_generator.lambda_handler(fanout.payload(chunks[0]), None)
+    data_generator.lambda_handler(fanout.payload(HourRange(T0 + 2 * HOUR, T0 + 5 * HOUR)), None)
+    documents = cluster.documents()
+    assert len(documents) == 28
+    assert {doc["timestamp"] for doc in documents.values()} == {
+        f"{T0 + i * HOUR:%Y-%m-%dT%H}:00:00Z" for i in range(7)}

@@ -13,31 +13,8 @@ import time
 
 logger = logging.getLogger("pp_merchantai.es")
 
-# The client's names, imported on first use (connect, _retrying, Indexer.send, or
-# es.<name>): a dry run or an --output run never pays its ~200 ms import.
-_CLIENT_NAMES = ("ApiError", "AuthenticationException", "AuthorizationException", "Elasticsearch",
-                 "UnsupportedProductError", "helpers", "TransportConnectionError", "ConnectionTimeout")
-
-
-def _import_client() -> None:
-    if "helpers" in globals():
-        return
-    import elastic_transport
-    import elasticsearch
-    from elasticsearch import helpers
-
-    names = {name: getattr(elasticsearch, name, None) for name in _CLIENT_NAMES}
-    names.update(helpers=helpers, TransportConnectionError=elastic_transport.ConnectionError,
-                 ConnectionTimeout=elastic_transport.ConnectionTimeout)
-    globals().update(names)
-
-
-def __getattr__(name: str):
-    if name in _CLIENT_NAMES:
-        _import_client()
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+# The client is imported inside the functions that use it, not at module load:
+# a dry run or an --output run never pays its ~170 ms import.
 
 # Documents per _bulk request: ~850 KB, well inside Elasticsearch's
 # recommended 5-15 MB, small enough for a 512 MB Lambda.
@@ -106,8 +83,9 @@ class BulkError(IndexingError):
         )
 
 
-def connect(host: str, *, api_key: str | None = None, basic_auth: tuple | None = None) -> Elasticsearch:
-    _import_client()
+def connect(host: str, *, api_key: str | None = None, basic_auth: tuple | None = None):
+    from elasticsearch import Elasticsearch
+
     return Elasticsearch(
         host,
         api_key=api_key,
@@ -122,6 +100,8 @@ def connect(host: str, *, api_key: str | None = None, basic_auth: tuple | None =
 
 
 def _describe(exc: Exception) -> str:
+    from elasticsearch import ApiError
+
     if isinstance(exc, ApiError):
         return f"HTTP {exc.status_code}: {exc.message}"
     return f"{type(exc).__name__}: {exc}"
@@ -129,6 +109,8 @@ def _describe(exc: Exception) -> str:
 
 def _tries(exc: Exception, attempt: int, status_tries: int) -> str:
     """How often a failed call was tried, for its error message."""
+    from elasticsearch import ApiError
+
     if isinstance(exc, ApiError) and exc.status_code in RETRY_STATUSES and status_tries > 1:
         # The call (the bulk helper) retried this status itself.
         if attempt == 0:
@@ -142,7 +124,10 @@ def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1):
 
     status_tries: how many requests call() itself makes on a retryable status.
     """
-    _import_client()
+    from elastic_transport import ConnectionError as TransportConnectionError
+    from elastic_transport import ConnectionTimeout
+    from elasticsearch import ApiError, AuthenticationException, AuthorizationException, UnsupportedProductError
+
     for attempt in range(CONNECTION_RETRIES + 1):
         try:
             return call()
@@ -164,7 +149,7 @@ def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1):
             time.sleep(delay)
 
 
-def ensure_template(client: Elasticsearch, index: str) -> None:
+def ensure_template(client, index: str) -> None:
     """Create or update the composable template that maps the index."""
     _retrying(
         lambda: client.indices.put_index_template(
@@ -195,14 +180,14 @@ def _item_reason(item: dict) -> str:
 class Indexer:
     """Sends chunks of bulk lines for one run; collects permanent failures across chunks."""
 
-    def __init__(self, client: Elasticsearch):
+    def __init__(self, client):
         self.client = client
         self.failed = 0
         self.reasons: list = []
 
     def send(self, pairs: list) -> int:
         """Index one chunk in one _bulk request (plus retries); returns how many succeeded."""
-        _import_client()
+        from elasticsearch import helpers
 
         def bulk():
             return [

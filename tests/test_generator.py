@@ -8,7 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+import data_generator
 import generator
+from config import HourRange
 from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION
 
 HOUR = timedelta(hours=1)
@@ -112,11 +114,32 @@ def test_non_ascii_cities_serialize_like_json_dumps():
     assert source == json.dumps(generator.document(m, T0), separators=(",", ":"))
 
 
+def range_lines(roster, hours, index="pp-merchantai"):
+    """The (action, source) pairs the run path produces for hours, in order."""
+    hour_range = HourRange(hours[0], hours[-1] + HOUR)
+    return [pair for chunk in data_generator._chunks(roster, hour_range, index, 7) for pair in chunk]
+
+
 def test_an_hour_alone_equals_the_same_hour_inside_a_range():
     roster = generator.roster(1729, 20)
-    alone = generator.bulk_lines(roster, WEEK[50], "pp-merchantai")
-    in_range = [generator.bulk_lines(roster, hour, "pp-merchantai") for hour in WEEK][50]
-    assert alone == in_range
+    in_range = range_lines(roster, WEEK)
+    for i in (0, 50, 167):
+        assert in_range[20 * i:20 * (i + 1)] == generator.bulk_lines(roster, WEEK[i], "pp-merchantai")
+
+
+@pytest.mark.parametrize("seed", [1729, 99, -5])
+def test_the_run_path_equals_the_reference_document_on_every_line(seed):
+    """What a backfill sends (generator.HourlyLines, stateful across hours) is
+    json.dumps(document()) to the byte, and so keeps every rule tested above."""
+    roster = generator.roster(seed, 40)
+    hours = [datetime(1999, 12, 31, 20, tzinfo=timezone.utc) + i * HOUR for i in range(24 * 6)]
+    lines = range_lines(roster, hours)
+    assert len(lines) == 40 * len(hours)
+    for i, (action, source) in enumerate(lines):
+        m, hour = roster[i % 40], hours[i // 40]
+        assert source == json.dumps(generator.document(m, hour), separators=(",", ":"))
+        assert action == json.dumps({"index": {"_index": "pp-merchantai", "_id": generator.document_id(m, hour)}},
+                                    separators=(",", ":"))
 
 
 def test_merchant_depends_only_on_seed_and_k():

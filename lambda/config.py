@@ -224,7 +224,6 @@ def load_config(environ) -> Config:
 
 
 def _load_config(environ) -> Config:
-
     def get(name: str) -> str | None:
         value = environ.get(name)
         return value if value and value.strip() else None

@@ -343,7 +343,6 @@ def _rate_repr(part: int, whole: int) -> str:
     round() would see, so when w is not within 0.0001 of a rounding midpoint,
     the correctly rounded result is k / 100 with k = w rounded (the double
     nearest k / 100, which k / 100 is). Near a midpoint: round() itself.
-    HourlyLines.lines inlines this.
     """
     w = 10000 * part / whole
     k = int(w + 0.5)
@@ -414,7 +413,7 @@ class HourlyLines:
         for utc_offset in self._offsets:
             local_minutes = h * 60 + utc_offset
             days.append((DAILY_CURVE[(local_minutes // 60) % 24], (local_minutes // 1440 + 3) % 7))
-        rates = _rate_texts()
+        rate_repr = _rate_repr
         decimals = self._decimals
         out = []
         append = out.append
@@ -478,19 +477,8 @@ class HourlyLines:
                 if failed > bound:
                     failed = bound
 
-            # _rate_repr(transactions, sessions) and _rate_repr(failed, transactions), inlined.
-            w = 10000 * transactions / sessions
-            k = int(w + 0.5)
-            if -0.4999 < w - k < 0.4999:
-                conversion_repr = rates[k]
-            else:
-                conversion_repr = repr(round(100 * transactions / sessions, 2))
-            w = 10000 * failed / transactions
-            k = int(w + 0.5)
-            if -0.4999 < w - k < 0.4999:
-                error_repr = rates[k]
-            else:
-                error_repr = repr(round(100 * failed / transactions, 2))
+            conversion_repr = rate_repr(transactions, sessions)
+            error_repr = rate_repr(failed, transactions)
             # The hourly fields in document()'s order; counts and rates as precomputed strings.
             append((
                 action + id_suffix,

@@ -151,6 +151,18 @@ def make_recorder(directory: Path) -> tuple[Path, Path]:
     return bin_dir, calls
 
 
+def env_with_fake_aws(directory: Path, aws_home, script: str) -> dict:
+    """The test environment with a fake `aws` (running script) first on PATH."""
+    bin_dir = directory / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "aws"
+    fake.write_text("#!/usr/bin/env bash\n" + script)
+    fake.chmod(0o755)
+    env = base_env(aws_home, "http://127.0.0.1:9")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    return env
+
+
 @pytest.fixture
 def recorded_aws(tmp_path):
     return make_recorder(tmp_path)
@@ -325,20 +337,13 @@ def test_missing_prerequisite_is_named(offline_env, project, tmp_path):
 
 def test_aws_errors_are_redacted(aws_home, project, tmp_path):
     # An `aws` that fails by echoing everything it was given, parameter file included.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "aws"
-    fake.write_text("""#!/usr/bin/env bash
-for arg in "$@"; do
+    env = env_with_fake_aws(tmp_path, aws_home, """for arg in "$@"; do
   if [[ "$arg" == file://* ]]; then cat "${arg#file://}"; cat "${arg#file://}" >&2; fi
 done
 if [[ "$*" == *describe-stacks* ]]; then echo "Stack with id x does not exist" >&2; exit 254; fi
 echo "An error occurred (ValidationError): $*" >&2
 exit 255
 """)
-    fake.chmod(0o755)
-    env = base_env(aws_home, "http://127.0.0.1:9")
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY})
     assert result.returncode != 0
     # Both of the CLI's streams are filtered.
@@ -350,18 +355,11 @@ exit 255
 def test_unreadable_stack_stops_before_deploying(aws_home, project, tmp_path):
     # Credentials that do not work: describe-stacks fails with something other than
     # "does not exist", and the script must stop instead of creating a stack.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     calls = tmp_path / "calls.log"
-    fake = bin_dir / "aws"
-    fake.write_text(f"""#!/usr/bin/env bash
-printf "%s\\n" "$*" >> "{calls}"
+    env = env_with_fake_aws(tmp_path, aws_home, f"""printf "%s\\n" "$*" >> "{calls}"
 echo "An error occurred (ExpiredToken) when calling the DescribeStacks operation: token expired" >&2
 exit 254
 """)
-    fake.chmod(0o755)
-    env = base_env(aws_home, "http://127.0.0.1:9")
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY})
     assert result.returncode != 0
     assert "ExpiredToken" in result.stderr and "cannot read stack" in result.stderr

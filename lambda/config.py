@@ -25,6 +25,11 @@ ELASTICSEARCH_INDEX = "ELASTICSEARCH_INDEX"
 MERCHANT_COUNT = "MERCHANT_COUNT"
 GENERATOR_SEED = "GENERATOR_SEED"
 LOG_LEVEL = "LOG_LEVEL"
+SCENARIO = "SCENARIO"
+GROUND_TRUTH = "GROUND_TRUTH"
+ANSWER_KEY_INDEX = "ANSWER_KEY_INDEX"
+REMEDIATION = "REMEDIATION"
+REMEDIATION_INDEX = "REMEDIATION_INDEX"
 
 DEFAULT_INDEX = "pp-merchantai"
 DEFAULT_MERCHANTS = 20
@@ -32,6 +37,17 @@ DEFAULT_SEED = 1729
 DEFAULT_LOG_LEVEL = "INFO"
 MAX_MERCHANTS = 100_000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Built-in scenarios; anything else names a JSON scenario file.
+SCENARIOS = ("steady", "incidents")
+DEFAULT_SCENARIO = "steady"
+# separate: the truth goes only to the answer-key index; inline: documents carry it too.
+GROUND_TRUTH_MODES = ("separate", "inline")
+DEFAULT_GROUND_TRUTH = "separate"
+REMEDIATION_MODES = ("off", "on")
+DEFAULT_REMEDIATION = "off"
+# Default names of the companion indices: <index>-incidents, <index>-remediations.
+ANSWER_KEY_SUFFIX = "-incidents"
+REMEDIATION_SUFFIX = "-remediations"
 
 # One Lambda invocation covers at most this many documents (hours x merchants):
 # about 2.8 years of hours at the default 20 merchants, 50 hours at 10,000.
@@ -63,11 +79,25 @@ class Config:
     merchants: int = DEFAULT_MERCHANTS
     seed: int = DEFAULT_SEED
     log_level: str = DEFAULT_LOG_LEVEL
+    scenario: str = DEFAULT_SCENARIO
+    ground_truth: str = DEFAULT_GROUND_TRUTH
+    remediation: bool = False
+    # None: derived from index, so --index moves the companion indices along.
+    answer_key_index_override: str | None = None
+    remediation_index_override: str | None = None
     # repr=False keeps secrets out of logs and tracebacks that show the config.
     api_key: str | None = field(default=None, repr=False)
     api_key_secret_arn: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+
+    @property
+    def answer_key_index(self) -> str:
+        return self.answer_key_index_override or self.index + ANSWER_KEY_SUFFIX
+
+    @property
+    def remediation_index(self) -> str:
+        return self.remediation_index_override or self.index + REMEDIATION_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -116,6 +146,31 @@ def index_name(value: str, name: str = ELASTICSEARCH_INDEX) -> str:
         raise ConfigError(
             f"{name} must be a valid Elasticsearch index name (lowercase, no spaces or "
             f'\\/*?"<>|,#:, not starting with -, _ or +), got {value!r}'
+        )
+    return value
+
+
+def _choice(value: str, name: str, choices: tuple) -> str:
+    chosen = value.strip().lower()
+    if chosen not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return chosen
+
+
+def ground_truth(value: str, name: str = GROUND_TRUTH) -> str:
+    return _choice(value, name, GROUND_TRUTH_MODES)
+
+
+def remediation(value: str, name: str = REMEDIATION) -> bool:
+    return _choice(value, name, REMEDIATION_MODES) == "on"
+
+
+def scenario(value: str, name: str = SCENARIO) -> str:
+    """A built-in scenario's name or a JSON scenario file's path (its content is checked on load)."""
+    value = value.strip()
+    if value not in SCENARIOS and not value.endswith(".json"):
+        raise ConfigError(
+            f"{name} must be {' or '.join(SCENARIOS)}, or the path of a .json scenario file, got {value!r}"
         )
     return value
 
@@ -258,6 +313,13 @@ def _load_config(environ) -> Config:
         merchants=merchant_count(get(MERCHANT_COUNT) or str(DEFAULT_MERCHANTS)),
         seed=seed(get(GENERATOR_SEED) or str(DEFAULT_SEED)),
         log_level=log_level(get(LOG_LEVEL) or DEFAULT_LOG_LEVEL),
+        scenario=scenario(get(SCENARIO) or DEFAULT_SCENARIO),
+        ground_truth=ground_truth(get(GROUND_TRUTH) or DEFAULT_GROUND_TRUTH),
+        remediation=remediation(get(REMEDIATION) or DEFAULT_REMEDIATION),
+        answer_key_index_override=index_name(get(ANSWER_KEY_INDEX), ANSWER_KEY_INDEX) if get(ANSWER_KEY_INDEX) else None,
+        remediation_index_override=(
+            index_name(get(REMEDIATION_INDEX), REMEDIATION_INDEX) if get(REMEDIATION_INDEX) else None
+        ),
         api_key=key,
         api_key_secret_arn=_secret_arn(secret_arn.strip()) if secret_arn else None,
         username=username,

@@ -150,6 +150,10 @@ class Incident:
         return record
 
 
+def _order(incident: Incident) -> tuple:
+    return incident.onset, incident.incident_id
+
+
 def _stamp_id(h: int) -> str:
     text = generator.stamp(h)
     return f"{text[:4]}{text[5:7]}{text[8:10]}{text[11:13]}"
@@ -266,11 +270,14 @@ class Schedule:
                               (position,), None, rng, onset, ramp, plateau, recovery)
 
     def _week_list(self, week: int) -> list:
-        """Every acute incident overlapping the week: the catalog's, then the file's in file order."""
+        """Every acute incident overlapping the week, by onset then id: the order in which
+        overlapping incidents of one merchant apply, each on top of the ones before."""
         if week != self._week_cached:
             start, end = week * WEEK_HOURS, (week + 1) * WEEK_HOURS
-            self._week_incidents = (self._week(week) if self._catalog else []) + [
-                incident for incident in self._file if incident.onset < end and incident.end > start]
+            self._week_incidents = sorted(
+                (self._week(week) if self._catalog else [])
+                + [incident for incident in self._file if incident.onset < end and incident.end > start],
+                key=_order)
             self._week_cached = week
         return self._week_incidents
 
@@ -299,7 +306,7 @@ class Schedule:
                 for incident in self._week_list(week):
                     if incident.onset < h1 and incident.end > h0:
                         found[incident.incident_id] = incident
-        return sorted(found.values(), key=lambda incident: (incident.onset, incident.incident_id))
+        return sorted(found.values(), key=_order)
 
     def chronic(self) -> list:
         return [incident for incidents in self._chronic for incident in incidents]

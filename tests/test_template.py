@@ -8,6 +8,7 @@ reads is set or documented, the numbers match what README promises.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 
@@ -288,6 +289,53 @@ def test_log_level_reaches_lambda_in_its_own_names(template, function):
     assert set(mapping) == set(config.LOG_LEVELS)
     assert {entry["Lambda"] for entry in mapping.values()} <= LAMBDA_LOG_LEVELS
     assert mapping["DEBUG"]["Lambda"] == "DEBUG" and mapping["INFO"]["Lambda"] == "INFO"
+
+
+# --- the scenario settings in README and docs/deployment.md -------------------------------
+
+
+def readme_defaults() -> dict:
+    rows = re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", section("Configuration"), re.M)
+    return {name: default.strip() for name, default in rows}
+
+
+def test_readme_documents_every_variable_the_code_reads():
+    assert code_env_names() <= set(readme_defaults())
+
+
+def test_readme_defaults_of_the_scenario_variables_match_the_code():
+    defaults = readme_defaults()
+    assert defaults[config.SCENARIO] == f"`{config.DEFAULT_SCENARIO}`"
+    assert defaults[config.GROUND_TRUTH] == f"`{config.DEFAULT_GROUND_TRUTH}`"
+    assert defaults[config.REMEDIATION] == f"`{config.DEFAULT_REMEDIATION}`"
+    assert defaults[config.ANSWER_KEY_INDEX] == f"`<{config.ELASTICSEARCH_INDEX}>{config.ANSWER_KEY_SUFFIX}`"
+    assert defaults[config.REMEDIATION_INDEX] == f"`<{config.ELASTICSEARCH_INDEX}>{config.REMEDIATION_SUFFIX}`"
+
+
+@pytest.mark.parametrize("parameter, flag", [
+    ("Scenario", "--scenario"), ("GroundTruth", "--ground-truth"), ("AnswerKeyIndex", "--answer-key-index"),
+    ("Remediation", "--remediation"), ("RemediationIndex", "--remediation-index"),
+])
+def test_scenario_parameters_are_documented_with_their_flags(template, parameter, flag):
+    variable = SCENARIO_PARAMETERS[parameter]
+    rows = [row for row in re.findall(r"^\|.*\|$", DEPLOYMENT, re.M) if f"`{parameter}`" in row]
+    assert len(rows) == 1, f"docs/deployment.md's Parameters table has no single row for {parameter}"
+    assert f"`{variable}` or `{flag} " in rows[0] and f"env `{variable}`" in rows[0]
+    assert re.search(rf"^  {flag} +[A-Z]+ ", DEPLOY_SH, re.M), f"deploy.sh --help does not list {flag}"
+    assert f"  {flag}) " in DEPLOY_SH
+
+
+def test_documented_function_key_privileges_name_the_code_indices():
+    text = DEPLOYMENT.split("## The function's Elasticsearch key", 1)[1]
+    request = re.search(r"^POST /_security/api_key\n(.*?)^```", text, re.S | re.M)
+    assert request, "docs/deployment.md has no API key request for the function"
+    descriptor = json.loads(request.group(1))["role_descriptors"]["data-generator"]
+    assert descriptor["cluster"] == ["manage_index_templates"]
+    index = config.DEFAULT_INDEX
+    assert descriptor["indices"] == [
+        {"names": [index, index + config.ANSWER_KEY_SUFFIX], "privileges": ["write", "auto_configure"]},
+        {"names": [index + config.REMEDIATION_SUFFIX], "privileges": ["read"]},
+    ]
 
 
 # --- numbers the docs promise ------------------------------------------------------------

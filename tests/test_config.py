@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 import pytest
@@ -257,3 +258,21 @@ def test_blank_companion_indices_are_derived():
     # What the stack sets when AnswerKeyIndex/RemediationIndex are left empty.
     cfg = load_config({"ELASTICSEARCH_INDEX": "shop", "ANSWER_KEY_INDEX": "", "REMEDIATION_INDEX": "  "})
     assert (cfg.answer_key_index, cfg.remediation_index) == ("shop-incidents", "shop-remediations")
+
+
+@pytest.mark.parametrize("environ", [
+    {"ELASTICSEARCH_INDEX": "shop", "ANSWER_KEY_INDEX": "shop"},
+    {"ELASTICSEARCH_INDEX": "shop", "REMEDIATION_INDEX": "shop"},
+    {"ANSWER_KEY_INDEX": "same", "REMEDIATION_INDEX": "same"},
+    {"ELASTICSEARCH_INDEX": "a", "REMEDIATION_INDEX": "a-incidents"},
+])
+def test_the_three_indices_must_differ(environ):
+    with pytest.raises(ConfigError, match="ELASTICSEARCH_INDEX, ANSWER_KEY_INDEX and REMEDIATION_INDEX"):
+        load_config(environ)
+
+
+def test_an_index_flag_that_collides_with_an_override_is_refused():
+    # --index is applied with dataclasses.replace, which checks again.
+    cfg = load_config({"ANSWER_KEY_INDEX": "truth"})
+    with pytest.raises(ConfigError, match="three different indices"):
+        dataclasses.replace(cfg, index="truth")

@@ -8,6 +8,7 @@ import pytest
 
 import config
 from config import Config, ConfigError, EventError, HourRange, load_config, parse_event
+from conftest import SETTING_NAMES
 
 NOW = datetime(2026, 11, 27, 9, 15, 30, tzinfo=timezone.utc)
 
@@ -86,12 +87,16 @@ def test_dry_run_combines_with_every_manual_form():
         ({"end": "2026-11-27T05:00:00Z"}, "end needs start"),
         ({"time": "2026-11-27T05:00:00Z", "start": "2026-11-27T05:00:00Z"}, "either time or start/end"),
         ({"dry_run": "yes"}, "dry_run must be true or false"),
-        ({"strat": "2026-11-27"}, "unknown event keys: strat"),
+        ({"strat": "2026-11-27"}, "unknown event keys: 'strat'"),
+        ({1: "x", "b": 2}, "unknown event keys: 'b', 1"),
+        ({**SCHEDULED, 7: 1, "extra": 1}, "unexpected keys in scheduled event: 'extra', 7"),
+        ({"start": "2026-11-27T09:45:00Z"}, "refusing a start in the future (now is 2026-11-27T09:15:30Z): "
+                                            "start is 2026-11-27T09:45:00Z"),
         ({"time": "2026-11-27T10:00:00Z"}, "refusing hours after the current one (2026-11-27T09:00:00Z): time is 2026-11-27T10:00:00Z"),
         ({"start": "2026-11-27T08:00:00Z", "end": "2026-11-27T12:00:00Z"}, "refusing hours after the current one (2026-11-27T09:00:00Z): end is 2026-11-27T12:00:00Z"),
         ({"time": "1969-12-31T23:00:00Z"}, "time must not be before 1970"),
         ({**SCHEDULED, "time": "soon"}, "time is not an ISO 8601 time"),
-        ({**SCHEDULED, "extra": 1}, "unexpected keys in scheduled event: extra"),
+        ({**SCHEDULED, "extra": 1}, "unexpected keys in scheduled event: 'extra'"),
         ({key: value for key, value in SCHEDULED.items() if key != "time"}, "scheduled event has no time"),
     ],
 )
@@ -165,7 +170,10 @@ def test_accepted_hosts(host):
     ("env", "message"),
     [
         ({"MERCHANT_COUNT": "twenty"}, "MERCHANT_COUNT must be an integer, got 'twenty'"),
-        ({"MERCHANT_COUNT": "0"}, "MERCHANT_COUNT must be between 1 and 100000, got 0"),
+        ({"MERCHANT_COUNT": "0"}, "MERCHANT_COUNT must be between 1 and 100000, got '0'"),
+        ({"MERCHANT_COUNT": "1_000"}, "MERCHANT_COUNT must be an integer, got '1_000'"),
+        ({"MERCHANT_COUNT": "\u0663"}, "MERCHANT_COUNT must be an integer"),  # ARABIC-INDIC DIGIT THREE
+        ({"LOG_LEVEL": "\u0131nfo"}, "LOG_LEVEL must be one of"),  # dotless i: its upper() is INFO
         ({"MERCHANT_COUNT": "100001"}, "MERCHANT_COUNT must be between 1 and 100000"),
         ({"MERCHANT_COUNT": "2.5"}, "MERCHANT_COUNT must be an integer"),
         ({"GENERATOR_SEED": "abc"}, "GENERATOR_SEED must be an integer, got 'abc'"),
@@ -178,6 +186,10 @@ def test_accepted_hosts(host):
         ({"ELASTICSEARCH_HOST": "https://example.com:99999"}, "ELASTICSEARCH_HOST is not a valid URL"),
         ({"ELASTICSEARCH_HOST": "http://example.com:9200"}, "must use https:// (plain http:// is allowed only for localhost)"),
         ({"ELASTICSEARCH_HOST": "https://user:pw@example.com"}, "ELASTICSEARCH_HOST must not carry credentials"),
+        ({"ELASTICSEARCH_HOST": "https://example.com:"}, "ELASTICSEARCH_HOST is not a valid URL"),
+        ({"ELASTICSEARCH_HOST": "https://[10.0.0.1]"}, "ELASTICSEARCH_HOST is not a valid URL"),
+        ({"ELASTICSEARCH_HOST": "https://example.com/a b"}, "ELASTICSEARCH_HOST is not a valid URL"),
+        ({"ELASTICSEARCH_HOST": "https://example.com/?q=1"}, "must not carry a query or a fragment"),
         ({"ELASTICSEARCH_PASSWORD": "pw"}, "ELASTICSEARCH_PASSWORD is set but ELASTICSEARCH_USERNAME is not"),
         ({"ELASTICSEARCH_API_KEY": "k", "ELASTICSEARCH_USERNAME": "u", "ELASTICSEARCH_PASSWORD": "p"}, "not both"),
         ({"ELASTICSEARCH_API_KEY": "k", "ELASTICSEARCH_USERNAME": "k2"}, "older name for ELASTICSEARCH_API_KEY"),
@@ -192,10 +204,55 @@ def test_invalid_environment_names_the_variable(env, message):
     assert message in str(excinfo.value)
 
 
-def test_errors_never_echo_the_password():
+# Short and not key-like, so only the environment can tell it is a credential; both
+# quote characters, so repr() escapes it and a search for the raw text would miss it.
+SHORT_PASSWORD = "pa'ss\"w0rd"
+
+
+# SCENARIO takes any .json path; the secret ARN's message never quotes its value.
+@pytest.mark.parametrize("name", sorted(set(SETTING_NAMES) - {"SCENARIO", "ELASTICSEARCH_API_KEY_SECRET_ARN"}))
+def test_a_short_password_pasted_into_another_variable_is_never_echoed(name):
     with pytest.raises(ConfigError) as excinfo:
-        load_config({"ELASTICSEARCH_PASSWORD": "TOPSECRETPW"})
-    assert "TOPSECRETPW" not in str(excinfo.value)
+        load_config({"ELASTICSEARCH_USERNAME": "elastic", "ELASTICSEARCH_PASSWORD": SHORT_PASSWORD,
+                     name: SHORT_PASSWORD})
+    message = str(excinfo.value)
+    assert message == (f"{name} is not valid and holds the value of ELASTICSEARCH_PASSWORD, so it is not shown "
+                       "(a credential in the wrong variable?)")
+    assert excinfo.value.__context__ is None and excinfo.value.__cause__ is None
+
+
+def test_the_same_short_value_is_shown_when_it_is_no_credential():
+    """Control for the test above: the value is hidden because it is the password, not because of its form."""
+    with pytest.raises(ConfigError) as excinfo:
+        load_config({"LOG_LEVEL": SHORT_PASSWORD})
+    assert str(excinfo.value) == f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {SHORT_PASSWORD!r}"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("twenty", "'twenty'"),
+    ("ab " * 13 + "a", repr("ab " * 13 + "a")),                # 40 characters: short enough
+    ("ab " * 13 + "ab", "a 41-character value (too long to show)"),
+    ("abcdefghijklmno", "'abcdefghijklmno'"),                    # 15 key-like characters
+    ("abcdefghijklmnop", "a 16-character value that looks like a key"),
+    ("ab/de+gh=jk_mn-p", "a 16-character value that looks like a key"),
+    ("x y:VnVhQ2ZHY0JDZGJrUW0t", "a 24-character value that looks like a key"),
+    ("pp-merchantai", "'pp-merchantai'"),
+    ("2026-11-27T09:45:00+05:45", "'2026-11-27T09:45:00+05:45'"),
+    (12, "12"),
+    (["VnVhQ2ZHY0JDZGJrUW0t"], "a list (not shown)"),
+])
+def test_how_values_are_shown_in_errors(value, expected):
+    assert config.shown(value) == expected
+
+
+def test_an_unwritable_output_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    import data_generator
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("")
+    code = data_generator.main(["--start", "2026-11-01T00:00Z", "--end", "2026-11-01T01:00Z",
+                                "--output", "file/x.ndjson"], environ={})
+    assert (code, capsys.readouterr().err) == (2, "error: cannot write --output 'file/x.ndjson': File exists\n")
 
 
 def test_blank_values_mean_unset():

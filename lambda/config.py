@@ -140,12 +140,14 @@ _DECIMAL = re.compile(r"[+-]?[0-9]+")
 
 def integer(value: str, name: str, minimum: int = -(2**63), maximum: int = 2**63 - 1) -> int:
     # ASCII decimal digits only: int() would also take "1_000" and other scripts' digits.
-    if not _DECIMAL.fullmatch(value.strip()):
+    text = value.strip()
+    if not _DECIMAL.fullmatch(text):
         raise ConfigError(f"{name} must be an integer, got {shown(value)}")
-    # Longer than any bound's digits: out of range (and int() refuses beyond 4,300 digits).
-    number = int(value.strip(), 10) if len(value.strip()) <= 40 else None
+    # More digits than any bound has: out of range (and int() refuses over 4,300 digits).
+    magnitude = text.lstrip("+-").lstrip("0") or "0"
+    number = int(text[0] + magnitude if text[0] in "+-" else magnitude) if len(magnitude) <= 20 else None
     if number is None or not minimum <= number <= maximum:
-        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {shown(value.strip())}")
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {shown(text)}")
     return number
 
 

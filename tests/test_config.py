@@ -333,3 +333,30 @@ def test_an_index_flag_that_collides_with_an_override_is_refused():
     cfg = load_config({"ANSWER_KEY_INDEX": "truth"})
     with pytest.raises(ConfigError, match="three different indices"):
         dataclasses.replace(cfg, index="truth")
+
+
+# --- the host URL's edges (survivors of make mutate) ---------------------------------------
+
+
+@pytest.mark.parametrize("host", ["https://my-cluster.es.io.", "https://x.io:1", "https://x.io:65535",
+                                  "https://" + ".".join(["a" * 63] * 3 + ["b" * 61])])  # 253 characters
+def test_accepted_host_edges(host):
+    assert load_config({"ELASTICSEARCH_HOST": host}).host == host
+
+
+@pytest.mark.parametrize(("host", "message"), [
+    ("https://" + ".".join(["a" * 63] * 3 + ["b" * 62]), "is not a valid URL: a 262-character value that looks like a key"),
+    ("https://x.io:0", "is not a valid URL: 'https://x.io:0'"),
+    ("https://x.io:65536", "is not a valid URL: 'https://x.io:65536'"),
+    ("https://x.io#frag", "must not carry a query or a fragment, got 'https://x.io#frag'"),
+    ("https://x.io/?q=1", "must not carry a query or a fragment, got 'https://x.io/?q=1'"),
+    ("x.io:9200", "must be an http(s) URL such as https://my-cluster.es.io:443, got 'x.io:9200'"),
+    ("https://u:p@x.io", "must not carry credentials: there is an '@' after https:// (the value is not shown); "
+                         "use ELASTICSEARCH_API_KEY for the key"),
+    ("u:p@x.io", "must not carry credentials: there is an '@' in it (the value is not shown); "
+                 "use ELASTICSEARCH_API_KEY for the key"),
+])
+def test_refused_host_messages(host, message):
+    with pytest.raises(ConfigError) as excinfo:
+        load_config({"ELASTICSEARCH_HOST": host})
+    assert str(excinfo.value) == f"ELASTICSEARCH_HOST {message}"

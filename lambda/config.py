@@ -311,7 +311,6 @@ def load_config(environ) -> Config:
         value = environ.get(name)
         return value if value and value.strip() else None
 
-    host = get(ELASTICSEARCH_HOST)
     password = get(ELASTICSEARCH_PASSWORD)
     username = get(ELASTICSEARCH_USERNAME)
     key = get(ELASTICSEARCH_API_KEY)

@@ -222,15 +222,29 @@ SHORT_PASSWORD = "pa'ss\"w0rd"
 
 
 # SCENARIO takes any .json path; the secret ARN's message never quotes its value.
+CREDENTIALS = {  # the variable holding SHORT_PASSWORD: its environment
+    "ELASTICSEARCH_PASSWORD": {"ELASTICSEARCH_USERNAME": "elastic", "ELASTICSEARCH_PASSWORD": SHORT_PASSWORD},
+    "ELASTICSEARCH_API_KEY": {"ELASTICSEARCH_API_KEY": SHORT_PASSWORD},
+    "ELASTICSEARCH_USERNAME": {"ELASTICSEARCH_USERNAME": SHORT_PASSWORD},  # the older name for the key
+}
+
+
+@pytest.mark.parametrize("holder", sorted(CREDENTIALS))
 @pytest.mark.parametrize("name", sorted(set(SETTING_NAMES) - {"SCENARIO", "ELASTICSEARCH_API_KEY_SECRET_ARN"}))
-def test_a_short_password_pasted_into_another_variable_is_never_echoed(name):
+def test_a_short_password_pasted_into_another_variable_is_never_echoed(name, holder):
     with pytest.raises(ConfigError) as excinfo:
-        load_config({"ELASTICSEARCH_USERNAME": "elastic", "ELASTICSEARCH_PASSWORD": SHORT_PASSWORD,
-                     name: SHORT_PASSWORD})
+        load_config({**CREDENTIALS[holder], name: SHORT_PASSWORD})
     message = str(excinfo.value)
-    assert message == (f"{name} is not valid and holds the value of ELASTICSEARCH_PASSWORD, so it is not shown "
+    assert message == (f"{name} is not valid and holds the value of {holder}, so it is not shown "
                        "(a credential in the wrong variable?)")
     assert excinfo.value.__context__ is None and excinfo.value.__cause__ is None
+
+
+def test_a_basic_auth_user_name_is_no_credential():
+    with pytest.raises(ConfigError) as excinfo:
+        load_config({"ELASTICSEARCH_USERNAME": "elastic", "ELASTICSEARCH_PASSWORD": SHORT_PASSWORD,
+                     "LOG_LEVEL": "elastic"})
+    assert str(excinfo.value) == "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'elastic'"
 
 
 def test_the_same_short_value_is_shown_when_it_is_no_credential():
@@ -360,3 +374,35 @@ def test_refused_host_messages(host, message):
     with pytest.raises(ConfigError) as excinfo:
         load_config({"ELASTICSEARCH_HOST": host})
     assert str(excinfo.value) == f"ELASTICSEARCH_HOST {message}"
+
+
+@pytest.mark.parametrize(("env", "attribute", "expected"), [
+    ({"MERCHANT_COUNT": "100000"}, "merchants", 100_000),
+    ({"GENERATOR_SEED": str(2**63 - 1)}, "seed", 2**63 - 1),
+    ({"GENERATOR_SEED": str(-2**63)}, "seed", -2**63),
+    ({"GENERATOR_SEED": "0" * 30 + "42"}, "seed", 42),
+    ({"GENERATOR_SEED": "-" + "0" * 30 + "42"}, "seed", -42),
+    ({"ELASTICSEARCH_INDEX": "a" * 255}, "index", "a" * 255),
+    ({"ELASTICSEARCH_HOST": "https://x.io/X"}, "host", "https://x.io/X"),
+])
+def test_accepted_edges(env, attribute, expected):
+    assert getattr(load_config(env), attribute) == expected
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"ELASTICSEARCH_INDEX": "."}, "ELASTICSEARCH_INDEX must be a valid Elasticsearch index name"),
+    ({"ELASTICSEARCH_INDEX": ".."}, "ELASTICSEARCH_INDEX must be a valid Elasticsearch index name"),
+    ({"ELASTICSEARCH_INDEX": "a" * 256}, "ELASTICSEARCH_INDEX must be a valid Elasticsearch index name"),
+    ({"ELASTICSEARCH_INDEX": "Merchants"}, 'ELASTICSEARCH_INDEX must be a valid Elasticsearch index name (lowercase, '
+                                           'no spaces or \\/*?"<>|,#:, not starting with -, _ or +), got \'Merchants\''),
+    ({"ELASTICSEARCH_USERNAME": "bad key"}, "ELASTICSEARCH_USERNAME must be the encoded API key"),
+])
+def test_refused_edges(env, message):
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(env)
+    assert str(excinfo.value).startswith(message)
+
+
+def test_times_are_floored_to_the_whole_hour():
+    assert parse_event({"time": "2026-11-27T05:30:00.123456Z"}, NOW).start == utc(2026, 11, 27, 5)
+    assert parse_event({"source": "aws.events", "time": "2026-11-27T05:00:00.5Z"}, NOW).start == utc(2026, 11, 27, 5)

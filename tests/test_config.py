@@ -87,7 +87,7 @@ def test_dry_run_combines_with_every_manual_form():
         ({"start": "2026-11-27T05:00:00Z", "end": "2026-11-26T05:00:00Z"}, "must be after start"),
         ({"end": "2026-11-27T05:00:00Z"}, "end needs start"),
         ({"time": "2026-11-27T05:00:00Z", "start": "2026-11-27T05:00:00Z"}, "either time or start/end"),
-        ({"dry_run": "yes"}, "dry_run must be true or false"),
+        ({"dry_run": "yes"}, "dry_run must be true or false, got 'yes'"),
         ({"strat": "2026-11-27"}, "unknown event keys: 'strat'"),
         ({1: "x", "b": 2}, "unknown event keys: 'b', 1"),
         ({**SCHEDULED, 7: 1, "extra": 1}, "unexpected keys in scheduled event: 'extra', 7"),
@@ -95,7 +95,7 @@ def test_dry_run_combines_with_every_manual_form():
                                             "start is 2026-11-27T09:45:00Z"),
         ({"time": "2026-11-27T10:00:00Z"}, "refusing hours after the current one (2026-11-27T09:00:00Z): time is 2026-11-27T10:00:00Z"),
         ({"start": "2026-11-27T08:00:00Z", "end": "2026-11-27T12:00:00Z"}, "refusing hours after the current one (2026-11-27T09:00:00Z): end is 2026-11-27T12:00:00Z"),
-        ({"time": "1969-12-31T23:00:00Z"}, "time must not be before 1970"),
+        ({"time": "1969-12-31T23:00:00Z"}, "time must not be before 1970: '1969-12-31T23:00:00Z'"),
         ({**SCHEDULED, "time": "soon"}, "time is not an ISO 8601 time"),
         ({**SCHEDULED, "extra": 1}, "unexpected keys in scheduled event: 'extra'"),
         ({key: value for key, value in SCHEDULED.items() if key != "time"}, "scheduled event has no time"),
@@ -406,3 +406,25 @@ def test_refused_edges(env, message):
 def test_times_are_floored_to_the_whole_hour():
     assert parse_event({"time": "2026-11-27T05:30:00.123456Z"}, NOW).start == utc(2026, 11, 27, 5)
     assert parse_event({"source": "aws.events", "time": "2026-11-27T05:00:00.5Z"}, NOW).start == utc(2026, 11, 27, 5)
+
+
+def test_the_edges_of_the_allowed_times():
+    assert parse_event({"time": "1970-01-01T00:00:00Z"}, NOW).start == utc(1970, 1, 1)
+    # end is exclusive: the end of the current hour is the latest.
+    assert parse_event({"start": "2026-11-27T08:00:00Z", "end": "2026-11-27T10:00:00Z"}, NOW).end == utc(2026, 11, 27, 10)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kathmandu", "America/St_Johns"])
+def test_events_do_not_depend_on_the_machine_time_zone(monkeypatch, zone):
+    import time
+
+    events = [{}, {"time": "2026-11-27T05:50:00+05:45"}, {"start": "2026-11-26T22:30:00", "end": "2026-11-27T01:10:00Z"},
+              {"start": "2026-11-27T00:00:00Z"}, SCHEDULED]
+    expected = [parse_event(event, NOW) for event in events]
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert [parse_event(event, NOW) for event in events] == expected
+    finally:
+        monkeypatch.undo()
+        time.tzset()

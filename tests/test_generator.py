@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
@@ -275,3 +276,15 @@ def test_the_hot_path_gives_every_hour_the_same_lines_in_any_order():
         assert shuffled.lines(WEEK[i]) == expected[i], WEEK[i]
     for i in order[:20]:
         assert generator.bulk_lines(roster, WEEK[i], "pp-merchantai") == expected[i]
+
+
+def test_documents_do_not_depend_on_the_machine_time_zone(monkeypatch):
+    roster = generator.roster(1729, 20)
+    expected = generator.bulk_lines(roster, T0, "pp-merchantai")
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    time.tzset()
+    try:
+        assert generator.bulk_lines(roster, T0, "pp-merchantai") == expected
+    finally:
+        monkeypatch.undo()
+        time.tzset()

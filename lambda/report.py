@@ -29,7 +29,7 @@ OUTCOME_NAMES = {scoring.TP: "detection", scoring.DUPLICATE: "later duplicate", 
                  scoring.LOOKALIKE: "look-alike false alarm"}
 
 # Geometry of one merchant's SVG, in px.
-WIDTH, LEFT, RIGHT = 1100, 64, 8
+WIDTH, LEFT, RIGHT = 1100, 84, 8
 CHARTS = (("sessions", "sessions", 70), ("conversion_rate", "conversion %", 46), ("error_rate", "errors %", 46))
 STRIP = 9  # hours without location
 GAP, AXIS = 6, 16
@@ -137,7 +137,7 @@ def _panel(merchant_id: str, hours: dict, axis: _Axis, bands: list, markers: lis
         body.append(f'<rect x="{LEFT}" y="{top}" width="{WIDTH - LEFT - RIGHT}" height="{height}" fill="none" '
                     f'stroke="#d0d7de"/>')
         body.append(f'<text x="{LEFT - 4}" y="{top + 9}" text-anchor="end">{scale:g}</text>')
-        body.append(f'<text x="{LEFT - 4}" y="{top + height}" text-anchor="end">{_e(name)}</text>')
+        body.append(f'<text x="{LEFT - 4}" y="{top + height / 2 + 6:.1f}" text-anchor="end">{_e(name)}</text>')
         if threshold is not None:
             ty = top + height - threshold / scale * height
             body.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#8c959f" '

@@ -198,12 +198,17 @@ class Assessment:
         return round(100 * (raw - null) / (perfect - null), 2)
 
 
+def _in_range(records: list, first: int, stop: int) -> list:
+    """The incidents of records that overlap the hours [first, stop) and touch a merchant
+    (a scenario file's outage on a provider without merchants in the roster shows in no data)."""
+    incidents = [Incident.of(r) for r in records]
+    return [i for i in incidents if i.merchants and (i.chronic or (i.onset < stop and i.end > first))]
+
+
 def assess(records: list, findings: Findings, start: datetime, end: datetime) -> Assessment:
     """Match findings to the answer-key records over the hours [start, end)."""
     first, stop = int(start.timestamp()) // 3600, int(end.timestamp()) // 3600
-    incidents = [Incident.of(r) for r in records]
-    incidents = [i for i in incidents if i.chronic or (i.onset < stop and i.end > first)]
-    result = Assessment(first, stop, findings, incidents)
+    result = Assessment(first, stop, findings, _in_range(records, first, stop))
     # Stable: findings of the same hour keep their input order.
     in_range = sorted((f for f in findings.usable if first <= f.hour < stop), key=lambda f: f.hour)
     result.outside_range = len(findings.usable) - len(in_range)
@@ -226,8 +231,8 @@ def perfect_findings(records: list, start: datetime, end: datetime) -> list:
     """What a perfect AI reports: each problem incident at the first hour of its window, cause included."""
     first, stop = int(start.timestamp()) // 3600, int(end.timestamp()) // 3600
     out = []
-    for incident in map(Incident.of, records):
-        if not incident.is_issue or not (incident.chronic or (incident.onset < stop and incident.end > first)):
+    for incident in _in_range(records, first, stop):
+        if not incident.is_issue:
             continue
         cause = incident.record["root_cause"]
         out.append({"merchant_id": incident.record["merchant_ids"][0], "issue": incident.labels[0],

@@ -37,6 +37,7 @@ RECORDS = [
     record("D", "promo_surge", ["merchant_005"], [], 5, 9, "marketing", "promotion"),
     record("E", "chronic", ["merchant_006"], ["missing_location"]),
     record("F", "checkout_regression", ["merchant_001"], ["low_conversion"], 60, 64),  # after the range
+    record("G", "payment_outage", [], ["high_error_rate"], 1, 5),  # a provider without merchants: in no data
 ]
 
 

@@ -13,7 +13,6 @@ Lambda handler's import path.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -24,6 +23,8 @@ import config
 import data_generator
 import es
 import findings
+import generator
+import incidents
 import scoring
 from config import HOUR, ConfigError, EventError, HourRange
 
@@ -66,13 +67,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace, environ) -> config.Config:
-    cfg = data_generator._config_from_args(args, environ)
-    if args.scenario is not None:
-        cfg = dataclasses.replace(cfg, scenario=config.scenario(args.scenario, "--scenario"))
-    return cfg
-
-
 def _range(args: argparse.Namespace) -> HourRange:
     return config.parse_event({"start": args.start, "end": args.end}, datetime.now(timezone.utc))
 
@@ -85,7 +79,7 @@ def _client(cfg: config.Config):
 
 def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) -> list:
     """Documents of index in the generator's bulk NDJSON (other indices' pairs, the answer key's, skipped)."""
-    first, stop = scoring.stamp_of(int(start.timestamp()) // 3600), scoring.stamp_of(int(end.timestamp()) // 3600)
+    first, stop = generator.stamp(generator.hour_index(start)), generator.stamp(generator.hour_index(end))
     out = []
     try:
         with open(path, encoding="utf-8") as stream:
@@ -132,12 +126,6 @@ def _usable(parsed: findings.Findings, source: str, err) -> findings.Findings:
     return parsed
 
 
-def _answer_key(cfg: config.Config, hour_range: HourRange) -> list:
-    import incidents
-
-    return incidents.answer_key(cfg, hour_range)
-
-
 def _baseline(args, cfg, hour_range, out, err) -> None:
     # The traffic rule compares with the 7 days before each hour: read them too.
     observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end)
@@ -155,22 +143,22 @@ def _baseline(args, cfg, hour_range, out, err) -> None:
 
 def _score(args, cfg, hour_range, out, err) -> None:
     parsed = _usable(_findings(args, cfg), args.findings or args.findings_index, err)
-    result = scoring.assess(_answer_key(cfg, hour_range), parsed, hour_range.start, hour_range.end).summary()
+    result = scoring.assess(incidents.answer_key(cfg, hour_range), parsed, hour_range.start, hour_range.end).summary()
     out.write(json.dumps(result, indent=2) + "\n" if args.json else scoring.table(result))
 
 
 def _report(args, cfg, hour_range, out, err) -> None:
     import report
 
-    records = _answer_key(cfg, hour_range)
+    records = incidents.answer_key(cfg, hour_range)
     assessment = None
     source = args.findings or args.findings_index
     if source:
         parsed = _usable(_findings(args, cfg), source, err)
         assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end)
     meta = {"scenario": cfg.scenario, "seed": cfg.seed, "merchants": cfg.merchants,
-            "range": f"{scoring.stamp_of(int(hour_range.start.timestamp()) // 3600)} to "
-                     f"{scoring.stamp_of(int(hour_range.end.timestamp()) // 3600)} ({hour_range.hours} hours)",
+            "range": f"{generator.stamp(generator.hour_index(hour_range.start))} to "
+                     f"{generator.stamp(generator.hour_index(hour_range.end))} ({hour_range.hours} hours)",
             "data index": cfg.index + (f" (from {args.input})" if args.input else ""),
             "answer-key index": cfg.answer_key_index, "findings": source or "none"}
     text = report.render(meta, hour_range.start, hour_range.end,
@@ -191,7 +179,7 @@ def main(argv=None, environ=None, out=None, err=None) -> int:
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     try:
-        cfg = _config(args, environ)
+        cfg = data_generator._config_from_args(args, environ)
         COMMANDS[args.command](args, cfg, _range(args), out, err)
     except (ConfigError, EventError) as exc:
         print(f"error: {exc}", file=err)

@@ -224,16 +224,18 @@ def assess(records: list, findings: Findings, start: datetime, end: datetime) ->
 
 
 def perfect_findings(records: list, start: datetime, end: datetime) -> list:
-    """What a perfect AI reports: each problem incident at the first hour of its window, cause included."""
+    """What a perfect AI reports: each label of each problem incident at the first hour of its window,
+    cause included."""
     first, stop = hour_index(start), hour_index(end)
     out = []
     for incident in _in_range(records, first, stop):
         if not incident.is_issue:
             continue
         cause = incident.record["root_cause"]
-        out.append({"merchant_id": incident.record["merchant_ids"][0], "issue": incident.labels[0],
-                    "timestamp": stamp(incident.window(first, stop)[0]),
-                    "root_cause": {"category": cause["category"], "component": cause["component"]}})
+        out += [{"merchant_id": incident.record["merchant_ids"][0], "issue": label,
+                 "timestamp": stamp(incident.window(first, stop)[0]),
+                 "root_cause": {"category": cause["category"], "component": cause["component"]}}
+                for label in incident.labels]
     return sorted(out, key=lambda f: (f["timestamp"], f["merchant_id"], f["issue"]))
 
 

@@ -11,8 +11,7 @@ import statistics
 from collections import defaultdict
 from datetime import datetime
 
-from findings import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP
-from generator import hour_index, stamp
+from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, hour_index, stamp
 from scoring import hour_of
 
 # Everything the baseline and the report may read of an observation.

@@ -11,8 +11,7 @@ from collections import defaultdict
 from datetime import datetime
 
 import scoring
-from findings import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP
-from generator import hour_index, stamp
+from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, hour_index, stamp
 from scoring import hour_of
 
 KIND_COLOURS = {

@@ -1,4 +1,4 @@
-"""All Elasticsearch I/O: the client, the index template and bulk indexing.
+"""All Elasticsearch I/O: the client, the index template, bulk indexing, remediations.
 
 Retries are safe because every document has a deterministic _id and is
 written with op_type index: a retried or duplicated request overwrites the
@@ -62,6 +62,11 @@ MAPPINGS = {
 }
 # Above the built-in templates (priority 100-ish) so ours wins on overlap.
 TEMPLATE_PRIORITY = 500
+# One search reads every remediation a run needs: Elasticsearch's default
+# index.max_result_window. More in one window is refused by name, not cut.
+MAX_REMEDIATIONS = 10_000
+REMEDIATION_FILTER_PATH = "hits.total,hits.hits._id,hits.hits._source"
+WRITE_PRIVILEGES = "manage_index_templates and write on the index"
 
 
 class IndexingError(Exception):
@@ -119,10 +124,11 @@ def _tries(exc: Exception, attempt: int, status_tries: int) -> str:
     return f"{attempt + 1} attempt(s)"
 
 
-def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1):
+def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1, privileges: str = WRITE_PRIVILEGES):
     """call(), retrying connection errors (and statuses) with exponential backoff.
 
     status_tries: how many requests call() itself makes on a retryable status.
+    privileges: what the key needs for this call, named when it is refused.
     """
     from elastic_transport import ConnectionError as TransportConnectionError
     from elastic_transport import ConnectionTimeout
@@ -136,7 +142,7 @@ def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1):
             raise CredentialsError(
                 f"Elasticsearch refused {what} with HTTP {exc.status_code}: check ELASTICSEARCH_API_KEY "
                 "(or ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD) and the key's privileges "
-                "(it needs manage_index_templates and write on the index)"
+                f"(it needs {privileges})"
             ) from None
         except UnsupportedProductError as exc:
             raise IndexingError(f"ELASTICSEARCH_HOST does not answer as Elasticsearch: {exc.message}") from None
@@ -161,6 +167,45 @@ def ensure_template(client, index: str) -> None:
         ),
         f"creating index template {index!r}",
         RETRY_STATUSES,
+    )
+
+
+def read_remediations(client, index: str, start: str, end: str) -> list:
+    """Hits ({_id, _source}) of index with start <= timestamp < end, in one search request.
+
+    An index that does not exist yet holds no remediations: not an error.
+    Order and validation are remediations.parse's job.
+    """
+    response = _retrying(
+        lambda: client.search(
+            index=index,
+            query={"range": {"timestamp": {"gte": start, "lt": end}}},
+            size=MAX_REMEDIATIONS,
+            ignore_unavailable=True,
+            filter_path=REMEDIATION_FILTER_PATH,
+        ),
+        f"reading remediations from {index!r}",
+        RETRY_STATUSES,
+        privileges=f"read on {index}",
+    ).body
+    hits = response.get("hits", {})
+    found = hits.get("hits", [])  # filter_path drops an empty list
+    total = hits.get("total", {"value": 0, "relation": "eq"})
+    if total["relation"] != "eq" or total["value"] > len(found):
+        raise IndexingError(
+            f"more than {MAX_REMEDIATIONS} remediations in {index!r} between {start} and {end}: "
+            "one run reads them in one search; delete the excess"
+        )
+    return found
+
+
+def write_remediation(client, index: str, doc_id: str, document: dict) -> None:
+    """Index one remediation, visible to the next search when this returns (refresh=wait_for)."""
+    _retrying(
+        lambda: client.index(index=index, id=doc_id, document=document, refresh="wait_for"),
+        f"writing remediation {doc_id!r} to {index!r}",
+        RETRY_STATUSES,
+        privileges=f"write on {index}",
     )
 
 

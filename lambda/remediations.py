@@ -170,3 +170,12 @@ def apply(spans, remediations) -> tuple[dict, list]:
                 outcome = outcomes[span.incident_id]
                 outcomes[span.incident_id] = replace(outcome, wrong_actions=outcome.wrong_actions + (r,))
     return outcomes, orphans
+
+
+def search_window(spans, start: int, end: int) -> tuple[int, int]:
+    """The hours [lo, end) whose remediations can shape hours [start, end): back to the
+    onset of every incident that may still run at start. Remediations only shorten
+    incidents, so their planned outcomes bound what overlaps.
+    """
+    onsets = [span.onset for span in spans if span.onset < end and planned(span).end > start]
+    return min([start] + onsets), end

@@ -232,3 +232,18 @@ def test_ties_in_one_hour_go_by_document_id():
     ])
     outcomes, _ = remediations.apply([merchant_span()], parsed)
     assert outcomes["inc-m3"].remediation_id == "aa"
+
+
+def test_the_search_window_reaches_back_to_the_onset_of_whatever_may_still_run():
+    held = merchant_span()  # held to its cap: recovers from onset + 168 h, ends at onset + 171 h
+    short = merchant_span("inc-short", persistent=False, onset=ONSET + 2)  # ends at onset + 13 h
+    later = merchant_span("inc-later", onset=ONSET + 300)
+    spans = [held, short, later]
+    # An hour 100 h after the onset: only the held incident may still run.
+    assert remediations.search_window(spans, ONSET + 100, ONSET + 101) == (ONSET, ONSET + 101)
+    # Its last hour, then the hour after every incident ends, and one before any starts.
+    assert remediations.search_window(spans, ONSET + 170, ONSET + 171) == (ONSET, ONSET + 171)
+    assert remediations.search_window(spans, ONSET + 171, ONSET + 172) == (ONSET + 171, ONSET + 172)
+    assert remediations.search_window(spans, ONSET - 5, ONSET - 4) == (ONSET - 5, ONSET - 4)
+    # A range reaching into the short one and the later one.
+    assert remediations.search_window(spans, ONSET + 12, ONSET + 301) == (ONSET, ONSET + 301)

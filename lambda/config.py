@@ -433,6 +433,13 @@ def _not_future(moment: datetime, name: str, current: datetime, exclusive: bool 
     return moment
 
 
+def check_remediation_source(cfg: Config) -> None:
+    """Remediations shape the data, so with REMEDIATION=on every run reads them, even one
+    that only writes a file: refused early without a cluster to read them from."""
+    if cfg.remediation and not cfg.host:
+        raise ConfigError(f"{REMEDIATION}=on reads the remediations from Elasticsearch: set {ELASTICSEARCH_HOST}")
+
+
 def check_invocation_size(hour_range: HourRange, merchants: int) -> None:
     documents = hour_range.hours * merchants
     if documents > MAX_DOCUMENTS_PER_INVOCATION:

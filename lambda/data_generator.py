@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 import config
 import es
 import generator
+import remediations
 from config import HOUR, Config, ConfigError, EventError, HourRange
 
 logger = logging.getLogger("pp_merchantai")
@@ -68,17 +69,30 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:00:00Z")
 
 
-def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=None) -> dict:
+def _remediations(spans: list, hour_range: HourRange, read) -> tuple[dict, list]:
+    """Outcomes of the incidents and the unmatched remediations, read in one search."""
+    first = generator.hour_index(hour_range.start)
+    lo, _ = remediations.search_window(spans, first, first + hour_range.hours)
+    found, skipped = remediations.parse(read(_stamp(hour_range.start - (first - lo) * HOUR), _stamp(hour_range.end)))
+    for bad in skipped:
+        logger.warning("remediation %s skipped: %s", bad.id, bad.reason)
+    return remediations.apply(spans, found)
+
+
+def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=None, read_remediations=None) -> dict:
     """Generate hour_range's documents, pass them chunk by chunk to sink; return the summary.
 
     sink: an es.Indexer, an NdjsonWriter, or None to send nothing (dry run).
     time_left: seconds left in the invocation; the run stops between chunks
     with status "partial" and resume_from when another chunk might not fit.
     progress: called with the number of documents after every chunk.
+    read_remediations: (start, end) -> remediation hits, with REMEDIATION=on.
     Raises es.BulkError after the last chunk if any document was rejected.
     """
     started = time.monotonic()
     merchants = generator.roster(cfg.seed, cfg.merchants)
+    if read_remediations is not None:
+        _remediations([], hour_range, read_remediations)
     documents = indexed = 0
     resume_from = None
     for chunk in _chunks(merchants, hour_range, cfg.index, es.CHUNK_SIZE):
@@ -146,6 +160,14 @@ def _client(cfg: Config):
     return client
 
 
+def _remediation_reader(cfg: Config, client=None):
+    """How run() reads remediations: None with REMEDIATION=off. Runs that send nothing
+    use a client of their own, which puts no template."""
+    if not cfg.remediation:
+        return None
+    return functools.partial(es.read_remediations, client or es.connect(cfg.host, **_auth(cfg)), cfg.remediation_index)
+
+
 def _set_log_level(cfg: Config) -> None:
     logger.setLevel(cfg.log_level)
     # The transport logs whole request bodies at DEBUG: too much for
@@ -162,16 +184,17 @@ def lambda_handler(event, context):
         config.check_invocation_size(hour_range, cfg.merchants)
         if not hour_range.dry_run and not cfg.host:
             raise ConfigError(f"{config.ELASTICSEARCH_HOST} is not set")
+        config.check_remediation_source(cfg)
     except (ConfigError, EventError) as exc:
         # Expected, named errors: one clear line, no traceback. Re-raised so
         # the invocation fails visibly (Errors metric, on-failure destination).
         logger.error("%s: %s", type(exc).__name__, exc)
         raise
     if hour_range.dry_run:
-        return run(cfg, hour_range)
-    indexer = es.Indexer(_client(cfg))
+        return run(cfg, hour_range, read_remediations=_remediation_reader(cfg))
+    client = _client(cfg)
     time_left = None if context is None else lambda: context.get_remaining_time_in_millis() / 1000
-    return run(cfg, hour_range, indexer, time_left)
+    return run(cfg, hour_range, es.Indexer(client), time_left, read_remediations=_remediation_reader(cfg, client))
 
 
 # --- command line -------------------------------------------------------------------
@@ -190,6 +213,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
     parser.add_argument("--seed", metavar="S", help=f"generator seed (env {config.GENERATOR_SEED})")
     parser.add_argument("--index", metavar="NAME", help=f"index name (env {config.ELASTICSEARCH_INDEX})")
+    parser.add_argument("--remediation", metavar="on|off",
+                        help=f"incidents wait for the AI's fix (env {config.REMEDIATION}, default off)")
     fan = parser.add_argument_group("fan-out", "send the range to the deployed function instead (see fanout.py)")
     fan.add_argument("--invoke", metavar="FUNCTION", help="invoke FUNCTION asynchronously once per chunk of the range")
     fan.add_argument("--chunk-hours", metavar="H", type=int, help="hours per invocation (default: sized to the timeout)")
@@ -207,6 +232,8 @@ def _config_from_args(args: argparse.Namespace, environ) -> Config:
         overrides["seed"] = config.seed(args.seed, "--seed")
     if args.index is not None:
         overrides["index"] = config.index_name(args.index, "--index")
+    if args.remediation is not None:
+        overrides["remediation"] = config.remediation(args.remediation, "--remediation")
     return dataclasses.replace(cfg, **overrides)
 
 
@@ -256,12 +283,13 @@ def _progress(cfg: Config, hour_range: HourRange, stream):
     return progress.Progress(hour_range.hours * cfg.merchants, stream)
 
 
-def _run_with_progress(bar, cfg, hour_range, sink=None):
+def _run_with_progress(bar, cfg, hour_range, sink=None, client=None):
+    read = _remediation_reader(cfg, client)
     if bar is None:
-        return run(cfg, hour_range, sink)
+        return run(cfg, hour_range, sink, read_remediations=read)
     try:
         with bar.around_logging(logger):
-            summary = run(cfg, hour_range, sink, progress=bar)
+            summary = run(cfg, hour_range, sink, progress=bar, read_remediations=read)
     except BaseException:
         bar.close(failed=True)
         raise
@@ -289,6 +317,7 @@ def main(argv=None, environ=None) -> int:
             return fanout.cli(args, hour_range, err)
         if args.chunk_hours is not None or args.concurrency is not None:
             raise ConfigError("--chunk-hours and --concurrency need --invoke")
+        config.check_remediation_source(cfg)
         # A backfill (more than one hour) shows progress on stderr.
         bar = _progress(cfg, hour_range, err)
         generate = functools.partial(_run_with_progress, bar)
@@ -313,7 +342,8 @@ def main(argv=None, environ=None) -> int:
                     file=err,
                 )
         else:
-            summary = generate(cfg, hour_range, es.Indexer(_client(cfg)))
+            client = _client(cfg)
+            summary = generate(cfg, hour_range, es.Indexer(client), client)
     except (ConfigError, EventError) as exc:
         print(f"error: {exc}", file=err)
         return 2

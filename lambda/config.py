@@ -91,6 +91,13 @@ class Config:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
 
+    def __post_init__(self):
+        # The answer key must never land in the index the AI reads, nor remediations in either.
+        if len({self.index, self.answer_key_index, self.remediation_index}) < 3:
+            raise ConfigError(
+                f"{ELASTICSEARCH_INDEX}, {ANSWER_KEY_INDEX} and {REMEDIATION_INDEX} must name three different indices"
+            )
+
     @property
     def answer_key_index(self) -> str:
         return self.answer_key_index_override or self.index + ANSWER_KEY_SUFFIX

@@ -2,7 +2,8 @@
 
 Both take the same path: load config, work out the hours, generate every
 merchant's document for each hour and send them in chunks to Elasticsearch
-(or to an NDJSON file). Everything that can go wrong with the inputs raises a
+(or to an NDJSON file), with the answer-key records of the incidents in those
+hours in the same bulk requests. Everything that can go wrong with the inputs raises a
 named error from config; it is translated here, at the edges.
 """
 
@@ -22,6 +23,7 @@ from datetime import datetime, timezone
 import config
 import es
 import generator
+import incidents
 import remediations
 from config import HOUR, Config, ConfigError, EventError, HourRange
 
@@ -33,19 +35,57 @@ SAFETY_MARGIN_S = 5
 TABLE_ROWS = 20
 
 
-def _chunks(merchants: list, hour_range: HourRange, index: str, size: int):
-    """Bulk line pairs of every hour in order, in chunks of size documents."""
-    lines = generator.HourlyLines(merchants, index)
-    buffer: list = []
+def remediate(schedule, hour_range: HourRange, read) -> list:
+    """Applies to schedule the remediations that can shape hour_range and the hour before it
+    (whose remediations are new to a run of hour_range), read in one search; returns the
+    malformed ones (remediations.Skipped), logged here by id.
+    """
+    first = generator.hour_index(hour_range.start) - 1
+    stop = generator.hour_index(hour_range.end)
+    spans = schedule.spans(first, stop)
+    lo, _ = remediations.search_window(spans, first, stop)
+    found, skipped = remediations.parse(read(generator.stamp(lo), generator.stamp(stop)))
+    for bad in skipped:
+        logger.warning("remediation %s skipped: %s", bad.id, bad.reason)
+    schedule.resolve(*remediations.apply(spans, found))
+    return skipped
+
+
+def _chunks(cfg: Config, hour_range: HourRange, size: int, read_remediations=None):
+    """Every hour's bulk line pairs in order, in chunks of at most size pairs: (pairs, records).
+
+    The first `records` pairs of a chunk are answer-key records: at the run's first
+    hour every chronic profile and incident under way (and the unmatched remediations),
+    later each incident at its onset.
+    """
+    merchants = generator.roster(cfg.seed, cfg.merchants)
+    schedule = incidents.schedule(cfg, merchants)
+    if read_remediations is not None:
+        remediate(schedule, hour_range, read_remediations)
+    lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
+    record_action = '{"index":{"_index":' + json.dumps(cfg.answer_key_index) + ',"_id":'
+    records: list = []
+    documents: list = []
     hour = hour_range.start
     while hour < hour_range.end:
-        buffer += lines.lines(hour)
+        h = generator.hour_index(hour)
+        found = schedule.records(schedule.starting(h, hour == hour_range.start))
+        if hour == hour_range.start and read_remediations is not None:
+            found += schedule.unmatched_records(h - 1, generator.hour_index(hour_range.end))
+        for record in found:
+            records.append((record_action + json.dumps(record["incident_id"]) + "}}",
+                            json.dumps(record, separators=(",", ":"))))
+        documents += lines.lines(hour)
         hour += HOUR
-        while len(buffer) >= size:
-            yield buffer[:size]
-            del buffer[:size]
-    if buffer:
-        yield buffer
+        while len(records) + len(documents) >= size:
+            chunk = records[:size]
+            del records[:size]
+            count = len(chunk)
+            chunk += documents[:size - count]
+            del documents[:size - count]
+            yield chunk, count
+    if records or documents:
+        yield records + documents, len(records)
 
 
 class NdjsonWriter:
@@ -58,7 +98,7 @@ class NdjsonWriter:
     # where a whole chunk's (~850 KB) would page-fault fresh memory every time (2x slower).
     PAIRS_PER_WRITE = 200
 
-    def send(self, pairs: list) -> int:
+    def send(self, pairs: list, records: int = 0) -> int:
         step = self.PAIRS_PER_WRITE
         for i in range(0, len(pairs), step):
             self.stream.write("\n".join(itertools.chain.from_iterable(pairs[i:i + step])) + "\n")
@@ -67,16 +107,6 @@ class NdjsonWriter:
 
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:00:00Z")
-
-
-def _remediations(spans: list, hour_range: HourRange, read) -> tuple[dict, list]:
-    """Outcomes of the incidents and the unmatched remediations, read in one search."""
-    first = generator.hour_index(hour_range.start)
-    lo, _ = remediations.search_window(spans, first, first + hour_range.hours)
-    found, skipped = remediations.parse(read(_stamp(hour_range.start - (first - lo) * HOUR), _stamp(hour_range.end)))
-    for bad in skipped:
-        logger.warning("remediation %s skipped: %s", bad.id, bad.reason)
-    return remediations.apply(spans, found)
 
 
 def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=None, read_remediations=None) -> dict:
@@ -90,12 +120,9 @@ def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=
     Raises es.BulkError after the last chunk if any document was rejected.
     """
     started = time.monotonic()
-    merchants = generator.roster(cfg.seed, cfg.merchants)
-    if read_remediations is not None:
-        _remediations([], hour_range, read_remediations)
-    documents = indexed = 0
+    documents = indexed = answer_key_records = 0
     resume_from = None
-    for chunk in _chunks(merchants, hour_range, cfg.index, es.CHUNK_SIZE):
+    for chunk, records in _chunks(cfg, hour_range, es.CHUNK_SIZE, read_remediations):
         if time_left is not None and time_left() < es.CHUNK_WORST_CASE_S + SAFETY_MARGIN_S:
             if not documents:
                 raise es.IndexingError(
@@ -112,21 +139,25 @@ def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=
                 )
             break
         if sink is not None:
-            indexed += sink.send(chunk)
-        documents += len(chunk)
+            indexed += sink.send(chunk, records)
+        documents += len(chunk) - records
+        answer_key_records += records
         if progress is not None:
-            progress(len(chunk))
+            progress(len(chunk) - records)
 
     failed = getattr(sink, "failed", 0)
     summary = {
         "status": "error" if failed else "partial" if resume_from else "ok",
         "index": cfg.index,
+        "scenario": cfg.scenario,
         "start": _stamp(hour_range.start),
         "end": _stamp(hour_range.end),
         "hours": hour_range.hours,
         "documents": documents,
         "indexed": indexed,
         "failed": failed,
+        "answer_key_index": cfg.answer_key_index,
+        "answer_key_records": answer_key_records,
         "dry_run": sink is None,
         "duration_ms": round((time.monotonic() - started) * 1000),
     }
@@ -150,13 +181,14 @@ def _auth(cfg: Config) -> dict:
 
 @functools.lru_cache(maxsize=1)
 def _client(cfg: Config):
-    """One client per container; the template is ensured once, on first use.
+    """One client per container; the two templates are ensured once, on first use.
 
     A warm invocation then makes exactly one request, the _bulk. A failure is
-    not cached, so the next invocation tries the template again.
+    not cached, so the next invocation tries the templates again.
     """
     client = es.connect(cfg.host, **_auth(cfg))
-    es.ensure_template(client, cfg.index)
+    es.ensure_template(client, cfg.index, es.data_mappings(cfg.ground_truth == "inline"))
+    es.ensure_template(client, cfg.answer_key_index, es.ANSWER_KEY_MAPPINGS)
     return client
 
 
@@ -179,6 +211,7 @@ def lambda_handler(event, context):
     """Entry point for EventBridge schedules and manual `aws lambda invoke`."""
     try:
         cfg = config.load_config(os.environ)
+        config.load_scenario(cfg)
         _set_log_level(cfg)
         hour_range = config.parse_event(event, datetime.now(timezone.utc))
         config.check_invocation_size(hour_range, cfg.merchants)
@@ -213,8 +246,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
     parser.add_argument("--seed", metavar="S", help=f"generator seed (env {config.GENERATOR_SEED})")
     parser.add_argument("--index", metavar="NAME", help=f"index name (env {config.ELASTICSEARCH_INDEX})")
+    parser.add_argument("--scenario", metavar="NAME|FILE",
+                        help=f"steady, incidents or a scenario file (env {config.SCENARIO}, default steady)")
     parser.add_argument("--remediation", metavar="on|off",
                         help=f"incidents wait for the AI's fix (env {config.REMEDIATION}, default off)")
+    parser.add_argument("--incidents", action="store_true",
+                        help="print the answer key of the range as a table; generate and send nothing")
     fan = parser.add_argument_group("fan-out", "send the range to the deployed function instead (see fanout.py)")
     fan.add_argument("--invoke", metavar="FUNCTION", help="invoke FUNCTION asynchronously once per chunk of the range")
     fan.add_argument("--chunk-hours", metavar="H", type=int, help="hours per invocation (default: sized to the timeout)")
@@ -232,9 +269,13 @@ def _config_from_args(args: argparse.Namespace, environ) -> Config:
         overrides["seed"] = config.seed(args.seed, "--seed")
     if args.index is not None:
         overrides["index"] = config.index_name(args.index, "--index")
+    if args.scenario is not None:
+        overrides["scenario"] = config.scenario(args.scenario, "--scenario")
     if args.remediation is not None:
         overrides["remediation"] = config.remediation(args.remediation, "--remediation")
-    return dataclasses.replace(cfg, **overrides)
+    cfg = dataclasses.replace(cfg, **overrides)
+    config.load_scenario(cfg)
+    return cfg
 
 
 def _range_from_args(args: argparse.Namespace, now: datetime) -> HourRange:
@@ -253,16 +294,33 @@ def _default_output(cfg: Config, hour_range: HourRange) -> str:
     return os.path.join("out", f"{cfg.index}-{name}.ndjson")
 
 
-def _print_table(cfg: Config, hour: datetime, out) -> None:
-    merchants = generator.roster(cfg.seed, min(cfg.merchants, TABLE_ROWS))
+def documents(cfg: Config, hour: datetime, read_remediations=None) -> list:
+    """Every merchant's document at hour, parsed from the bulk lines a run writes."""
+    merchants = generator.roster(cfg.seed, cfg.merchants)
+    schedule = incidents.schedule(cfg, merchants)
+    if read_remediations is not None:
+        remediate(schedule, HourRange(hour, hour + HOUR), read_remediations)
+    lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
+    return [json.loads(source) for _, source in lines.lines(hour)]
+
+
+def answer_key(cfg: Config, hour_range: HourRange, read_remediations=None) -> tuple[list, list]:
+    """(the answer-key records of hour_range, the malformed remediations skipped on the way)."""
+    schedule = incidents.schedule(cfg)
+    skipped = [] if read_remediations is None else remediate(schedule, hour_range, read_remediations)
+    return incidents.answer_key(cfg, hour_range, schedule), skipped
+
+
+def _print_table(cfg: Config, hour: datetime, out, read_remediations=None) -> None:
+    # The truth is shown here whatever GROUND_TRUTH says: this is the operator's terminal.
+    shown = dataclasses.replace(cfg, merchants=min(cfg.merchants, TABLE_ROWS), ground_truth="inline")
     print(f"\nMerchants at {_stamp(hour)}:", file=out)
     row = "{:<13} {:<14} {:>10} {:>7} {:>12}  {}"
     print(row.format("merchant", "city", "conversion", "errors", "transactions", "issues"), file=out)
-    for m in merchants:
-        doc = generator.document(m, hour)
+    for doc in documents(shown, hour, read_remediations):
         print(
             row.format(
-                m.merchant_id,
+                doc["merchant_id"],
                 doc.get("city", "-"),
                 f"{doc['conversion_rate']:.2f}%",
                 f"{doc['error_rate']:.2f}%",
@@ -273,6 +331,22 @@ def _print_table(cfg: Config, hour: datetime, out) -> None:
         )
     if cfg.merchants > TABLE_ROWS:
         print(f"... and {cfg.merchants - TABLE_ROWS} more merchants", file=out)
+
+
+def _print_answer_key(cfg: Config, hour_range: HourRange, out) -> None:
+    records, _ = answer_key(cfg, hour_range, _remediation_reader(cfg))
+    print(f"Answer key ({cfg.answer_key_index}), {_stamp(hour_range.start)} to {_stamp(hour_range.end)}: "
+          f"scenario {cfg.scenario}, seed {cfg.seed}, {cfg.merchants} merchants, {len(records)} incidents", file=out)
+    row = "{:<20} {:<36} {:<17} {:<17} {:<33} {}"
+    print(row.format("kind", "merchants", "onset", "end", "labels", "root cause"), file=out)
+    for record in records:
+        ids = record["merchant_ids"]
+        merchants = ", ".join(ids) if len(ids) <= 2 else f"{ids[0]} +{len(ids) - 1} more"
+        if "payment_provider" in record:
+            merchants = f"{record['payment_provider']}: {merchants}"
+        when = [record[field][:16].replace("T", " ") if record[field] else "chronic" for field in ("onset", "end")]
+        print(row.format(record["kind"], merchants, *when, ", ".join(record["issues"]) or "none (benign)",
+                         f"{record['root_cause']['category']} / {record['root_cause']['component']}"), file=out)
 
 
 def _progress(cfg: Config, hour_range: HourRange, stream):
@@ -318,12 +392,15 @@ def main(argv=None, environ=None) -> int:
         if args.chunk_hours is not None or args.concurrency is not None:
             raise ConfigError("--chunk-hours and --concurrency need --invoke")
         config.check_remediation_source(cfg)
+        if args.incidents:
+            _print_answer_key(cfg, hour_range, sys.stdout)
+            return 0
         # A backfill (more than one hour) shows progress on stderr.
         bar = _progress(cfg, hour_range, err)
         generate = functools.partial(_run_with_progress, bar)
         if args.dry_run:
             summary = generate(cfg, hour_range)
-            _print_table(cfg, hour_range.end - HOUR, err)
+            _print_table(cfg, hour_range.end - HOUR, err, _remediation_reader(cfg))
         elif args.output == "-":
             summary = generate(cfg, hour_range, NdjsonWriter(sys.stdout))
         elif args.output or not cfg.host:

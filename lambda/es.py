@@ -8,6 +8,7 @@ documents are still indexed when a few are rejected.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -40,12 +41,14 @@ BULK_FILTER_PATH = "items.*._id,items.*.status,items.*.error"
 # Reasons quoted in a BulkError and logged: enough to diagnose, not a flood.
 REASONS_SHOWN = 3
 
+# The observation index: what a real merchant-metrics pipeline would hold.
 MAPPINGS = {
     "dynamic": "strict",
     "properties": {
         "merchant_id": {"type": "keyword"},
         "merchant_name": {"type": "keyword"},
         "category": {"type": "keyword"},
+        "payment_provider": {"type": "keyword"},
         "city": {"type": "keyword"},
         "country": {"type": "keyword"},
         "timestamp": {"type": "date"},
@@ -56,10 +59,62 @@ MAPPINGS = {
         "conversion_rate": {"type": "float"},
         "error_rate": {"type": "float"},
         "location": {"type": "geo_point"},
-        "issues": {"type": "keyword"},
-        "is_problematic": {"type": "boolean"},
     },
 }
+# GROUND_TRUTH=inline only: the truth beside the observations.
+INLINE_TRUTH_PROPERTIES = {
+    "issues": {"type": "keyword"},
+    "is_problematic": {"type": "boolean"},
+    "incident_ids": {"type": "keyword"},
+}
+# The answer-key index: one record per incident (incidents.Incident.record).
+ANSWER_KEY_MAPPINGS = {
+    "dynamic": "strict",
+    "properties": {
+        "incident_id": {"type": "keyword"},
+        "kind": {"type": "keyword"},
+        "is_issue": {"type": "boolean"},
+        "issues": {"type": "keyword"},
+        "merchant_ids": {"type": "keyword"},
+        "payment_provider": {"type": "keyword"},
+        "root_cause": {
+            "properties": {
+                "category": {"type": "keyword"},
+                "component": {"type": "keyword"},
+                "description": {"type": "text"},
+            },
+        },
+        "onset": {"type": "date"},
+        "plateau_start": {"type": "date"},
+        "recovery_start": {"type": "date"},
+        "end": {"type": "date"},
+        "remediation": {"type": "keyword"},
+        "scenario": {"type": "keyword"},
+        "seed": {"type": "long"},
+        # REMEDIATION=on (remediations.answer_fields).
+        "resolved_by": {"type": "keyword"},
+        "resolved_at": {"type": "date"},
+        "remediation_id": {"type": "keyword"},
+        "wrong_actions": {
+            "properties": {
+                "remediation_id": {"type": "keyword"},
+                "action": {"type": "keyword"},
+                "timestamp": {"type": "date"},
+                "merchant_id": {"type": "keyword"},
+                "payment_provider": {"type": "keyword"},
+            },
+        },
+    },
+}
+
+
+def data_mappings(inline: bool) -> dict:
+    """The observation index's mappings; the truth fields only with GROUND_TRUTH=inline."""
+    if not inline:
+        return MAPPINGS
+    return {**MAPPINGS, "properties": {**MAPPINGS["properties"], **INLINE_TRUTH_PROPERTIES}}
+
+
 # Above the built-in templates (priority 100-ish) so ours wins on overlap.
 TEMPLATE_PRIORITY = 500
 # One search reads every remediation a run needs: Elasticsearch's default
@@ -155,14 +210,14 @@ def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1, priv
             time.sleep(delay)
 
 
-def ensure_template(client, index: str) -> None:
-    """Create or update the composable template that maps the index."""
+def ensure_template(client, index: str, mappings: dict) -> None:
+    """Create or update the composable template that maps the index (named after it)."""
     _retrying(
         lambda: client.indices.put_index_template(
             name=index,
             index_patterns=[index],
             priority=TEMPLATE_PRIORITY,
-            template={"mappings": MAPPINGS},
+            template={"mappings": mappings},
             meta={"managed_by": "pp-merchantai-data-generator"},
         ),
         f"creating index template {index!r}",
@@ -230,8 +285,11 @@ class Indexer:
         self.failed = 0
         self.reasons: list = []
 
-    def send(self, pairs: list) -> int:
-        """Index one chunk in one _bulk request (plus retries); returns how many succeeded."""
+    def send(self, pairs: list, records: int = 0) -> int:
+        """Index one chunk in one _bulk request (plus retries); returns how many of its documents succeeded.
+
+        The first `records` pairs are answer-key records: sent alike, failed alike, not counted as documents.
+        """
         from elasticsearch import helpers
 
         def bulk():
@@ -253,13 +311,16 @@ class Indexer:
             ]
 
         failures = _retrying(bulk, f"bulk request of {len(pairs)} documents", status_tries=STATUS_RETRIES + 1)
+        record_ids = {json.loads(action)["index"]["_id"] for action, _ in pairs[:records]} if failures else ()
+        failed_documents = 0
         for failure in failures:
             (item,) = failure.values()
             self.failed += 1
+            failed_documents += item.get("_id") not in record_ids
             if len(self.reasons) < REASONS_SHOWN:
                 self.reasons.append(_item_reason(item))
                 logger.error("document rejected: %s", self.reasons[-1])
-        return len(pairs) - len(failures)
+        return len(pairs) - records - failed_documents
 
     def raise_failures(self, total: int) -> None:
         if self.failed:

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from config import EventError, parse_time
+from generator import stamp
 
 # An incident that waits for a fix recovers by itself this long after its onset.
 CAP_HOURS = 7 * 24
 
 REMEDIATION = "remediation"
 TIMEOUT = "timeout"
+# The answer-key kind of a remediation that touched no active incident.
+UNMATCHED = "unmatched_action"
 
 TARGETS = ("merchant_id", "payment_provider")
 FIELDS = frozenset(TARGETS + ("action", "timestamp", "incident_id", "note"))
@@ -179,3 +182,32 @@ def search_window(spans, start: int, end: int) -> tuple[int, int]:
     """
     onsets = [span.onset for span in spans if span.onset < end and planned(span).end > start]
     return min([start] + onsets), end
+
+
+# --- answer-key records ------------------------------------------------------------------
+
+
+def action_record(r: Remediation) -> dict:
+    target = {"merchant_id": r.merchant_id} if r.merchant_id else {"payment_provider": r.payment_provider}
+    return {"remediation_id": r.id, "action": r.action, "timestamp": stamp(r.hour), **target}
+
+
+def answer_fields(outcome: Outcome) -> dict:
+    """What an incident's answer-key record says of its remediations."""
+    return {
+        "resolved_by": outcome.resolved_by,
+        "resolved_at": None if outcome.resolved_at is None else stamp(outcome.resolved_at),
+        "remediation_id": outcome.remediation_id,
+        "wrong_actions": [action_record(r) for r in outcome.wrong_actions],
+    }
+
+
+def unmatched_record(r: Remediation, scenario: str, seed: int) -> dict:
+    """The answer-key record of a remediation that touched no active incident: one hour, no issue."""
+    record = {"incident_id": f"{UNMATCHED}-{r.id}", "kind": UNMATCHED, "is_issue": False, "issues": [],
+              "merchant_ids": [r.merchant_id] if r.merchant_id else []}
+    if r.payment_provider:
+        record["payment_provider"] = r.payment_provider
+    record.update(onset=stamp(r.hour), end=stamp(r.hour + 1), remediation=[], scenario=scenario, seed=seed,
+                  resolved_by=None, resolved_at=None, remediation_id=None, wrong_actions=[action_record(r)])
+    return record

@@ -31,7 +31,8 @@ def requests_made():
 
 
 def add_cluster(rsps, hits=()):
-    rsps.add(responses.PUT, f"{HOST}/_index_template/pp-merchantai", json={"acknowledged": True}, headers=HEADERS)
+    for name in ("pp-merchantai", "pp-merchantai-incidents"):
+        rsps.add(responses.PUT, f"{HOST}/_index_template/{name}", json={"acknowledged": True}, headers=HEADERS)
     body = {"hits": {"total": {"value": len(hits), "relation": "eq"}}}
     if hits:
         body["hits"]["hits"] = list(hits)
@@ -46,16 +47,18 @@ def add_cluster(rsps, hits=()):
 
 
 @responses.activate
-def test_warm_run_is_one_search_and_the_bulk_and_cold_adds_the_template(env):
+def test_warm_run_is_one_search_and_the_bulk_and_cold_adds_the_templates(env):
     add_cluster(responses)
     data_generator.lambda_handler(HOUR, None)
     assert requests_made() == [
         ("PUT", "/_index_template/pp-merchantai"),
+        ("PUT", "/_index_template/pp-merchantai-incidents"),
         ("POST", "/pp-merchantai-remediations/_search"),
         ("PUT", "/_bulk"),
     ]
-    search = json.loads(responses.calls[1].request.body)
-    assert search["query"] == {"range": {"timestamp": {"gte": "2026-11-27T08:00:00Z", "lt": "2026-11-27T09:00:00Z"}}}
+    # No incident in steady: the hour and the one before (whose remediations are new to this run).
+    search = json.loads(responses.calls[2].request.body)
+    assert search["query"] == {"range": {"timestamp": {"gte": "2026-11-27T07:00:00Z", "lt": "2026-11-27T09:00:00Z"}}}
 
     responses.calls.reset()
     data_generator.lambda_handler(HOUR, None)
@@ -117,7 +120,7 @@ def test_on_without_a_cluster_is_refused_before_anything_runs(monkeypatch, capsy
 def test_the_cli_flag_overrides_the_environment(monkeypatch, capsys):
     monkeypatch.setenv("REMEDIATION", "on")
     assert data_generator.main(["--remediation", "off", "--output", "-"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 40
+    assert capsys.readouterr().out.count('{"index":{"_index":"pp-merchantai","_id":') == 20
     assert data_generator.main(["--remediation", "sometimes", "--output", "-"]) == 2
     assert "error: --remediation must be one of off, on, got 'sometimes'" in capsys.readouterr().err
     assert data_generator.main(["--remediation", "on", "--invoke", "fn", "--dry-run"]) == 2

@@ -16,6 +16,7 @@ import pytest
 import config
 import data_generator
 import es
+import incidents
 from reliability import (
     EVENTS, ITEM_REJECTED, TOO_MANY_REQUESTS, UNAVAILABLE, expected_documents, fast, scheduled,
 )
@@ -104,14 +105,16 @@ def test_bounded_fault_is_retried_and_every_document_lands_once(live, fault_name
 
 
 def test_mix_takes_the_documented_number_of_requests(live):
-    """The mixed fault costs the first chunk exactly 7 _bulk requests: 6 faulted, 1 clean."""
+    """The mixed fault costs the first chunk exactly 7 _bulk requests: 6 faulted, 1 clean.
+
+    A chunk is 20 documents and the 9 answer-key records of the default roster's chronic profiles."""
     faults = FAULTS["mix"]()
     live.proxy.faults.extend(faults)
     data_generator.lambda_handler(scheduled(), None)
     bulks = live.proxy.bulk_requests()
     assert len(bulks) == 7
     # Status retries resend only the rejected items; a new attempt resends the chunk.
-    assert [len(bulk_ids(b)) for b in bulks] == [20, 20, 7, 20, 20, 7, 20]
+    assert [len(bulk_ids(b)) for b in bulks] == [29, 29, 10, 29, 29, 10, 29]
     assert_exactly(live, *EVENTS["scheduled-hour"][1])
 
 
@@ -183,7 +186,7 @@ def test_items_rejected_beyond_retries_fail_the_run_naming_them(live, event_name
 def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_documents(live, event_name):
     """An index created by hand with a conflicting mapping: the engine itself rejects some documents."""
     event, (start, hours) = EVENTS[event_name]
-    body = json.dumps({"mappings": {"properties": {"issues": {"type": "integer"}}}}).encode()
+    body = json.dumps({"mappings": {"properties": {"location": {"type": "integer"}}}}).encode()
     request = urllib.request.Request(live.clone.url + "/pp-merchantai", data=body, method="PUT",
                                      headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request).close()
@@ -192,7 +195,7 @@ def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_d
         data_generator.lambda_handler(event, None)
 
     expected = expected_documents(start, hours)
-    bad = {_id for _id, doc in expected.items() if doc["issues"]}
+    bad = {_id for _id, doc in expected.items() if "location" in doc}
     assert bad and len(bad) < len(expected)
     message = str(failure.value)
     assert f"{len(bad)} of {len(expected)} documents failed to index" in message
@@ -204,8 +207,9 @@ def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_d
     assert failure.value.failed == len(bad)
     # Healthy documents indexed, identical to a fault-free run.
     assert live.documents() == {_id: doc for _id, doc in expected.items() if _id not in bad}
-    # Permanent: not retried (one _bulk per chunk).
-    assert len(live.proxy.bulk_requests()) == -(-len(expected) // es.CHUNK_SIZE)
+    # Permanent: not retried (one _bulk per chunk of documents and answer-key records).
+    records = len(incidents.answer_key(config.Config(), config.HourRange(start, start + hours * config.HOUR)))
+    assert len(live.proxy.bulk_requests()) == -(-(len(expected) + records) // es.CHUNK_SIZE)
 
 
 # --- a hung cluster fails the invocation inside a known bound --------------------------------

@@ -13,7 +13,8 @@ import pytest
 import config
 import data_generator
 import es
-from reliability import BACKFILL, DAY_START, FakeContext, expected_documents, fast, scheduled
+import incidents
+from reliability import BACKFILL, DAY_START, HOUR, FakeContext, expected_documents, fast, scheduled
 from shim import bulk_ids
 
 NEEDED_S = lambda: es.CHUNK_WORST_CASE_S + data_generator.SAFETY_MARGIN_S  # noqa: E731
@@ -50,7 +51,10 @@ def test_a_backfill_that_cannot_finish_stops_between_chunks_and_resumes_exactly(
 
     summary = data_generator.lambda_handler(BACKFILL, context)
 
-    sent = allowed * chunk_size
+    # The first chunk opens with the answer-key records (the 9 chronic profiles of the default roster).
+    records = len(incidents.answer_key(config.Config(), config.HourRange(DAY_START, DAY_START + HOUR)))
+    assert summary["answer_key_records"] == records == 9
+    sent = allowed * chunk_size - records
     done_hours = sent // 20
     resume_from = f"2026-11-01T{done_hours:02d}:00:00Z"
     assert summary["status"] == "partial"
@@ -87,7 +91,8 @@ def test_resuming_until_done_indexes_every_hour_exactly_once(live, monkeypatch):
         assert summary["resume_from"] > event["start"]  # always progress
         event = {"start": summary["resume_from"], "end": BACKFILL["end"]}
         assert invocations < 20
-    # 140 documents (7 whole hours) per invocation: 24 hours take 4 invocations.
+    # 140 bulk items per invocation, 9 of them answer-key records: 131 documents,
+    # 6 whole hours per invocation, so 24 hours take 4 invocations.
     assert invocations == 4
     assert_exactly(live, expected_documents(DAY_START, 24))
 

@@ -28,7 +28,7 @@ def with_incident(**changes):
 
 def test_the_shipped_examples_load_by_file_name_alone():
     shipped = sorted(os.listdir(config.SCENARIO_DIR))
-    assert shipped == ["bad-release.json", "black-friday.json"]
+    assert shipped == ["bad-release.json", "black-friday.json", "closed-loop.json", "example-checkout-regression.json"]
     for name in shipped:
         scenario = config.load_scenario(Config(scenario=name))
         assert scenario.name == name and scenario.incidents
@@ -91,6 +91,11 @@ MISTAKES = {
     "location loss without a location": (with_incident(kind="location_feed_loss", merchants=["merchant_003"]),
                                          "incidents[1].merchants[0] merchant_003 has no location to lose"),
     "the same incident twice": ({"incidents": [GOOD, OUTAGE, GOOD]}, "incidents[2] repeats incidents[0]"),
+    "requires_action not a boolean": (with_incident(requires_action="yes"),
+                                      "incidents[1].requires_action must be true or false, got 'yes'"),
+    "requires_action on a look-alike": (with_incident(kind="promo_surge", requires_action=True),
+                                        "incidents[1].requires_action cannot be true: no remediation is accepted "
+                                        "for promo_surge"),
 }
 
 
@@ -104,7 +109,7 @@ def test_every_mistake_is_refused_naming_the_field(tmp_path, content, message):
 
 def test_a_missing_file_names_the_shipped_ones():
     with pytest.raises(ConfigError, match=r"SCENARIO: no scenario file 'black-monday.json' \(nor in the shipped "
-                                          r"scenarios: bad-release.json, black-friday.json\)"):
+                                          r"scenarios: bad-release.json, black-friday.json, closed-loop.json, example-checkout-regression.json\)"):
         config.load_scenario(Config(scenario="black-monday.json"))
 
 

@@ -121,7 +121,6 @@ TEMPLATE_PRIORITY = 500
 # index.max_result_window. More in one window is refused by name, not cut.
 MAX_REMEDIATIONS = 10_000
 REMEDIATION_FILTER_PATH = "hits.total,hits.hits._id,hits.hits._source"
-WRITE_PRIVILEGES = "manage_index_templates and write on the index"
 
 
 class IndexingError(Exception):
@@ -179,11 +178,12 @@ def _tries(exc: Exception, attempt: int, status_tries: int) -> str:
     return f"{attempt + 1} attempt(s)"
 
 
-def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1, privileges: str = WRITE_PRIVILEGES):
+def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1,
+              needs: str = "manage_index_templates and write on the index"):
     """call(), retrying connection errors (and statuses) with exponential backoff.
 
     status_tries: how many requests call() itself makes on a retryable status.
-    privileges: what the key needs for this call, named when it is refused.
+    needs: the privileges to name when the credentials are refused.
     """
     from elastic_transport import ConnectionError as TransportConnectionError
     from elastic_transport import ConnectionTimeout
@@ -197,7 +197,7 @@ def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1, priv
             raise CredentialsError(
                 f"Elasticsearch refused {what} with HTTP {exc.status_code}: check ELASTICSEARCH_API_KEY "
                 "(or ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD) and the key's privileges "
-                f"(it needs {privileges})"
+                f"(it needs {needs})"
             ) from None
         except UnsupportedProductError as exc:
             raise IndexingError(f"ELASTICSEARCH_HOST does not answer as Elasticsearch: {exc.message}") from None
@@ -241,7 +241,7 @@ def read_remediations(client, index: str, start: str, end: str) -> list:
         ),
         f"reading remediations from {index!r}",
         RETRY_STATUSES,
-        privileges=f"read on {index}",
+        needs=f"read on {index}",
     ).body
     hits = response.get("hits", {})
     found = hits.get("hits", [])  # filter_path drops an empty list
@@ -260,7 +260,7 @@ def write_remediation(client, index: str, doc_id: str, document: dict) -> None:
         lambda: client.index(index=index, id=doc_id, document=document, refresh="wait_for"),
         f"writing remediation {doc_id!r} to {index!r}",
         RETRY_STATUSES,
-        privileges=f"write on {index}",
+        needs=f"write on {index}",
     )
 
 
@@ -325,3 +325,48 @@ class Indexer:
     def raise_failures(self, total: int) -> None:
         if self.failed:
             raise BulkError(self.failed, total, self.reasons)
+
+
+# Hits per page of a scroll: well inside index.max_result_window (10,000).
+SCROLL_PAGE = 5000
+SCROLL_KEEP_ALIVE = "2m"
+
+
+def read_documents(client, index: str, query: dict, sort: list, source: list | None = None):
+    """Yield (_id, _source) of every document of index matching query, in sort order.
+
+    A scroll: one consistent snapshot, on any mapping and on engines without point in time.
+    The opening search is retried; a later page is not, since a retried page can skip one.
+    """
+    from elasticsearch import ApiError, TransportError
+
+    what = f"reading index {index!r}"
+    page = _retrying(
+        lambda: client.search(index=index, query=query, sort=sort, size=SCROLL_PAGE, source=source,
+                              scroll=SCROLL_KEEP_ALIVE),
+        what, RETRY_STATUSES, needs=f"read on {index}",
+    )
+    scroll_id = page.get("_scroll_id")
+    try:
+        while page["hits"]["hits"]:
+            for hit in page["hits"]["hits"]:
+                yield hit["_id"], hit["_source"]
+            try:
+                page = client.scroll(scroll_id=scroll_id, scroll=SCROLL_KEEP_ALIVE)
+            except (ApiError, TransportError) as exc:
+                raise IndexingError(f"{what} failed mid-way (run it again): {_describe(exc)}") from None
+            scroll_id = page.get("_scroll_id", scroll_id)
+    finally:
+        if scroll_id:
+            try:
+                client.clear_scroll(scroll_id=scroll_id)
+            except (ApiError, TransportError):
+                pass  # it expires with its keep-alive anyway
+
+
+def read_observations(client, index: str, start, end, fields) -> list:
+    """The documents of hours [start, end) (aware datetimes), only fields, by hour then merchant."""
+    query = {"range": {"timestamp": {"gte": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                     "lt": end.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
+    sort = [{"timestamp": "asc"}, {"merchant_id": "asc"}]
+    return [source for _, source in read_documents(client, index, query, sort, list(fields))]

@@ -212,3 +212,64 @@ def test_dry_run_sends_nothing(env):
     summary = data_generator.lambda_handler({"dry_run": True}, None)
     assert len(responses.calls) == 0
     assert (summary["dry_run"], summary["documents"], summary["indexed"]) == (True, 20, 0)
+
+
+# --- reading an index (evaluate.py): a scroll ------------------------------------------
+
+
+def hit(n):
+    return {"_id": f"d{n}", "_source": {"merchant_id": f"merchant_{n:03d}", "timestamp": "2026-11-27T08:00:00Z"}}
+
+
+def add_scroll_pages(rsps, pages, first_status=200):
+    """The opening search answers pages[0] (after a first_status failure), each scroll the next page."""
+    if first_status != 200:
+        rsps.add(responses.POST, f"{HOST}/pp-merchantai/_search", json={"error": "busy"}, status=first_status,
+                 headers=HEADERS)
+    rsps.add(responses.POST, f"{HOST}/pp-merchantai/_search",
+             json={"_scroll_id": "s1", "hits": {"hits": pages[0]}}, headers=HEADERS)
+    for page in pages[1:]:
+        rsps.add(responses.POST, f"{HOST}/_search/scroll", json={"_scroll_id": "s1", "hits": {"hits": page}},
+                 headers=HEADERS)
+    rsps.add(responses.DELETE, f"{HOST}/_search/scroll", json={"succeeded": True}, headers=HEADERS)
+
+
+@responses.activate
+def test_reading_observations_scrolls_every_page_in_order_and_clears_the_scroll(monkeypatch):
+    from datetime import datetime, timezone
+
+    monkeypatch.setattr(es, "INITIAL_BACKOFF_S", 0)
+    add_scroll_pages(responses, [[hit(1), hit(2)], [hit(3)], []], first_status=503)
+    client = es.connect(HOST, api_key="a2V5OnNlY3JldA==")
+    docs = es.read_observations(client, "pp-merchantai", datetime(2026, 11, 27, tzinfo=timezone.utc),
+                                datetime(2026, 11, 28, tzinfo=timezone.utc), ["merchant_id", "timestamp"])
+    assert [d["merchant_id"] for d in docs] == ["merchant_001", "merchant_002", "merchant_003"]
+    assert requests_made() == [("POST", "/pp-merchantai/_search")] * 2 + [("POST", "/_search/scroll")] * 2 + [
+        ("DELETE", "/_search/scroll")]
+    search = responses.calls[1].request
+    assert search.params == {"scroll": "2m"}
+    assert json.loads(search.body) == {
+        "query": {"range": {"timestamp": {"gte": "2026-11-27T00:00:00Z", "lt": "2026-11-28T00:00:00Z"}}},
+        "sort": [{"timestamp": "asc"}, {"merchant_id": "asc"}], "size": 5000,
+        "_source": ["merchant_id", "timestamp"]}
+    assert json.loads(responses.calls[2].request.body) == {"scroll_id": "s1", "scroll": "2m"}
+    assert json.loads(responses.calls[4].request.body) == {"scroll_id": "s1"}
+
+
+@responses.activate
+def test_a_page_failing_mid_scroll_is_not_retried_and_the_scroll_is_cleared():
+    add_scroll_pages(responses, [[hit(1)]])
+    responses.add(responses.POST, f"{HOST}/_search/scroll", json={"error": "gone"}, status=404, headers=HEADERS)
+    client = es.connect(HOST)
+    with pytest.raises(es.IndexingError, match="failed mid-way \\(run it again\\): HTTP 404"):
+        list(es.read_documents(client, "pp-merchantai", {"match_all": {}}, ["_doc"]))
+    assert requests_made()[-2:] == [("POST", "/_search/scroll"), ("DELETE", "/_search/scroll")]
+
+
+@responses.activate
+def test_reading_without_privileges_names_the_read_privilege():
+    responses.add(responses.POST, f"{HOST}/findings/_search", json={"error": "forbidden"}, status=403,
+                  headers=HEADERS)
+    with pytest.raises(es.CredentialsError, match="it needs read on findings"):
+        list(es.read_documents(es.connect(HOST), "findings", {"match_all": {}}, ["_doc"]))
+    assert len(responses.calls) == 1

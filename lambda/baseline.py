@@ -1,0 +1,66 @@
+"""The baseline detector: plain thresholds on observations, the bar an AI must beat.
+
+It reads only what a merchant-metrics pipeline holds (OBSERVED_FIELDS), never a truth field.
+Per merchant and label, one finding per contiguous episode of hours where its rule fires,
+at the episode's first hour in the range.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from datetime import datetime
+
+from findings import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP
+from scoring import hour_of, stamp_of
+
+# Everything the baseline and the report may read of an observation.
+OBSERVED_FIELDS = ("merchant_id", "merchant_name", "city", "payment_provider", "timestamp", "sessions",
+                   "conversion_rate", "error_rate", "location")
+CONVERSION_BELOW = 30.0
+ERRORS_ABOVE = 15.0
+# Sessions below this share of the merchant's median for the same hour of day over the
+# previous days. Offsets are fixed (no DST), so the same UTC hour is the same local hour.
+TRAFFIC_SHARE = 0.5
+HISTORY_DAYS = 7
+
+
+def observed(doc: dict) -> dict:
+    """Only the observed fields of a document: whatever else it carries is never seen."""
+    return {name: doc[name] for name in OBSERVED_FIELDS if name in doc}
+
+
+def _firing(doc: dict, history: list) -> list:
+    labels = []
+    if doc["conversion_rate"] < CONVERSION_BELOW:
+        labels.append(LOW_CONVERSION)
+    if doc["error_rate"] > ERRORS_ABOVE:
+        labels.append(HIGH_ERROR_RATE)
+    if "location" not in doc:
+        labels.append(MISSING_LOCATION)
+    if history and doc["sessions"] < TRAFFIC_SHARE * statistics.median(history):
+        labels.append(TRAFFIC_DROP)
+    return labels
+
+
+def detect(observations, start: datetime, end: datetime) -> list:
+    """Findings for the hours [start, end); earlier observations serve only as traffic history."""
+    first, stop = int(start.timestamp()) // 3600, int(end.timestamp()) // 3600
+    by_merchant = defaultdict(dict)
+    for doc in observations:
+        by_merchant[doc["merchant_id"]][hour_of(doc["timestamp"])] = observed(doc)
+    out = []
+    for merchant_id, hours in by_merchant.items():
+        fired_before: set = set()
+        for hour in range(first, stop):
+            doc = hours.get(hour)
+            if doc is None:  # no data: an episode cannot continue through it
+                fired_before = set()
+                continue
+            history = [hours[past]["sessions"] for past in (hour - 24 * d for d in range(1, HISTORY_DAYS + 1))
+                       if past in hours]
+            fired = set(_firing(doc, history))
+            out += [{"merchant_id": merchant_id, "issue": label, "timestamp": stamp_of(hour)}
+                    for label in sorted(fired - fired_before)]
+            fired_before = fired
+    return sorted(out, key=lambda f: (f["timestamp"], f["merchant_id"], f["issue"]))

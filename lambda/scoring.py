@@ -1,0 +1,298 @@
+"""Score findings against the answer key: incident-level detection, time to detect, NAB, root cause.
+
+Rules (docs/grading.md):
+- a finding matches an incident when its merchant is in the incident's scope, its issue is
+  among the incident's labels and its hour lies in [onset, end); chronic incidents match at
+  any hour of the range;
+- each incident is detected once, by its earliest matching finding; later ones are neither
+  rewarded nor punished;
+- a finding that matches nothing is a false positive, and a look-alike false alarm when it
+  lies inside a benign incident of its merchant.
+Only incidents that overlap the range and findings inside it are scored.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from findings import LABELS, Finding, Findings
+
+# NAB's profiles (config/profiles.json): weights of a detected window, a false positive, a missed window.
+NAB_PROFILES = {
+    "standard": {"tp": 1.0, "fp": 0.11, "fn": 1.0},
+    "reward_low_fp": {"tp": 1.0, "fp": 0.22, "fn": 1.0},
+    "reward_low_fn": {"tp": 1.0, "fp": 0.11, "fn": 2.0},
+}
+
+TP, DUPLICATE, FP, LOOKALIKE = "tp", "duplicate", "fp", "lookalike"
+
+
+def hour_of(stamp: str) -> int:
+    """Hours since the epoch of an answer-key stamp "YYYY-MM-DDTHH:00:00Z"."""
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return int(moment.timestamp()) // 3600
+
+
+def stamp_of(hour: int) -> str:
+    return datetime.fromtimestamp(hour * 3600, tz=timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")
+
+
+@dataclass(frozen=True)
+class Incident:
+    record: dict
+    merchants: frozenset
+    labels: tuple
+    onset: int | None  # None: chronic, present at every hour
+    end: int | None
+
+    @classmethod
+    def of(cls, record: dict) -> "Incident":
+        onset = record.get("onset")
+        return cls(record, frozenset(record["merchant_ids"]), tuple(record.get("issues") or ()),
+                   hour_of(onset) if onset else None, hour_of(record["end"]) if onset else None)
+
+    @property
+    def id(self) -> str:
+        return self.record["incident_id"]
+
+    @property
+    def chronic(self) -> bool:
+        return self.onset is None
+
+    @property
+    def is_issue(self) -> bool:
+        return bool(self.record.get("is_issue"))
+
+    def covers(self, merchant_id: str, hour: int) -> bool:
+        return merchant_id in self.merchants and (self.chronic or self.onset <= hour < self.end)
+
+    def matches(self, finding: Finding) -> bool:
+        return finding.issue in self.labels and self.covers(finding.merchant_id, finding.hour)
+
+    def window(self, start: int, end: int) -> tuple:
+        """(first, last) hour of the NAB window inside [start, end): the incident clipped to the range."""
+        if self.chronic:
+            return start, end - 1
+        return max(self.onset, start), min(self.end, end) - 1
+
+
+def scaled_sigmoid(position: float) -> float:
+    """NAB's 2*sigmoid(-5*y) - 1: 0.9866 at a window's start (y = -1), 0 at its end, -1 far past it."""
+    if position >= 3.0:
+        return -1.0
+    return 2 / (1 + math.exp(5 * position)) - 1
+
+
+MAX_TP = scaled_sigmoid(-1.0)
+
+
+def _ratio(part: int, whole: int):
+    return round(part / whole, 4) if whole else None
+
+
+def _counts(tp: int, fp: int, fn: int) -> dict:
+    # f1 = 2tp / (2tp + fp + fn): defined whenever anything was found or missed.
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
+            "f1": _ratio(2 * tp, 2 * tp + fp + fn)}
+
+
+def _p90(values: list) -> int:
+    """Nearest rank: the smallest value with at least 90 % of the values at or below it."""
+    return sorted(values)[math.ceil(0.9 * len(values)) - 1]
+
+
+@dataclass
+class Assessment:
+    """Every finding's outcome and every incident's detection; summary() is the score."""
+
+    start: int
+    end: int
+    findings: Findings
+    incidents: list  # [Incident] overlapping the range, problems and look-alikes
+    outcomes: list = field(default_factory=list)  # [(Finding, outcome)] of the findings in range
+    detected: dict = field(default_factory=dict)  # incident id -> its earliest matching Finding
+    outside_range: int = 0
+
+    @property
+    def problems(self) -> list:
+        return [i for i in self.incidents if i.is_issue]
+
+    @property
+    def lookalikes(self) -> list:
+        return [i for i in self.incidents if not i.is_issue]
+
+    def false_positives(self) -> list:
+        return [f for f, outcome in self.outcomes if outcome in (FP, LOOKALIKE)]
+
+    def summary(self) -> dict:
+        problems = self.problems
+        fps = self.false_positives()
+        per_label = {}
+        for label in LABELS:
+            labelled = [i for i in problems if label in i.labels]
+            tp = sum(any(f.issue == label and i.matches(f) for f, _ in self.outcomes) for i in labelled)
+            per_label[label] = _counts(tp, sum(f.issue == label for f in fps), len(labelled) - tp)
+        tp = sum(i.id in self.detected for i in problems)
+        delays = [self.detected[i.id].hour - i.onset for i in problems if not i.chronic and i.id in self.detected]
+        stated = [(i, self.detected[i.id].root_cause) for i in problems
+                  if i.id in self.detected and self.detected[i.id].root_cause]
+        truth = [i.record.get("root_cause") or {} for i, _ in stated]
+        return {
+            "range": {"start": stamp_of(self.start), "end": stamp_of(self.end)},
+            "findings": {"lines": self.findings.lines, "usable": len(self.findings.usable),
+                         "malformed": self.findings.malformed, "unknown_label": self.findings.unknown_label,
+                         "outside_range": self.outside_range,
+                         "problems": [f"{where}: {reason}" for where, reason in self.findings.problems]},
+            "incidents": {"problems": len(problems), "acute": sum(not i.chronic for i in problems),
+                          "chronic": sum(i.chronic for i in problems), "lookalikes": len(self.lookalikes)},
+            "overall": _counts(tp, len(fps), len(problems) - tp),
+            "per_label": per_label,
+            "hours_to_detect": {
+                "count": len(delays),
+                "median": statistics.median(delays) if delays else None,
+                "p90": _p90(delays) if delays else None,
+                "max": max(delays) if delays else None,
+            },
+            "nab": {name: self.nab(weights) for name, weights in NAB_PROFILES.items()},
+            "root_cause_accuracy": {
+                "stated": len(stated),
+                "category": _ratio(sum(rc.get("category") == t.get("category") for (_, rc), t in zip(stated, truth)),
+                                   len(stated)),
+                "component": _ratio(sum(rc.get("component") == t.get("component")
+                                        for (_, rc), t in zip(stated, truth)), len(stated)),
+            },
+            "lookalike_false_alarms": sum(o == LOOKALIKE for _, o in self.outcomes),
+        }
+
+    def nab(self, weights: dict):
+        """NAB's score, normalised: 0 for no findings, 100 for each window found at its first hour.
+
+        Each problem incident is one window (clipped to the range). Its earliest matching finding
+        scores tp * S(y) / S(-1), y = -(last - hour + 1) / width; a missed window scores -fn. A false
+        positive scores fp * S(y), y = (hour - last) / (width - 1) past the latest window of its
+        merchant that ended before it, or -fp when there is none.
+        """
+        problems = self.problems
+        if not problems:
+            return None
+        raw = 0.0
+        for incident in problems:
+            if incident.id not in self.detected:
+                raw -= weights["fn"]
+                continue
+            first, last = incident.window(self.start, self.end)
+            hour = self.detected[incident.id].hour
+            raw += weights["tp"] * scaled_sigmoid(-(last - hour + 1) / (last - first + 1)) / MAX_TP
+        for finding in self.false_positives():
+            before = [i.window(self.start, self.end) for i in problems
+                      if finding.merchant_id in i.merchants and i.window(self.start, self.end)[1] < finding.hour]
+            if before:
+                first, last = max(before, key=lambda w: w[1])
+                raw += weights["fp"] * scaled_sigmoid((finding.hour - last) / max(last - first, 1))
+            else:
+                raw -= weights["fp"]
+        null, perfect = -weights["fn"] * len(problems), weights["tp"] * len(problems)
+        return round(100 * (raw - null) / (perfect - null), 2)
+
+
+def _in_range(records: list, first: int, stop: int) -> list:
+    """The incidents of records that overlap the hours [first, stop) and touch a merchant
+    (a scenario file's outage on a provider without merchants in the roster shows in no data)."""
+    incidents = [Incident.of(r) for r in records]
+    return [i for i in incidents if i.merchants and (i.chronic or (i.onset < stop and i.end > first))]
+
+
+def assess(records: list, findings: Findings, start: datetime, end: datetime) -> Assessment:
+    """Match findings to the answer-key records over the hours [start, end)."""
+    first, stop = int(start.timestamp()) // 3600, int(end.timestamp()) // 3600
+    result = Assessment(first, stop, findings, _in_range(records, first, stop))
+    # Stable: findings of the same hour keep their input order.
+    in_range = sorted((f for f in findings.usable if first <= f.hour < stop), key=lambda f: f.hour)
+    result.outside_range = len(findings.usable) - len(in_range)
+    problems, lookalikes = result.problems, result.lookalikes
+    for finding in in_range:
+        matched = [i for i in problems if i.matches(finding)]
+        if matched:
+            new = [i for i in matched if i.id not in result.detected]
+            for incident in new:
+                result.detected[incident.id] = finding
+            result.outcomes.append((finding, TP if new else DUPLICATE))
+        elif any(i.covers(finding.merchant_id, finding.hour) for i in lookalikes):
+            result.outcomes.append((finding, LOOKALIKE))
+        else:
+            result.outcomes.append((finding, FP))
+    return result
+
+
+def perfect_findings(records: list, start: datetime, end: datetime) -> list:
+    """What a perfect AI reports: each problem incident at the first hour of its window, cause included."""
+    first, stop = int(start.timestamp()) // 3600, int(end.timestamp()) // 3600
+    out = []
+    for incident in _in_range(records, first, stop):
+        if not incident.is_issue:
+            continue
+        cause = incident.record["root_cause"]
+        out.append({"merchant_id": incident.record["merchant_ids"][0], "issue": incident.labels[0],
+                    "timestamp": stamp_of(incident.window(first, stop)[0]),
+                    "root_cause": {"category": cause["category"], "component": cause["component"]}})
+    return sorted(out, key=lambda f: (f["timestamp"], f["merchant_id"], f["issue"]))
+
+
+# --- the table -----------------------------------------------------------------------
+
+
+def _number(value, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _findings_lines(result: dict) -> list:
+    f = result["findings"]
+    lines = [f"findings: {f['lines']} lines, {f['usable']} usable, {f['malformed']} malformed, "
+             f"{f['unknown_label']} with an unknown label, {f['outside_range']} outside the range"]
+    return lines + [f"  {problem}" for problem in f["problems"]]
+
+
+def _incident_lines(result: dict) -> list:
+    i = result["incidents"]
+    return [f"incidents in {result['range']['start']} .. {result['range']['end']}: {i['problems']} problems "
+            f"({i['acute']} acute, {i['chronic']} chronic), {i['lookalikes']} benign look-alikes"]
+
+
+def _detection_lines(result: dict) -> list:
+    row = "{:<18} {:>5} {:>5} {:>5} {:>10} {:>7} {:>6}"
+    lines = [row.format("label", "tp", "fp", "fn", "precision", "recall", "f1")]
+    for name, counts in [*result["per_label"].items(), ("overall", result["overall"])]:
+        lines.append(row.format(name, counts["tp"], counts["fp"], counts["fn"], _number(counts["precision"]),
+                                _number(counts["recall"]), _number(counts["f1"])))
+    return lines
+
+
+def _timing_lines(result: dict) -> list:
+    h = result["hours_to_detect"]
+    return [f"hours to detect ({h['count']} acute incidents detected): median {_number(h['median'], 1)}, "
+            f"p90 {_number(h['p90'])}, max {_number(h['max'])}"]
+
+
+def _nab_lines(result: dict) -> list:
+    return ["NAB (null 0, perfect 100): " + ", ".join(f"{name} {_number(value)}"
+                                                      for name, value in result["nab"].items())]
+
+
+def _root_cause_lines(result: dict) -> list:
+    r = result["root_cause_accuracy"]
+    return [f"root cause ({r['stated']} detections state one): category {_number(r['category'])}, "
+            f"component {_number(r['component'])}",
+            f"look-alike false alarms: {result['lookalike_false_alarms']}"]
+
+
+# One formatter per section of the result, in the table's order.
+SECTIONS = [_findings_lines, _incident_lines, _detection_lines, _timing_lines, _nab_lines, _root_cause_lines]
+
+
+def table(result: dict) -> str:
+    return "\n".join(line for section in SECTIONS for line in section(result)) + "\n"

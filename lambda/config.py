@@ -214,6 +214,24 @@ class Scenario:
     incidents: tuple = ()
 
 
+def merchant_number(value, merchants: int) -> int | None:
+    """k of merchant id value (merchant_003: 3) if it is in a roster of merchants, else None."""
+    match = _MERCHANT_ID.fullmatch(value) if isinstance(value, str) else None
+    k = int(match.group(1)) if match else 0
+    return k if match and f"merchant_{k:03d}" == value and 1 <= k <= merchants else None
+
+
+def _not_a_merchant(value, merchants: int) -> str:
+    return (f"must be a merchant of the roster (merchant_001 to merchant_{merchants:03d}, "
+            f"{MERCHANT_COUNT}={merchants}), got {value!r}")
+
+
+def merchant_id(value: str, name: str, merchants: int) -> str:
+    if merchant_number(value, merchants) is None:
+        raise ConfigError(f"{name} {_not_a_merchant(value, merchants)}")
+    return value
+
+
 def load_scenario(cfg: Config) -> Scenario:
     """cfg's scenario, its file read and checked against cfg's roster: a ConfigError naming the
     field path (incidents[1].start) for any mistake, before anything is generated."""
@@ -298,12 +316,9 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
             fail(f"{where}.merchants", f"must be a non-empty list of merchant ids, got {ids!r}")
         found = []
         for j, merchant_id in enumerate(ids):
-            match = _MERCHANT_ID.fullmatch(merchant_id) if isinstance(merchant_id, str) else None
-            k = int(match.group(1)) if match else 0
-            if not match or f"merchant_{k:03d}" != merchant_id or not 1 <= k <= merchants:
-                fail(f"{where}.merchants[{j}]",
-                     f"must be a merchant of the roster (merchant_001 to merchant_{merchants:03d}, "
-                     f"{MERCHANT_COUNT}={merchants}), got {merchant_id!r}")
+            k = merchant_number(merchant_id, merchants)
+            if k is None:
+                fail(f"{where}.merchants[{j}]", _not_a_merchant(merchant_id, merchants))
             if k in found:
                 fail(f"{where}.merchants[{j}]", f"repeats {merchant_id}")
             if catalog.drops_location and not generator.has_location(seed, k):

@@ -12,7 +12,8 @@ from collections import defaultdict
 from datetime import datetime
 
 from findings import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP
-from scoring import hour_of, stamp_of
+from generator import hour_index, stamp
+from scoring import hour_of
 
 # Everything the baseline and the report may read of an observation.
 OBSERVED_FIELDS = ("merchant_id", "merchant_name", "city", "payment_provider", "timestamp", "sessions",
@@ -45,7 +46,7 @@ def _firing(doc: dict, history: list) -> list:
 
 def detect(observations, start: datetime, end: datetime) -> list:
     """Findings for the hours [start, end); earlier observations serve only as traffic history."""
-    first, stop = int(start.timestamp()) // 3600, int(end.timestamp()) // 3600
+    first, stop = hour_index(start), hour_index(end)
     by_merchant = defaultdict(dict)
     for doc in observations:
         by_merchant[doc["merchant_id"]][hour_of(doc["timestamp"])] = observed(doc)
@@ -60,7 +61,7 @@ def detect(observations, start: datetime, end: datetime) -> list:
             history = [hours[past]["sessions"] for past in (hour - 24 * d for d in range(1, HISTORY_DAYS + 1))
                        if past in hours]
             fired = set(_firing(doc, history))
-            out += [{"merchant_id": merchant_id, "issue": label, "timestamp": stamp_of(hour)}
+            out += [{"merchant_id": merchant_id, "issue": label, "timestamp": stamp(hour)}
                     for label in sorted(fired - fired_before)]
             fired_before = fired
     return sorted(out, key=lambda f: (f["timestamp"], f["merchant_id"], f["issue"]))

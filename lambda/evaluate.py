@@ -15,7 +15,6 @@ Lambda handler's import path.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -88,13 +87,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace, environ) -> config.Config:
-    cfg = data_generator._config_from_args(args, environ)
-    if args.scenario is not None:
-        cfg = dataclasses.replace(cfg, scenario=config.scenario(args.scenario, "--scenario"))
-    return cfg
-
-
 def _range(args: argparse.Namespace) -> HourRange:
     return config.parse_event({"start": args.start, "end": args.end}, datetime.now(timezone.utc))
 
@@ -107,7 +99,7 @@ def _client(cfg: config.Config):
 
 def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) -> list:
     """Documents of index in the generator's bulk NDJSON (other indices' pairs, the answer key's, skipped)."""
-    first, stop = scoring.stamp_of(int(start.timestamp()) // 3600), scoring.stamp_of(int(end.timestamp()) // 3600)
+    first, stop = generator.stamp(generator.hour_index(start)), generator.stamp(generator.hour_index(end))
     out = []
     try:
         with open(path, encoding="utf-8") as stream:
@@ -196,8 +188,8 @@ def _report(args, cfg, hour_range, out, err) -> None:
         parsed = _usable(_findings(args, cfg), source, err)
         assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped)
     meta = {"scenario": cfg.scenario, "seed": cfg.seed, "merchants": cfg.merchants,
-            "range": f"{scoring.stamp_of(int(hour_range.start.timestamp()) // 3600)} to "
-                     f"{scoring.stamp_of(int(hour_range.end.timestamp()) // 3600)} ({hour_range.hours} hours)",
+            "range": f"{generator.stamp(generator.hour_index(hour_range.start))} to "
+                     f"{generator.stamp(generator.hour_index(hour_range.end))} ({hour_range.hours} hours)",
             "data index": cfg.index + (f" (from {args.input})" if args.input else ""),
             "answer-key index": cfg.answer_key_index, "findings": source or "none"}
     text = report.render(meta, hour_range.start, hour_range.end,
@@ -239,7 +231,7 @@ def main(argv=None, environ=None, out=None, err=None) -> int:
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     try:
-        cfg = _config(args, environ)
+        cfg = data_generator._config_from_args(args, environ)
         if args.command == "remediate":
             _remediate(args, cfg, out)
         else:

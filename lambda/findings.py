@@ -13,9 +13,8 @@ import json
 from dataclasses import dataclass, field
 
 from config import EventError, parse_time
-from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION
+from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, hour_index
 
-TRAFFIC_DROP = "traffic_drop"
 LABELS = (LOW_CONVERSION, HIGH_ERROR_RATE, MISSING_LOCATION, TRAFFIC_DROP)
 
 
@@ -60,8 +59,7 @@ def _finding(value, where: str) -> Finding:
             isinstance(root_cause.get(key, ""), str) for key in ("category", "component")
         ):
             raise ValueError("root_cause must be an object with string category and component")
-    return Finding(value["merchant_id"].strip(), value["issue"].strip(), int(moment.timestamp()) // 3600,
-                   root_cause, where)
+    return Finding(value["merchant_id"].strip(), value["issue"].strip(), hour_index(moment), root_cause, where)
 
 
 def _add(result: Findings, value, where: str) -> None:

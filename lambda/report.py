@@ -13,8 +13,9 @@ from datetime import datetime
 
 import scoring
 from findings import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP
+from generator import hour_index, stamp
 from remediations import REMEDIATION, UNMATCHED
-from scoring import hour_of, stamp_of
+from scoring import hour_of
 
 KIND_COLOURS = {
     "payment_outage": "#d62728",
@@ -108,7 +109,7 @@ def _ticks(axis: _Axis, top: float, bottom: float) -> list:
         x = axis.edge(hour)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" stroke="#eaeef2"/>')
         if n % every == 0:
-            out.append(f'<text x="{x:.1f}" y="{bottom + 11}" text-anchor="middle">{stamp_of(hour)[5:10]}</text>')
+            out.append(f'<text x="{x:.1f}" y="{bottom + 11}" text-anchor="middle">{stamp(hour)[5:10]}</text>')
     return out
 
 
@@ -181,7 +182,7 @@ def _panel(merchant_id: str, hours: dict, axis: _Axis, bands: list, markers: lis
         elif not missing and run is not None:
             x0, x1 = axis.edge(run), axis.edge(hour)
             body.append(f'<rect class="no-location" x="{x0:.1f}" y="{top}" width="{x1 - x0:.1f}" height="{STRIP}" '
-                        f'fill="#57606a"><title>no location {stamp_of(run)} to {stamp_of(hour)}</title></rect>')
+                        f'fill="#57606a"><title>no location {stamp(run)} to {stamp(hour)}</title></rect>')
             run = None
 
     for finding, outcome in markers:
@@ -190,7 +191,7 @@ def _panel(merchant_id: str, hours: dict, axis: _Axis, bands: list, markers: lis
         body.append(
             f'<path class="finding" data-outcome="{outcome}" d="M{x:.1f} {top + 7:.1f}l-4 -7h8z" '
             f'fill="{OUTCOME_COLOURS[outcome]}" stroke="#fff" stroke-width="0.5"><title>{_e(finding.where)}: '
-            f'{_e(finding.issue)} at {stamp_of(finding.hour)}: {OUTCOME_NAMES[outcome]}</title></path>'
+            f'{_e(finding.issue)} at {stamp(finding.hour)}: {OUTCOME_NAMES[outcome]}</title></path>'
         )
 
     for (remediation_id, outcome), (hour, action) in sorted(acts.items(), key=lambda item: item[1]):
@@ -201,7 +202,7 @@ def _panel(merchant_id: str, hours: dict, axis: _Axis, bands: list, markers: lis
             f'<g class="remediation" data-remediation="{_e(remediation_id)}" data-outcome="{outcome}">'
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="2" y2="{bottom:.1f}" stroke="{REMEDIATION_COLOURS[outcome]}" '
             f'stroke-width="1.5"/><path d="M{x:.1f} 2l4 5l-4 5l-4 -5z" fill="{REMEDIATION_COLOURS[outcome]}"/>'
-            f'<title>{_e(remediation_id)}: {_e(action)} at {stamp_of(hour)}: {REMEDIATION_NAMES[outcome]}</title></g>'
+            f'<title>{_e(remediation_id)}: {_e(action)} at {stamp(hour)}: {REMEDIATION_NAMES[outcome]}</title></g>'
         )
 
     first = next(iter(hours.values()), {})
@@ -251,7 +252,7 @@ def render(meta: dict, start: datetime, end: datetime, observations, records: li
 
     records: the answer key for the range; assessment: scoring.assess() of the findings, or None.
     """
-    axis = _Axis(int(start.timestamp()) // 3600, int(end.timestamp()) // 3600)
+    axis = _Axis(hour_index(start), hour_index(end))
     docs = defaultdict(dict)
     for doc in observations:
         docs[doc["merchant_id"]][hour_of(doc["timestamp"])] = doc
@@ -275,7 +276,7 @@ def render(meta: dict, start: datetime, end: datetime, observations, records: li
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>pp-merchantai report {_e(stamp_of(axis.first))} to {_e(stamp_of(axis.stop))}</title>"
+        f"<title>pp-merchantai report {_e(stamp(axis.first))} to {_e(stamp(axis.stop))}</title>"
         f"<style>{STYLE}</style></head><body>"
         f'<header><h1>pp-merchantai: grading report</h1><dl class="meta">{header}</dl></header>'
         f'<h2>Score</h2><section id="score">{score}</section>'

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from findings import LABELS, Finding, Findings
+from generator import hour_index, stamp
 from remediations import REMEDIATION, UNMATCHED
 
 # NAB's profiles (config/profiles.json): weights of a detected window, a false positive, a missed window.
@@ -31,14 +32,9 @@ NAB_PROFILES = {
 TP, DUPLICATE, FP, LOOKALIKE = "tp", "duplicate", "fp", "lookalike"
 
 
-def hour_of(stamp: str) -> int:
-    """Hours since the epoch of an answer-key stamp "YYYY-MM-DDTHH:00:00Z"."""
-    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    return int(moment.timestamp()) // 3600
-
-
-def stamp_of(hour: int) -> str:
-    return datetime.fromtimestamp(hour * 3600, tz=timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")
+def hour_of(text: str) -> int:
+    """Hours since the epoch of a stamp "YYYY-MM-DDTHH:00:00Z" (the answer key's and the documents')."""
+    return hour_index(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc))
 
 
 @dataclass(frozen=True)
@@ -173,7 +169,7 @@ class Assessment:
                   if i.id in self.detected and self.detected[i.id].root_cause]
         truth = [i.record.get("root_cause") or {} for i, _ in stated]
         return {
-            "range": {"start": stamp_of(self.start), "end": stamp_of(self.end)},
+            "range": {"start": stamp(self.start), "end": stamp(self.end)},
             "findings": {"lines": self.findings.lines, "usable": len(self.findings.usable),
                          "malformed": self.findings.malformed, "unknown_label": self.findings.unknown_label,
                          "outside_range": self.outside_range,
@@ -239,7 +235,7 @@ def assess(records: list, findings: Findings, start: datetime, end: datetime, sk
 
     skipped: with REMEDIATION=on, the malformed remediations: the summary then scores the loop too.
     """
-    first, stop = int(start.timestamp()) // 3600, int(end.timestamp()) // 3600
+    first, stop = hour_index(start), hour_index(end)
     result = Assessment(first, stop, findings, _in_range(records, first, stop), records=records, skipped=skipped)
     # Stable: findings of the same hour keep their input order.
     in_range = sorted((f for f in findings.usable if first <= f.hour < stop), key=lambda f: f.hour)
@@ -260,16 +256,18 @@ def assess(records: list, findings: Findings, start: datetime, end: datetime, sk
 
 
 def perfect_findings(records: list, start: datetime, end: datetime) -> list:
-    """What a perfect AI reports: each problem incident at the first hour of its window, cause included."""
-    first, stop = int(start.timestamp()) // 3600, int(end.timestamp()) // 3600
+    """What a perfect AI reports: each label of each problem incident at the first hour of its window,
+    cause included."""
+    first, stop = hour_index(start), hour_index(end)
     out = []
     for incident in _in_range(records, first, stop):
         if not incident.is_issue:
             continue
         cause = incident.record["root_cause"]
-        out.append({"merchant_id": incident.record["merchant_ids"][0], "issue": incident.labels[0],
-                    "timestamp": stamp_of(incident.window(first, stop)[0]),
-                    "root_cause": {"category": cause["category"], "component": cause["component"]}})
+        out += [{"merchant_id": incident.record["merchant_ids"][0], "issue": label,
+                 "timestamp": stamp(incident.window(first, stop)[0]),
+                 "root_cause": {"category": cause["category"], "component": cause["component"]}}
+                for label in incident.labels]
     return sorted(out, key=lambda f: (f["timestamp"], f["merchant_id"], f["issue"]))
 
 

@@ -176,10 +176,13 @@ def test_nab_null_is_zero_and_perfect_is_one_hundred():
     perfect = scoring.perfect_findings(RECORDS, START, END)
     assert [(f["merchant_id"], f["issue"], f["timestamp"]) for f in perfect] == [
         ("merchant_006", "missing_location", h(0)), ("merchant_001", "high_error_rate", h(10)),
-        ("merchant_002", "high_error_rate", h(30)), ("merchant_004", "traffic_drop", h(40))]
+        ("merchant_001", "low_conversion", h(10)), ("merchant_002", "high_error_rate", h(30)),
+        ("merchant_004", "traffic_drop", h(40))]
     result = score([json.dumps(f) for f in perfect])
     assert result["nab"] == {"standard": 100.0, "reward_low_fp": 100.0, "reward_low_fn": 100.0}
     assert result["overall"]["precision"] == result["overall"]["recall"] == 1.0
+    assert {label: (c["precision"], c["recall"]) for label, c in result["per_label"].items()} == {
+        label: (1.0, 1.0) for label in findings.LABELS}
     assert result["root_cause_accuracy"] == {"stated": 4, "category": 1.0, "component": 1.0}
 
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit package deploy bench clean baseline score report screenshot
+.PHONY: run test lint unit package deploy bench mutate clean baseline score report screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,5 +70,25 @@ $(BENCH_VENV)/.stamp:
 bench: $(VENV)/.dev $(BENCH_VENV)/.stamp
 	$(BIN)/python bench/run.py
 
+## make mutate: mutation testing (docs/mutation.md) of config, es and generator with the fast
+## tests; not part of make test or CI. mutmut goes in its own .venv-mutate.
+MUTATE_VENV := .venv-mutate
+MUTATE_DIR := build/mutate
+$(MUTATE_VENV)/.stamp: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/pip install --quiet mutmut==3.8.1 -r requirements-dev.txt
+	touch $@
+
+mutate: $(MUTATE_VENV)/.stamp
+	rm -rf $(MUTATE_DIR) && mkdir -p $(MUTATE_DIR)
+	cp -r lambda $(MUTATE_DIR)/src
+	cp -r tests $(MUTATE_DIR)/tests
+	cp mutate.cfg $(MUTATE_DIR)/setup.cfg
+	sed 's/^pythonpath = lambda tests$$/pythonpath = src tests/' pytest.ini > $(MUTATE_DIR)/pytest.ini
+	cd $(MUTATE_DIR) && PATH="$(CURDIR)/$(MUTATE_VENV)/bin:$$PATH" mutmut run --max-children 2 >/dev/null; \
+		PATH="$(CURDIR)/$(MUTATE_VENV)/bin:$$PATH" mutmut results --all true | \
+		awk '{n[$$NF]++} END {for (s in n) print s, n[s]}'
+	@echo "survivors: cd $(MUTATE_DIR) && ../../$(MUTATE_VENV)/bin/mutmut results; ... mutmut show NAME"
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) deployment lambda-deployment.zip out .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(MUTATE_VENV) build deployment lambda-deployment.zip out .pytest_cache

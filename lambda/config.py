@@ -15,7 +15,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit
 
 # Environment variables the function reads.
 ELASTICSEARCH_HOST = "ELASTICSEARCH_HOST"
@@ -74,6 +73,29 @@ class EventError(ValueError):
     """An invocation event is malformed; nothing was written."""
 
 
+# A value is quoted in an error message only if it is short and has no run this
+# long of base64 / URL-safe base64 characters: API keys, tokens and encoded
+# credentials always have one, ordinary settings (numbers, levels, index names,
+# times) do not. Anything else is described by its length and kind only.
+SHOWN_MAX_CHARS = 40
+_KEY_LIKE = re.compile(r"[A-Za-z0-9+/=_-]{16}")
+
+
+def shown(value) -> str:
+    """How every error message shows a value from a variable, flag, event or file.
+
+    So that a credential pasted into the wrong place is never echoed, even into
+    CloudWatch: repr(value) if short and not key-like, else only its length and kind.
+    """
+    text = repr(value)
+    if len(text) <= SHOWN_MAX_CHARS + 2 and not _KEY_LIKE.search(text):
+        return text
+    if not isinstance(value, str):
+        return f"a {type(value).__name__} (not shown)"
+    kind = "that looks like a key" if _KEY_LIKE.search(text) else "(too long to show)"
+    return f"a {len(value)}-character value {kind}"
+
+
 @dataclass(frozen=True)
 class Config:
     host: str | None = None
@@ -122,22 +144,28 @@ class HourRange:
         return (self.end - self.start) // HOUR
 
 
-def _int(value: str, name: str, minimum: int, maximum: int) -> int:
-    try:
-        number = int(value.strip(), 10)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
-    if not minimum <= number <= maximum:
-        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {number}")
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
+
+
+def integer(value: str, name: str, minimum: int = -(2**63), maximum: int = 2**63 - 1) -> int:
+    # ASCII decimal digits only: int() would also take "1_000" and other scripts' digits.
+    text = value.strip()
+    if not _DECIMAL.fullmatch(text):
+        raise ConfigError(f"{name} must be an integer, got {shown(value)}")
+    # More digits than any bound has: out of range (and int() refuses over 4,300 digits).
+    magnitude = text.lstrip("+-").lstrip("0") or "0"
+    number = int(text[0] + magnitude if text[0] in "+-" else magnitude) if len(magnitude) <= 20 else None
+    if number is None or not minimum <= number <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {shown(text)}")
     return number
 
 
 def merchant_count(value: str, name: str = MERCHANT_COUNT) -> int:
-    return _int(value, name, 1, MAX_MERCHANTS)
+    return integer(value, name, 1, MAX_MERCHANTS)
 
 
 def seed(value: str, name: str = GENERATOR_SEED) -> int:
-    return _int(value, name, -(2**63), 2**63 - 1)
+    return integer(value, name)
 
 
 _INDEX_FORBIDDEN = re.compile(r'[\\/*?"<>| ,#:A-Z]')
@@ -154,16 +182,17 @@ def index_name(value: str, name: str = ELASTICSEARCH_INDEX) -> str:
     ):
         raise ConfigError(
             f"{name} must be a valid Elasticsearch index name (lowercase, no spaces or "
-            f'\\/*?"<>|,#:, not starting with -, _ or +), got {value!r}'
+            f'\\/*?"<>|,#:, not starting with -, _ or +), got {shown(value)}'
         )
     return value
 
 
 def _choice(value: str, name: str, choices: tuple) -> str:
-    chosen = value.strip().lower()
-    if chosen not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return chosen
+    """One of choices, case-insensitively (ASCII only: "ınfo".upper() is "INFO")."""
+    for choice in choices:
+        if value.isascii() and value.strip().upper() == choice.upper():
+            return choice
+    raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {shown(value)}")
 
 
 def ground_truth(value: str, name: str = GROUND_TRUTH) -> str:
@@ -179,7 +208,7 @@ def scenario(value: str, name: str = SCENARIO) -> str:
     value = value.strip()
     if value not in SCENARIOS and not value.endswith(".json"):
         raise ConfigError(
-            f"{name} must be {' or '.join(SCENARIOS)}, or the path of a .json scenario file, got {value!r}"
+            f"{name} must be {' or '.join(SCENARIOS)}, or the path of a .json scenario file, got {shown(value)}"
         )
     return value
 
@@ -366,8 +395,15 @@ def _is_loopback(hostname: str) -> bool:
 
 
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
-_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
-_USERINFO = re.compile(r"//[^/?#]*@")
+# The whole URL, as the only parser of it: scheme, host (a name, IPv4, or IPv6 in
+# brackets), optional port, optional path of RFC 3986 path characters. The '@' of
+# userinfo is refused before this, anywhere in the URL, whatever '/' comes first.
+_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^\[\]/:?#]+)"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+    r"(?P<path>/[A-Za-z0-9._~!$&'()*+,;=:%/-]*)?"
+)
 
 
 def _valid_hostname(hostname: str) -> bool:
@@ -382,41 +418,42 @@ def _valid_hostname(hostname: str) -> bool:
 
 
 def host_url(value: str, name: str = ELASTICSEARCH_HOST) -> str:
-    """An http(s) URL; plain http only to loopback, so keys never cross a network in clear."""
-    shown = _USERINFO.sub("//***@", value)  # never echo credentials pasted into the URL
-    try:
-        parts = urlsplit(value.strip())
-        parts.port  # raises ValueError on a bad port
-    except ValueError:
-        raise ConfigError(f"{name} is not a valid URL: {shown!r}") from None
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or not _valid_hostname(parts.hostname)
-        or _CONTROL_OR_SPACE.search(value.strip())
-        or parts.port == 0
-    ):
-        raise ConfigError(f"{name} must be an http(s) URL such as https://my-cluster.es.io:443, got {shown!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
+    """An http(s) URL; plain http only to loopback, so keys never cross a network in clear.
+
+    Parsed here, once, by one grammar; what is accepted is unambiguous, so the client
+    reads the same host. Userinfo is refused without showing anything after the scheme.
+    """
+    value = value.strip()
+    scheme = value.partition("://")[0] if "://" in value else ""
+    if "@" in value:
+        where = f"after {scheme}://" if scheme.lower() in ("http", "https") else "in it"
         raise ConfigError(
-            f"{name} must not carry credentials, a query or a fragment; "
+            f"{name} must not carry credentials: there is an '@' {where} (the value is not shown); "
             f"use {ELASTICSEARCH_API_KEY} for the key"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if scheme.lower() not in ("http", "https"):
+        raise ConfigError(f"{name} must be an http(s) URL such as https://my-cluster.es.io:443, got {shown(value)}")
+    if "?" in value or "#" in value:
+        raise ConfigError(f"{name} must not carry a query or a fragment, got {shown(value)}")
+    match = _URL.fullmatch(value)
+    host = match and match["host"].lower()
+    if host and host.startswith("["):
+        host = host[1:-1] if ":" in host else ""  # brackets only around IPv6
+    if not host or not _valid_hostname(host) or not 0 < int(match["port"] or 443) < 65536:
+        raise ConfigError(f"{name} is not a valid URL: {shown(value)}")
+    if scheme.lower() == "http" and not _is_loopback(host):
         raise ConfigError(f"{name} must use https:// (plain http:// is allowed only for localhost)")
-    return value.strip().rstrip("/")
+    return value.rstrip("/")
 
 
 def log_level(value: str, name: str = LOG_LEVEL) -> str:
-    level = value.strip().upper()
-    if level not in LOG_LEVELS:
-        raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
-    return level
+    return _choice(value, name, LOG_LEVELS)
 
 
-def _secret_arn(value: str) -> str:
+def _secret_arn(value: str, name: str = ELASTICSEARCH_API_KEY_SECRET_ARN) -> str:
+    value = value.strip()
     if not re.fullmatch(r"arn:aws[\w-]*:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+", value):
-        raise ConfigError(f"{ELASTICSEARCH_API_KEY_SECRET_ARN} must be a Secrets Manager secret ARN")
+        raise ConfigError(f"{name} must be a Secrets Manager secret ARN")
     return value
 
 
@@ -440,35 +477,36 @@ def api_key(value: str, name: str = ELASTICSEARCH_API_KEY) -> str:
 def load_config(environ) -> Config:
     """Config from an environment mapping; raises ConfigError naming the variable.
 
-    No error message shows a credential, even one pasted into the wrong variable.
+    No error message shows a credential, even one pasted into the wrong variable:
+    values are shown only as shown() allows, and a refused value holding one of the
+    environment's credentials (a short password is not key-like) is not shown at all.
     """
-    try:
-        return _load_config(environ)
-    except ConfigError as error:
-        message = shown = str(error)
-        secrets = [ELASTICSEARCH_API_KEY, ELASTICSEARCH_PASSWORD]
-        if not (environ.get(ELASTICSEARCH_PASSWORD) or "").strip():
-            secrets.append(ELASTICSEARCH_USERNAME)  # then it is the older name for the key
-        for name in secrets:
-            secret = (environ.get(name) or "").strip()
-            if secret:
-                shown = shown.replace(secret, f"<{name}>")
-        if shown == message:
-            raise
-    # Raised outside the except block: no chained exception keeps the value either.
-    raise ConfigError(shown)
-
-
-def _load_config(environ) -> Config:
     def get(name: str) -> str | None:
         value = environ.get(name)
         return value if value and value.strip() else None
 
-    host = get(ELASTICSEARCH_HOST)
     password = get(ELASTICSEARCH_PASSWORD)
     username = get(ELASTICSEARCH_USERNAME)
     key = get(ELASTICSEARCH_API_KEY)
     secret_arn = get(ELASTICSEARCH_API_KEY_SECRET_ARN)
+    credentials = {ELASTICSEARCH_API_KEY: key, ELASTICSEARCH_PASSWORD: password,
+                   # Without a password, the username is the older name for the key.
+                   ELASTICSEARCH_USERNAME: None if password else username}
+
+    def setting(name: str, parse, default: str | None = None):
+        value = get(name) or default
+        if value is None:
+            return None
+        try:
+            return parse(value, name)
+        except ConfigError:
+            holder = next((other for other, secret in credentials.items() if secret and secret.strip() in value), None)
+            if holder is None:
+                raise
+        # Raised outside the except block: no chained exception keeps the value either.
+        raise ConfigError(f"{name} is not valid and holds the value of {holder}, so it is not shown "
+                          "(a credential in the wrong variable?)")
+
     if password:
         if not username:
             raise ConfigError(f"{ELASTICSEARCH_PASSWORD} is set but {ELASTICSEARCH_USERNAME} is not")
@@ -489,20 +527,18 @@ def _load_config(environ) -> Config:
     if key and secret_arn:
         raise ConfigError(f"set either {ELASTICSEARCH_API_KEY} or {ELASTICSEARCH_API_KEY_SECRET_ARN}, not both")
     return Config(
-        host=host_url(host) if host else None,
-        index=index_name(get(ELASTICSEARCH_INDEX) or DEFAULT_INDEX),
-        merchants=merchant_count(get(MERCHANT_COUNT) or str(DEFAULT_MERCHANTS)),
-        seed=seed(get(GENERATOR_SEED) or str(DEFAULT_SEED)),
-        log_level=log_level(get(LOG_LEVEL) or DEFAULT_LOG_LEVEL),
-        scenario=scenario(get(SCENARIO) or DEFAULT_SCENARIO),
-        ground_truth=ground_truth(get(GROUND_TRUTH) or DEFAULT_GROUND_TRUTH),
-        remediation=remediation(get(REMEDIATION) or DEFAULT_REMEDIATION),
-        answer_key_index_override=index_name(get(ANSWER_KEY_INDEX), ANSWER_KEY_INDEX) if get(ANSWER_KEY_INDEX) else None,
-        remediation_index_override=(
-            index_name(get(REMEDIATION_INDEX), REMEDIATION_INDEX) if get(REMEDIATION_INDEX) else None
-        ),
+        host=setting(ELASTICSEARCH_HOST, host_url),
+        index=setting(ELASTICSEARCH_INDEX, index_name, DEFAULT_INDEX),
+        merchants=setting(MERCHANT_COUNT, merchant_count, str(DEFAULT_MERCHANTS)),
+        seed=setting(GENERATOR_SEED, seed, str(DEFAULT_SEED)),
+        log_level=setting(LOG_LEVEL, log_level, DEFAULT_LOG_LEVEL),
+        scenario=setting(SCENARIO, scenario, DEFAULT_SCENARIO),
+        ground_truth=setting(GROUND_TRUTH, ground_truth, DEFAULT_GROUND_TRUTH),
+        remediation=setting(REMEDIATION, remediation, DEFAULT_REMEDIATION),
+        answer_key_index_override=setting(ANSWER_KEY_INDEX, index_name),
+        remediation_index_override=setting(REMEDIATION_INDEX, index_name),
         api_key=key,
-        api_key_secret_arn=_secret_arn(secret_arn.strip()) if secret_arn else None,
+        api_key_secret_arn=setting(ELASTICSEARCH_API_KEY_SECRET_ARN, _secret_arn),
         username=username,
         password=password,
     )
@@ -536,9 +572,9 @@ def parse_time(value, name: str) -> datetime:
         moment = isoparse(value.strip())
         moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
     except (ValueError, OverflowError):
-        raise EventError(f"{name} is not an ISO 8601 time: {value!r}") from None
+        raise EventError(f"{name} is not an ISO 8601 time: {shown(value)}") from None
     if moment < EPOCH:
-        raise EventError(f"{name} must not be before 1970: {value!r}")
+        raise EventError(f"{name} must not be before 1970: {shown(value)}")
     return moment
 
 
@@ -559,22 +595,22 @@ def parse_event(event, now: datetime) -> HourRange:
     if event.get("source") == "aws.events":
         # EventBridge: the scheduled time, not the clock, so a late retry
         # still writes the hour it was scheduled for.
-        unknown = sorted(set(event) - SCHEDULED_EVENT_KEYS)
+        unknown = sorted(map(shown, set(event) - SCHEDULED_EVENT_KEYS))
         if unknown:
-            raise EventError(f"unexpected keys in scheduled event: {', '.join(map(str, unknown))}")
+            raise EventError(f"unexpected keys in scheduled event: {', '.join(unknown)}")
         if "time" not in event:
             raise EventError("scheduled event has no time")
         start = floor_hour(_not_future(parse_time(event["time"], "time"), "time", current))
         hour_range = HourRange(start, start + HOUR)
     else:
-        unknown = sorted(map(str, set(event) - set(MANUAL_EVENT_KEYS)))
+        unknown = sorted(map(shown, set(event) - set(MANUAL_EVENT_KEYS)))
         if unknown:
             raise EventError(
                 f"unknown event keys: {', '.join(unknown)} (allowed: {', '.join(MANUAL_EVENT_KEYS)})"
             )
         dry_run = event.get("dry_run", False)
         if not isinstance(dry_run, bool):
-            raise EventError(f"dry_run must be true or false, got {dry_run!r}")
+            raise EventError(f"dry_run must be true or false, got {shown(dry_run)}")
         if "time" in event and ("start" in event or "end" in event):
             raise EventError("give either time or start/end, not both")
         if "end" in event and "start" not in event:
@@ -586,6 +622,11 @@ def parse_event(event, now: datetime) -> HourRange:
                 end = _not_future(parse_time(event["end"], "end"), "end", current, exclusive=True)
             else:
                 end = now.astimezone(timezone.utc)
+                if start > end:  # in the current hour, but later than now
+                    raise EventError(
+                        f"refusing a start in the future (now is {end:%Y-%m-%dT%H:%M:%SZ}): "
+                        f"start is {start:%Y-%m-%dT%H:%M:%SZ}; give an end, or an earlier start"
+                    )
             if end <= start:
                 raise EventError(f"end ({end:%Y-%m-%dT%H:%M:%SZ}) must be after start ({start:%Y-%m-%dT%H:%M:%SZ})")
             hour_range = HourRange(floor_hour(start), _ceil_hour(end), dry_run)

@@ -233,6 +233,16 @@ def lambda_handler(event, context):
 # --- command line -------------------------------------------------------------------
 
 
+def _flag_int(flag: str):
+    """An argparse type: an integer (range checked later), refused showing the value as config does."""
+    def parse(value: str) -> int:
+        try:
+            return config.integer(value, flag)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="data_generator.py",
@@ -254,8 +264,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="print the answer key of the range as a table; generate and send nothing")
     fan = parser.add_argument_group("fan-out", "send the range to the deployed function instead (see fanout.py)")
     fan.add_argument("--invoke", metavar="FUNCTION", help="invoke FUNCTION asynchronously once per chunk of the range")
-    fan.add_argument("--chunk-hours", metavar="H", type=int, help="hours per invocation (default: sized to the timeout)")
-    fan.add_argument("--concurrency", metavar="C", type=int,
+    fan.add_argument("--chunk-hours", metavar="H", type=_flag_int("--chunk-hours"),
+                     help="hours per invocation (default: sized to the timeout)")
+    fan.add_argument("--concurrency", metavar="C", type=_flag_int("--concurrency"),
                      help="invocations per wave, one wave per chunk duration (default 10; 0: all at once)")
     return parser
 
@@ -349,6 +360,16 @@ def _print_answer_key(cfg: Config, hour_range: HourRange, out) -> None:
                          f"{record['root_cause']['category']} / {record['root_cause']['component']}"), file=out)
 
 
+def _open_output(path: str, shown: str):
+    """The output file, opened for writing; a ConfigError (exit 2) if it cannot be."""
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        error = f"cannot write {shown}: {exc.strerror or type(exc).__name__}"
+    raise ConfigError(error)
+
+
 def _progress(cfg: Config, hour_range: HourRange, stream):
     if hour_range.hours < 2:
         return None
@@ -405,8 +426,9 @@ def main(argv=None, environ=None) -> int:
             summary = generate(cfg, hour_range, NdjsonWriter(sys.stdout))
         elif args.output or not cfg.host:
             path = args.output or _default_output(cfg, hour_range)
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            with open(path, "w", encoding="utf-8") as stream:
+            # The default path is ours; a given one is shown as config shows every value.
+            stream = _open_output(path, f"--output {config.shown(path)}" if args.output else path)
+            with stream:
                 summary = generate(cfg, hour_range, NdjsonWriter(stream))
             print(f"Wrote {summary['documents']} documents to {path}", file=err)
             if not args.output:

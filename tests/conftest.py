@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
+from pathlib import Path
 
 import pytest
 from osmem_server import OsmemServer
@@ -12,9 +14,19 @@ import config
 import data_generator
 from shim import Proxy
 
-ENV_NAMES = [value for name, value in vars(config).items() if name.isupper() and isinstance(value, str)
-             and value.startswith(("ELASTICSEARCH_", "MERCHANT_", "GENERATOR_", "LOG_"))] + [
-    config.SCENARIO, config.GROUND_TRUTH, config.ANSWER_KEY_INDEX, config.REMEDIATION, config.REMEDIATION_INDEX]
+
+
+def _env_names() -> list:
+    """The environment variables config.py declares it reads (its first block of constants)."""
+    source = Path(config.__file__).read_text(encoding="utf-8")
+    block = source.split("# Environment variables the function reads.", 1)[1].split("\n\n", 1)[0]
+    return re.findall(r'^[A-Z_]+ = "([A-Z_]+)"', block, re.M)
+
+
+ENV_NAMES = _env_names()
+CREDENTIAL_NAMES = (config.ELASTICSEARCH_API_KEY, config.ELASTICSEARCH_PASSWORD, config.ELASTICSEARCH_USERNAME)
+# Every variable that is not itself a credential: where one may be pasted by mistake.
+SETTING_NAMES = [name for name in ENV_NAMES if name not in CREDENTIAL_NAMES]
 
 
 @pytest.fixture(autouse=True)

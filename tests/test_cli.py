@@ -89,7 +89,7 @@ def test_dry_run_writes_nothing(workdir, capsys):
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["--merchants", "0"], {}, "error: --merchants must be between 1 and 100000, got 0"),
+        (["--merchants", "0"], {}, "error: --merchants must be between 1 and 100000, got '0'"),
         (["--seed", "x"], {}, "error: --seed must be an integer, got 'x'"),
         (["--index", "A"], {}, "error: --index must be a valid Elasticsearch index name"),
         (["--end", "2026-11-27"], {}, "error: --end needs --start"),

@@ -9,6 +9,7 @@ import pytest
 
 import config
 from config import Config, ConfigError, EventError, HourRange, load_config, parse_event
+from conftest import SETTING_NAMES
 
 NOW = datetime(2026, 11, 27, 9, 15, 30, tzinfo=timezone.utc)
 
@@ -86,13 +87,17 @@ def test_dry_run_combines_with_every_manual_form():
         ({"start": "2026-11-27T05:00:00Z", "end": "2026-11-26T05:00:00Z"}, "must be after start"),
         ({"end": "2026-11-27T05:00:00Z"}, "end needs start"),
         ({"time": "2026-11-27T05:00:00Z", "start": "2026-11-27T05:00:00Z"}, "either time or start/end"),
-        ({"dry_run": "yes"}, "dry_run must be true or false"),
-        ({"strat": "2026-11-27"}, "unknown event keys: strat"),
+        ({"dry_run": "yes"}, "dry_run must be true or false, got 'yes'"),
+        ({"strat": "2026-11-27"}, "unknown event keys: 'strat'"),
+        ({1: "x", "b": 2}, "unknown event keys: 'b', 1"),
+        ({**SCHEDULED, 7: 1, "extra": 1}, "unexpected keys in scheduled event: 'extra', 7"),
+        ({"start": "2026-11-27T09:45:00Z"}, "refusing a start in the future (now is 2026-11-27T09:15:30Z): "
+                                            "start is 2026-11-27T09:45:00Z"),
         ({"time": "2026-11-27T10:00:00Z"}, "refusing hours after the current one (2026-11-27T09:00:00Z): time is 2026-11-27T10:00:00Z"),
         ({"start": "2026-11-27T08:00:00Z", "end": "2026-11-27T12:00:00Z"}, "refusing hours after the current one (2026-11-27T09:00:00Z): end is 2026-11-27T12:00:00Z"),
-        ({"time": "1969-12-31T23:00:00Z"}, "time must not be before 1970"),
+        ({"time": "1969-12-31T23:00:00Z"}, "time must not be before 1970: '1969-12-31T23:00:00Z'"),
         ({**SCHEDULED, "time": "soon"}, "time is not an ISO 8601 time"),
-        ({**SCHEDULED, "extra": 1}, "unexpected keys in scheduled event: extra"),
+        ({**SCHEDULED, "extra": 1}, "unexpected keys in scheduled event: 'extra'"),
         ({key: value for key, value in SCHEDULED.items() if key != "time"}, "scheduled event has no time"),
     ],
 )
@@ -166,7 +171,10 @@ def test_accepted_hosts(host):
     ("env", "message"),
     [
         ({"MERCHANT_COUNT": "twenty"}, "MERCHANT_COUNT must be an integer, got 'twenty'"),
-        ({"MERCHANT_COUNT": "0"}, "MERCHANT_COUNT must be between 1 and 100000, got 0"),
+        ({"MERCHANT_COUNT": "0"}, "MERCHANT_COUNT must be between 1 and 100000, got '0'"),
+        ({"MERCHANT_COUNT": "1_000"}, "MERCHANT_COUNT must be an integer, got '1_000'"),
+        ({"MERCHANT_COUNT": "\u0663"}, "MERCHANT_COUNT must be an integer"),  # ARABIC-INDIC DIGIT THREE
+        ({"LOG_LEVEL": "\u0131nfo"}, "LOG_LEVEL must be one of"),  # dotless i: its upper() is INFO
         ({"MERCHANT_COUNT": "100001"}, "MERCHANT_COUNT must be between 1 and 100000"),
         ({"MERCHANT_COUNT": "2.5"}, "MERCHANT_COUNT must be an integer"),
         ({"GENERATOR_SEED": "abc"}, "GENERATOR_SEED must be an integer, got 'abc'"),
@@ -179,6 +187,10 @@ def test_accepted_hosts(host):
         ({"ELASTICSEARCH_HOST": "https://example.com:99999"}, "ELASTICSEARCH_HOST is not a valid URL"),
         ({"ELASTICSEARCH_HOST": "http://example.com:9200"}, "must use https:// (plain http:// is allowed only for localhost)"),
         ({"ELASTICSEARCH_HOST": "https://user:pw@example.com"}, "ELASTICSEARCH_HOST must not carry credentials"),
+        ({"ELASTICSEARCH_HOST": "https://example.com:"}, "ELASTICSEARCH_HOST is not a valid URL"),
+        ({"ELASTICSEARCH_HOST": "https://[10.0.0.1]"}, "ELASTICSEARCH_HOST is not a valid URL"),
+        ({"ELASTICSEARCH_HOST": "https://example.com/a b"}, "ELASTICSEARCH_HOST is not a valid URL"),
+        ({"ELASTICSEARCH_HOST": "https://example.com/?q=1"}, "must not carry a query or a fragment"),
         ({"ELASTICSEARCH_PASSWORD": "pw"}, "ELASTICSEARCH_PASSWORD is set but ELASTICSEARCH_USERNAME is not"),
         ({"ELASTICSEARCH_API_KEY": "k", "ELASTICSEARCH_USERNAME": "u", "ELASTICSEARCH_PASSWORD": "p"}, "not both"),
         ({"ELASTICSEARCH_API_KEY": "k", "ELASTICSEARCH_USERNAME": "k2"}, "older name for ELASTICSEARCH_API_KEY"),
@@ -204,10 +216,69 @@ def test_invalid_environment_names_the_variable(env, message):
     assert message in str(excinfo.value)
 
 
-def test_errors_never_echo_the_password():
+# Short and not key-like, so only the environment can tell it is a credential; both
+# quote characters, so repr() escapes it and a search for the raw text would miss it.
+SHORT_PASSWORD = "pa'ss\"w0rd"
+
+
+# SCENARIO takes any .json path; the secret ARN's message never quotes its value.
+CREDENTIALS = {  # the variable holding SHORT_PASSWORD: its environment
+    "ELASTICSEARCH_PASSWORD": {"ELASTICSEARCH_USERNAME": "elastic", "ELASTICSEARCH_PASSWORD": SHORT_PASSWORD},
+    "ELASTICSEARCH_API_KEY": {"ELASTICSEARCH_API_KEY": SHORT_PASSWORD},
+    "ELASTICSEARCH_USERNAME": {"ELASTICSEARCH_USERNAME": SHORT_PASSWORD},  # the older name for the key
+}
+
+
+@pytest.mark.parametrize("holder", sorted(CREDENTIALS))
+@pytest.mark.parametrize("name", sorted(set(SETTING_NAMES) - {"SCENARIO", "ELASTICSEARCH_API_KEY_SECRET_ARN"}))
+def test_a_short_password_pasted_into_another_variable_is_never_echoed(name, holder):
     with pytest.raises(ConfigError) as excinfo:
-        load_config({"ELASTICSEARCH_PASSWORD": "TOPSECRETPW"})
-    assert "TOPSECRETPW" not in str(excinfo.value)
+        load_config({**CREDENTIALS[holder], name: SHORT_PASSWORD})
+    message = str(excinfo.value)
+    assert message == (f"{name} is not valid and holds the value of {holder}, so it is not shown "
+                       "(a credential in the wrong variable?)")
+    assert excinfo.value.__context__ is None and excinfo.value.__cause__ is None
+
+
+def test_a_basic_auth_user_name_is_no_credential():
+    with pytest.raises(ConfigError) as excinfo:
+        load_config({"ELASTICSEARCH_USERNAME": "elastic", "ELASTICSEARCH_PASSWORD": SHORT_PASSWORD,
+                     "LOG_LEVEL": "elastic"})
+    assert str(excinfo.value) == "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'elastic'"
+
+
+def test_the_same_short_value_is_shown_when_it_is_no_credential():
+    """Control for the test above: the value is hidden because it is the password, not because of its form."""
+    with pytest.raises(ConfigError) as excinfo:
+        load_config({"LOG_LEVEL": SHORT_PASSWORD})
+    assert str(excinfo.value) == f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {SHORT_PASSWORD!r}"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("twenty", "'twenty'"),
+    ("ab " * 13 + "a", repr("ab " * 13 + "a")),                # 40 characters: short enough
+    ("ab " * 13 + "ab", "a 41-character value (too long to show)"),
+    ("abcdefghijklmno", "'abcdefghijklmno'"),                    # 15 key-like characters
+    ("abcdefghijklmnop", "a 16-character value that looks like a key"),
+    ("ab/de+gh=jk_mn-p", "a 16-character value that looks like a key"),
+    ("x y:VnVhQ2ZHY0JDZGJrUW0t", "a 24-character value that looks like a key"),
+    ("pp-merchantai", "'pp-merchantai'"),
+    ("2026-11-27T09:45:00+05:45", "'2026-11-27T09:45:00+05:45'"),
+    (12, "12"),
+    (["VnVhQ2ZHY0JDZGJrUW0t"], "a list (not shown)"),
+])
+def test_how_values_are_shown_in_errors(value, expected):
+    assert config.shown(value) == expected
+
+
+def test_an_unwritable_output_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    import data_generator
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("")
+    code = data_generator.main(["--start", "2026-11-01T00:00Z", "--end", "2026-11-01T01:00Z",
+                                "--output", "file/x.ndjson"], environ={})
+    assert (code, capsys.readouterr().err) == (2, "error: cannot write --output 'file/x.ndjson': File exists\n")
 
 
 def test_blank_values_mean_unset():
@@ -276,3 +347,84 @@ def test_an_index_flag_that_collides_with_an_override_is_refused():
     cfg = load_config({"ANSWER_KEY_INDEX": "truth"})
     with pytest.raises(ConfigError, match="three different indices"):
         dataclasses.replace(cfg, index="truth")
+
+
+# --- the host URL's edges (survivors of make mutate) ---------------------------------------
+
+
+@pytest.mark.parametrize("host", ["https://my-cluster.es.io.", "https://x.io:1", "https://x.io:65535",
+                                  "https://" + ".".join(["a" * 63] * 3 + ["b" * 61])])  # 253 characters
+def test_accepted_host_edges(host):
+    assert load_config({"ELASTICSEARCH_HOST": host}).host == host
+
+
+@pytest.mark.parametrize(("host", "message"), [
+    ("https://" + ".".join(["a" * 63] * 3 + ["b" * 62]), "is not a valid URL: a 262-character value that looks like a key"),
+    ("https://x.io:0", "is not a valid URL: 'https://x.io:0'"),
+    ("https://x.io:65536", "is not a valid URL: 'https://x.io:65536'"),
+    ("https://x.io#frag", "must not carry a query or a fragment, got 'https://x.io#frag'"),
+    ("https://x.io/?q=1", "must not carry a query or a fragment, got 'https://x.io/?q=1'"),
+    ("x.io:9200", "must be an http(s) URL such as https://my-cluster.es.io:443, got 'x.io:9200'"),
+    ("https://u:p@x.io", "must not carry credentials: there is an '@' after https:// (the value is not shown); "
+                         "use ELASTICSEARCH_API_KEY for the key"),
+    ("u:p@x.io", "must not carry credentials: there is an '@' in it (the value is not shown); "
+                 "use ELASTICSEARCH_API_KEY for the key"),
+])
+def test_refused_host_messages(host, message):
+    with pytest.raises(ConfigError) as excinfo:
+        load_config({"ELASTICSEARCH_HOST": host})
+    assert str(excinfo.value) == f"ELASTICSEARCH_HOST {message}"
+
+
+@pytest.mark.parametrize(("env", "attribute", "expected"), [
+    ({"MERCHANT_COUNT": "100000"}, "merchants", 100_000),
+    ({"GENERATOR_SEED": str(2**63 - 1)}, "seed", 2**63 - 1),
+    ({"GENERATOR_SEED": str(-2**63)}, "seed", -2**63),
+    ({"GENERATOR_SEED": "0" * 30 + "42"}, "seed", 42),
+    ({"GENERATOR_SEED": "-" + "0" * 30 + "42"}, "seed", -42),
+    ({"ELASTICSEARCH_INDEX": "a" * 255}, "index", "a" * 255),
+    ({"ELASTICSEARCH_HOST": "https://x.io/X"}, "host", "https://x.io/X"),
+])
+def test_accepted_edges(env, attribute, expected):
+    assert getattr(load_config(env), attribute) == expected
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"ELASTICSEARCH_INDEX": "."}, "ELASTICSEARCH_INDEX must be a valid Elasticsearch index name"),
+    ({"ELASTICSEARCH_INDEX": ".."}, "ELASTICSEARCH_INDEX must be a valid Elasticsearch index name"),
+    ({"ELASTICSEARCH_INDEX": "a" * 256}, "ELASTICSEARCH_INDEX must be a valid Elasticsearch index name"),
+    ({"ELASTICSEARCH_INDEX": "Merchants"}, 'ELASTICSEARCH_INDEX must be a valid Elasticsearch index name (lowercase, '
+                                           'no spaces or \\/*?"<>|,#:, not starting with -, _ or +), got \'Merchants\''),
+    ({"ELASTICSEARCH_USERNAME": "bad key"}, "ELASTICSEARCH_USERNAME must be the encoded API key"),
+])
+def test_refused_edges(env, message):
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(env)
+    assert str(excinfo.value).startswith(message)
+
+
+def test_times_are_floored_to_the_whole_hour():
+    assert parse_event({"time": "2026-11-27T05:30:00.123456Z"}, NOW).start == utc(2026, 11, 27, 5)
+    assert parse_event({"source": "aws.events", "time": "2026-11-27T05:00:00.5Z"}, NOW).start == utc(2026, 11, 27, 5)
+
+
+def test_the_edges_of_the_allowed_times():
+    assert parse_event({"time": "1970-01-01T00:00:00Z"}, NOW).start == utc(1970, 1, 1)
+    # end is exclusive: the end of the current hour is the latest.
+    assert parse_event({"start": "2026-11-27T08:00:00Z", "end": "2026-11-27T10:00:00Z"}, NOW).end == utc(2026, 11, 27, 10)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kathmandu", "America/St_Johns"])
+def test_events_do_not_depend_on_the_machine_time_zone(monkeypatch, zone):
+    import time
+
+    events = [{}, {"time": "2026-11-27T05:50:00+05:45"}, {"start": "2026-11-26T22:30:00", "end": "2026-11-27T01:10:00Z"},
+              {"start": "2026-11-27T00:00:00Z"}, SCHEDULED]
+    expected = [parse_event(event, NOW) for event in events]
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert [parse_event(event, NOW) for event in events] == expected
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from fractions import Fraction
 
 import pytest
 
@@ -21,6 +24,7 @@ HOUR = timedelta(hours=1)
 T0 = datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
 WEEK = [T0 + i * HOUR for i in range(7 * 24)]
 STEADY = Scenario("steady", "steady")
+INCIDENTS = Scenario("incidents", "incidents")
 
 
 def docs_for(merchant, hours=WEEK, inline=True):
@@ -31,6 +35,15 @@ def docs_for(merchant, hours=WEEK, inline=True):
 
 def document(merchant, hour, inline=True):
     return docs_for(merchant, [hour], inline)[0]
+
+
+def hourly(roster, scenario=STEADY, inline=True):
+    """The run path's one implementation for roster, stateful across hours."""
+    return generator.HourlyLines(roster, "pp-merchantai", incidents.Schedule(1729, scenario, roster), inline)
+
+
+def bulk_lines(roster, hour, scenario=STEADY, inline=True):
+    return hourly(roster, scenario, inline).lines(hour)
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +70,64 @@ def test_rates_stay_in_their_profile_range_on_every_document(merchants):
             assert errors[0] <= doc["error_rate"] <= errors[1], (m.merchant_id, doc)
 
 
+def week_of_documents(roster, hours=WEEK):
+    """Every document the run path makes for roster over hours, parsed from its bulk lines."""
+    lines = hourly(roster)
+    return [json.loads(source) for hour in hours for _, source in lines.lines(hour)]
+
+
+def nearest_hundredth(rate: float, part: int, whole: int) -> bool:
+    """rate has at most two decimals and is within half a hundredth of 100 * part / whole, exactly."""
+    written = Fraction(repr(rate))
+    return (written * 100).denominator == 1 and abs(written - Fraction(100 * part, whole)) <= Fraction(1, 200)
+
+
 def test_counts_and_rates_are_consistent(merchants):
-    for m in merchants[:20]:
-        for doc in docs_for(m):
-            assert doc["successful_transactions"] + doc["failed_transactions"] == doc["transaction_count"]
-            assert doc["conversion_rate"] == round(100 * doc["transaction_count"] / doc["sessions"], 2)
-            assert doc["error_rate"] == round(100 * doc["failed_transactions"] / doc["transaction_count"], 2)
-            assert all(isinstance(doc[f], int) for f in ("sessions", "transaction_count", "failed_transactions"))
-            assert doc["sessions"] >= generator.MIN_SESSIONS
+    for doc in week_of_documents(merchants[:20]):
+        assert all(type(doc[f]) is int for f in ("sessions", "transaction_count", "successful_transactions",
+                                                  "failed_transactions")), doc
+        assert doc["successful_transactions"] + doc["failed_transactions"] == doc["transaction_count"]
+        assert 0 <= doc["failed_transactions"] <= doc["transaction_count"] <= doc["sessions"]
+        assert doc["sessions"] >= 200
+        assert nearest_hundredth(doc["conversion_rate"], doc["transaction_count"], doc["sessions"]), doc
+        assert nearest_hundredth(doc["error_rate"], doc["failed_transactions"], doc["transaction_count"]), doc
+
+
+def test_the_rate_check_itself():
+    assert nearest_hundredth(20.71, 70, 338) and nearest_hundredth(61.6, 6294, 10218)
+    assert not nearest_hundredth(20.72, 70, 338) and not nearest_hundredth(20.7101, 70, 338)
+    assert nearest_hundredth(0.12, 1, 800) and nearest_hundredth(0.13, 1, 800)  # 0.125: either neighbour
+
+
+# Two documents in full, read by eye: merchant_009 (both problems) in New York at 03:00
+# local, near the session floor; merchant_003 (no location) in the morning rush.
+MERCHANT_009 = {
+    "merchant_id": "merchant_009", "merchant_name": "Silver Electronics", "category": "electronics",
+    "payment_provider": "paylane", "city": "New York", "country": "United States", "timestamp": "2026-11-27T08:00:00Z", "sessions": 338,
+    "transaction_count": 70, "successful_transactions": 55, "failed_transactions": 15, "conversion_rate": 20.71,
+    "error_rate": 21.43, "location": {"lat": 40.7128, "lon": -74.006}, "issues": ["low_conversion", "high_error_rate"],
+    "is_problematic": True, "incident_ids": ["low_conversion-merchant_009", "high_error_rate-merchant_009"],
+}
+MERCHANT_003 = {
+    "merchant_id": "merchant_003", "merchant_name": "Maple Bistro", "category": "restaurants",
+    "payment_provider": "northpay", "timestamp": "2026-11-27T08:00:00Z", "sessions": 10218, "transaction_count": 6294,
+    "successful_transactions": 6054, "failed_transactions": 240, "conversion_rate": 61.6, "error_rate": 3.81,
+    "issues": ["missing_location"], "is_problematic": True,
+    "incident_ids": ["missing_location-merchant_003"],
+}
+TRUTH = ("issues", "is_problematic", "incident_ids")
+
+
+def test_documents_have_exactly_their_fields_in_order_with_literal_values():
+    roster = generator.roster(1729, 20)
+    (action_9, source_9), (action_3, source_3) = bulk_lines([roster[8], roster[2]], T0)
+    for action, source, expected in ((action_9, source_9, MERCHANT_009), (action_3, source_3, MERCHANT_003)):
+        doc = json.loads(source)
+        assert list(doc.items()) == list(expected.items())  # every field, none extra, in this order
+        assert action == '{"index":{"_index":"pp-merchantai","_id":"%s-2026112708"}}' % expected["merchant_id"]
+    # GROUND_TRUTH=separate: the same document without the truth.
+    for (_, source), expected in zip(bulk_lines([roster[8], roster[2]], T0, inline=False), (MERCHANT_009, MERCHANT_003)):
+        assert list(json.loads(source).items()) == [item for item in expected.items() if item[0] not in TRUTH]
 
 
 def test_labels_match_the_document_shape(merchants):
@@ -79,18 +142,6 @@ def test_labels_match_the_document_shape(merchants):
         else:
             assert doc["location"] == {"lat": m.lat, "lon": m.lon}
             assert (doc["city"], doc["country"]) == (m.city, m.country)
-
-
-def test_document_fields_and_timestamp():
-    m = generator.merchant(1729, 1)
-    doc = document(m, T0)
-    assert doc["timestamp"] == "2026-11-27T08:00:00Z"
-    assert list(doc) == [
-        "merchant_id", "merchant_name", "category", "payment_provider", "city", "country", "timestamp", "sessions",
-        "transaction_count", "successful_transactions", "failed_transactions", "conversion_rate",
-        "error_rate", "location", "issues", "is_problematic", "incident_ids",
-    ]
-    assert list(document(m, T0, inline=False)) == list(doc)[:-3]
 
 
 def test_default_roster_is_pinned():
@@ -242,8 +293,30 @@ def test_rates_drift_but_do_not_jump(merchants):
         assert max(abs(a - b) for a, b in zip(rates, rates[1:])) < 0.25 * width
 
 
-def test_hours_before_and_after_are_independent_of_order():
-    m = generator.merchant(1729, 3)
-    forward = [document(m, h) for h in WEEK]
-    backward = [document(m, h) for h in reversed(WEEK)][::-1]
-    assert forward == backward
+def test_the_hot_path_gives_every_hour_the_same_lines_in_any_order():
+    """HourlyLines keeps drift state from one hour to the next. Driven through a shuffled
+    week (forward and backward jumps, runs of consecutive hours both ways, repeats), it
+    gives every hour the lines that an in-order run and a fresh instance give it."""
+    roster = generator.roster(1729, 30)
+    in_order = hourly(roster, INCIDENTS)
+    expected = [in_order.lines(hour) for hour in WEEK]
+    order = list(range(len(WEEK)))
+    random.Random(12).shuffle(order)
+    sequence = order + list(range(40, 90)) + list(range(120, 60, -1)) + order[:30]
+    shuffled = hourly(roster, INCIDENTS)
+    for i in sequence:
+        assert shuffled.lines(WEEK[i]) == expected[i], WEEK[i]
+    for i in order[:20]:
+        assert bulk_lines(roster, WEEK[i], INCIDENTS) == expected[i]
+
+
+def test_documents_do_not_depend_on_the_machine_time_zone(monkeypatch):
+    roster = generator.roster(1729, 20)
+    expected = bulk_lines(roster, T0)
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    time.tzset()
+    try:
+        assert bulk_lines(roster, T0) == expected
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -119,3 +121,27 @@ def test_custom_index_gets_its_own_template(host, monkeypatch):
     assert host.count("merchants-test") == 20
     template = host.get("/_index_template/merchants-test")["index_templates"][0]["index_template"]
     assert template["index_patterns"] == ["merchants-test"]
+
+
+def test_the_engine_holds_the_template_strict_at_priority_500(host):
+    """As README promises: dynamic strict, priority 500, read back from the engine itself."""
+    # A broader template just below ours, as another tool might leave behind: ours must win.
+    request = urllib.request.Request(host.clone.url + "/_index_template/other", method="PUT",
+                                     headers={"Content-Type": "application/json"}, data=json.dumps({
+                                         "index_patterns": ["pp-*"], "priority": 499,
+                                         "template": {"mappings": {"dynamic": True}}}).encode())
+    urllib.request.urlopen(request).close()
+    data_generator.lambda_handler(SCHEDULED, None)
+    (stored,) = host.get("/_index_template/pp-merchantai")["index_templates"]
+    assert stored["index_template"]["priority"] == 500
+    assert stored["index_template"]["index_patterns"] == ["pp-merchantai"]
+    assert stored["index_template"]["template"]["mappings"]["dynamic"] == "strict"
+    assert host.get("/pp-merchantai/_mapping")["pp-merchantai"]["mappings"]["dynamic"] == "strict"
+    # Strict for real: a document with a field outside the mapping is refused.
+    stray = urllib.request.Request(host.clone.url + "/pp-merchantai/_doc/stray", method="PUT",
+                                   headers={"Content-Type": "application/json"},
+                                   data=json.dumps({"merchant_id": "m", "stray": 1}).encode())
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(stray)
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read())["error"]["type"] == "strict_dynamic_mapping_exception"

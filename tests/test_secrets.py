@@ -23,17 +23,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from urllib.parse import quote
 
 import config
 import data_generator
 import es
 from config import ConfigError
 from reliability import BACKFILL, ITEM_REJECTED, TOO_MANY_REQUESTS, UNAVAILABLE, es_error, fast, scheduled
+from conftest import SETTING_NAMES
 from shim import Fault, Hang, ItemErrors, Reply, Reset, bulk_ids, is_bulk
 
-KEY = "SECRET-KEY-1234567890"
+# Encoded keys as Kibana shows them are base64: '/', '+' and '=' are what URL parsers and
+# redaction patterns trip over. Then the older id:key form, and a plain recognisable one.
+KEY = "VnVhQ2ZH/Y0JDZGJr+UW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
+KEYS = (KEY, "VuaCfGcBCdbkQm-e5aOx:ui2lp2a/TNmsyak+9tvNnw", "SECRET-KEY-1234567890")
+OTHER_KEY = "b3RoZXIta2V5/Zm9yLXRoZS1jbHVzdGVy+dGVzdA=="
 PASSWORD = "SECRET-PASSWORD-0987654321"
-SECRETS = (KEY, PASSWORD, base64.b64encode(f"elastic:{PASSWORD}".encode()).decode())
+BASIC = base64.b64encode(f"elastic:{PASSWORD}".encode()).decode()
+SECRETS = (*KEYS, OTHER_KEY, PASSWORD, BASIC)
+# A leak of part of a secret (e.g. what follows its '/', read as a URL path) is a leak too.
+FRAGMENT = 12
 
 
 class Everything(logging.Handler):
@@ -75,10 +84,19 @@ def logs(monkeypatch):
         logging.getLogger(name).setLevel(level)
 
 
+def fragments(secret: str) -> set:
+    """Every FRAGMENT-character piece of the secret, as written and as URL-encoded."""
+    forms = (secret, quote(secret, safe=""))
+    return {form[i:i + FRAGMENT] for form in forms for i in range(len(form) - FRAGMENT + 1)}
+
+
+FRAGMENTS = {fragment: secret for secret in SECRETS for fragment in fragments(secret)}
+
+
 def assert_no_secret(*texts):
-    for text in texts:
-        for secret in SECRETS:
-            assert secret not in text
+    text = "\n".join(texts)
+    leaked = {secret for fragment, secret in FRAGMENTS.items() if fragment in text}
+    assert not leaked, f"pieces of {sorted(leaked)} leaked"
 
 
 def exception_texts(error: BaseException) -> list:
@@ -105,19 +123,21 @@ def authorizations(cluster) -> set:
             for name, value in request.headers.items() if name.lower() == "authorization"}
 
 
-def sent_the_key(cluster) -> bool:
+def sent_the_key(cluster, key=KEY) -> bool:
     """The key was really used: the proxy saw it in the Authorization header."""
-    return f"ApiKey {KEY}" in authorizations(cluster)
+    return f"ApiKey {key}" in authorizations(cluster)
 
 
 # --- real runs ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("event", [scheduled(), BACKFILL], ids=["scheduled-hour", "backfill-24h"])
-def test_successful_indexing_leaks_the_key_nowhere(keyed, logs, event):
+@pytest.mark.parametrize(("event", "key"), [(scheduled(), key) for key in KEYS] + [(BACKFILL, KEY)],
+                         ids=[f"scheduled-hour-key{i}" for i in range(len(KEYS))] + ["backfill-24h"])
+def test_successful_indexing_leaks_the_key_nowhere(keyed, logs, monkeypatch, event, key):
+    monkeypatch.setenv(config.ELASTICSEARCH_API_KEY, key)
     summary = data_generator.lambda_handler(event, None)
     assert summary["status"] == "ok" and keyed.count() == summary["documents"]
-    assert sent_the_key(keyed)
+    assert sent_the_key(keyed, key)
     assert any(line.startswith("elastic_transport") for line in logs.lines)  # transport DEBUG was captured
     assert any(line.startswith("urllib3") for line in logs.lines)
     assert_no_secret(json.dumps(summary), repr(summary), *logs.lines)
@@ -129,7 +149,7 @@ def test_basic_auth_password_leaks_nowhere(cluster, monkeypatch, logs):
     monkeypatch.setenv(config.ELASTICSEARCH_USERNAME, "elastic")
     monkeypatch.setenv(config.ELASTICSEARCH_PASSWORD, PASSWORD)
     summary = data_generator.lambda_handler(scheduled(), None)
-    assert f"Basic {SECRETS[2]}" in authorizations(cluster)
+    assert f"Basic {BASIC}" in authorizations(cluster)
     assert_no_secret(json.dumps(summary), *logs.lines)
     assert_no_secret(repr(config.load_config(os.environ)))
 
@@ -227,36 +247,75 @@ def test_a_malformed_key_from_secrets_manager_is_refused_without_showing_it(monk
     assert_no_secret(*exception_texts(raised.value))
 
 
-@pytest.mark.parametrize("host", [
-    f"https://elastic:{KEY}@my-cluster.es.io:99999",
-    f"ftp://elastic:{KEY}@my-cluster.es.io",
-    f"https://elastic:{KEY}@my-cluster.es.io",
-    f"http://elastic:{KEY}@10.0.0.1:9200",
-    f"https://{KEY}@[::1",
-])
-def test_credentials_in_the_host_url_are_refused_without_showing_them(host):
+# Credentials in the URL, wherever a '/' falls: in a base64 key, urlsplit ends the
+# host at it and reads the rest, '@' and all, as a path.
+URLS_WITH_CREDENTIALS = [
+    "https://elastic:{key}@my-cluster.es.io:99999",
+    "ftp://elastic:{key}@my-cluster.es.io",
+    "https://elastic:{key}@my-cluster.es.io",
+    "http://elastic:{key}@10.0.0.1:9200",
+    "https://{key}@[::1",
+    "https://{key}@my-cluster.es.io",
+    "https://elastic:pa/ss-{key}@my-cluster.es.io",
+    "my-cluster.es.io:{key}@x",
+    "https://my-cluster.es.io/{key}@",
+]
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("url", URLS_WITH_CREDENTIALS)
+def test_credentials_in_the_host_url_are_refused_without_showing_them(url, key):
     with pytest.raises(ConfigError) as raised:
-        config.load_config({config.ELASTICSEARCH_HOST: host})
-    assert config.ELASTICSEARCH_HOST in str(raised.value)
+        config.load_config({config.ELASTICSEARCH_HOST: url.format(key=key)})
+    assert str(raised.value).startswith(f"{config.ELASTICSEARCH_HOST} must not carry credentials")
     assert_no_secret(*exception_texts(raised.value))
 
 
-SETTINGS = [config.ELASTICSEARCH_HOST, config.ELASTICSEARCH_INDEX, config.MERCHANT_COUNT, config.GENERATOR_SEED,
-            config.LOG_LEVEL, config.ELASTICSEARCH_API_KEY_SECRET_ARN]
+@pytest.mark.parametrize("userinfo", ["{key}@", "elastic:{key}@", "x:pa/ss{key}@"])
+def test_credentials_in_the_host_url_reach_no_log_and_no_request(keyed, logs, monkeypatch, userinfo):
+    """Through the handler, every logger at DEBUG: refused before the client exists."""
+    monkeypatch.setenv(config.ELASTICSEARCH_HOST, keyed.url.replace("//", "//" + userinfo.format(key=KEY), 1))
+    with pytest.raises(ConfigError) as raised:
+        data_generator.lambda_handler(scheduled(), None)
+    assert keyed.proxy.requests == []
+    assert_no_secret(*exception_texts(raised.value), *logs.lines)
 
 
-@settings(max_examples=200, derandomize=True, deadline=None, database=None)
-@given(st.sampled_from(SETTINGS), st.text(max_size=12).filter(lambda s: "\x00" not in s),
-       st.text(max_size=12).filter(lambda s: "\x00" not in s))
-@example(config.ELASTICSEARCH_HOST, "", "")  # the key pasted into the wrong variable
-@example(config.LOG_LEVEL, "", "")
-@example(config.ELASTICSEARCH_HOST, "https://x:", "@host")
-def test_a_key_pasted_into_another_setting_is_never_echoed(name, before, after):
-    environ = {config.ELASTICSEARCH_API_KEY: KEY, name: before + KEY + after}
+def accepted_legitimately(name: str, value: str) -> bool:
+    """Where a value holding a key may still be valid: as a URL's host or path (not as its
+    credentials), in a scenario file's path or a secret's name. Everywhere else it is refused."""
+    if name == config.ELASTICSEARCH_HOST:
+        return "@" not in value
+    if name == config.SCENARIO:
+        return value.strip().endswith(".json")
+    if name == config.ELASTICSEARCH_API_KEY_SECRET_ARN:
+        return value.strip().startswith("arn:")
+    return False
+
+
+around = st.sampled_from(["", "https://", "https://elastic:", "http://127.0.0.1/", "x", " ", "'", ".json"]) | \
+    st.text(max_size=12).filter(lambda s: "\x00" not in s)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
+@given(st.sampled_from(SETTING_NAMES), st.sampled_from(KEYS), st.sampled_from([None, KEY, OTHER_KEY]), around, around)
+@example(config.ELASTICSEARCH_HOST, KEY, None, "https://", "@my-cluster.es.io")  # issue 12's reproduction
+@example(config.ELASTICSEARCH_HOST, KEY, None, "https://elastic:pa/ss-", "@my-cluster.es.io")
+@example(config.MERCHANT_COUNT, KEY, None, "", "")
+@example(config.LOG_LEVEL, KEY, OTHER_KEY, "", "")
+@example(config.ELASTICSEARCH_INDEX, KEYS[2], None, "", "")
+def test_a_key_pasted_into_another_setting_is_never_echoed(name, key, api_key, before, after):
+    """Whether ELASTICSEARCH_API_KEY holds that key, another one or nothing."""
+    value = before + key + after
+    environ = {name: value} if api_key is None else {config.ELASTICSEARCH_API_KEY: api_key, name: value}
     try:
-        config.load_config(environ)
+        cfg = config.load_config(environ)
     except ConfigError as error:
+        assert name in str(error)
         assert_no_secret(*exception_texts(error))
+        return
+    assert accepted_legitimately(name, value), f"{name} accepted a value holding a key: {value!r}"
+    assert cfg.host is None or "@" not in cfg.host
 
 
 # --- TLS ----------------------------------------------------------------------------------

@@ -83,11 +83,30 @@ def test_hourly_lines_over_consecutive_hours_match_fresh_ones_and_the_oracle():
     assert lines.lines(T0) == fresh(T0)
 
 
-def test_a_dry_run_does_not_import_the_client():
-    code = "import sys, data_generator; print('elasticsearch' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=os.path.dirname(data_generator.__file__))
-    assert result.stdout.strip() == "False"
+# Runs a dry run through the handler and an --output run through the CLI, then reports
+# whether the client was imported; last, as a control, what connecting does.
+IMPORT_PROBE = """
+import io, sys, data_generator
+summary = data_generator.lambda_handler({"start": "2026-11-01T00:00:00Z", "end": "2026-11-01T03:00:00Z",
+                                         "dry_run": True}, None)
+assert summary["dry_run"] and summary["documents"] == 60, summary
+sys.stdout = io.StringIO()
+code = data_generator.main(["--start", "2026-11-01T00:00Z", "--end", "2026-11-01T02:00Z", "--output", "-"], {})
+written = sys.stdout.getvalue().count("\\n")
+sys.stdout = sys.__stdout__
+# 40 documents and the 9 chronic answer-key records of seed 1729's first 20 merchants, two lines each.
+assert code == 0 and written == 98, (code, written)
+print("elasticsearch" in sys.modules)
+data_generator.es.connect("http://127.0.0.1:9")
+print("elasticsearch" in sys.modules)
+"""
+
+
+def test_a_dry_run_and_an_output_run_do_not_import_the_client():
+    result = subprocess.run([sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True,
+                            cwd=os.path.dirname(data_generator.__file__), env={**os.environ, "PYTHONPATH": ""})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]
 
 
 def test_bulk_responses_are_filtered_and_item_errors_still_reported(cluster):

@@ -483,3 +483,69 @@ def test_outputs_are_described(template):
     for name in ("FunctionName", "FunctionArn", "ScheduleRuleName", "ScheduleRuleArn",
                  "FailureQueueUrl", "FailureQueueArn", "LogGroupName"):
         assert outputs[name]["Description"].strip(), name
+
+
+# --- the Rules section, evaluated ---------------------------------------------------------
+
+
+def evaluate(expression, parameters: dict, conditions: dict):
+    """A rule expression's value for the given parameter values: the intrinsic functions
+    a Rules section may use here (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition, Ref)."""
+    if isinstance(expression, str):
+        return expression
+    (function, argument), = expression.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Condition":
+        return evaluate(conditions[argument], parameters, conditions)
+    values = [evaluate(item, parameters, conditions) for item in argument]
+    if function == "Fn::Equals":
+        left, right = values
+        return left == right
+    if function == "Fn::Not":
+        (value,) = values
+        return not value
+    if function == "Fn::And":
+        return all(values)
+    if function == "Fn::Or":
+        return any(values)
+    raise AssertionError(f"the evaluator does not know {function}")
+
+
+def refusals(template, **values) -> list:
+    """The AssertDescription of every rule assertion that fails for these parameter values."""
+    parameters = {name: spec.get("Default", "") for name, spec in template["Parameters"].items()}
+    parameters.update(values)
+    conditions = template.get("Conditions", {})
+    failed = []
+    for rule in template["Rules"].values():
+        if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], parameters, conditions):
+            continue
+        for assertion in rule["Assertions"]:
+            if not evaluate(assertion["Assert"], parameters, conditions):
+                failed.append(assertion["AssertDescription"])
+    return failed
+
+
+ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:es/key-AbC123"
+
+
+@pytest.mark.parametrize(("key", "arn", "refused"), [
+    ("a2V5OnNlY3JldA==", "", []),
+    ("", ARN, []),
+    ("", "", ["Set ElasticsearchApiKey or ElasticsearchApiKeySecretArn."]),
+    ("a2V5OnNlY3JldA==", ARN, ["Set only one of ElasticsearchApiKey and ElasticsearchApiKeySecretArn."]),
+], ids=["key", "secret-arn", "neither", "both"])
+def test_the_rules_admit_exactly_one_of_key_and_secret_arn(template, key, arn, refused):
+    assert refusals(template, ElasticsearchApiKey=key, ElasticsearchApiKeySecretArn=arn) == refused
+
+
+def test_the_rule_evaluator_itself():
+    template = {"Parameters": {"A": {}, "B": {"Default": "x"}}, "Conditions": {"BIsX": {"Fn::Equals": [{"Ref": "B"}, "x"]}},
+                "Rules": {"R": {"RuleCondition": {"Condition": "BIsX"}, "Assertions": [
+                    {"Assert": {"Fn::Or": [{"Fn::Not": [{"Fn::Equals": [{"Ref": "A"}, ""]}]},
+                                           {"Fn::And": [{"Condition": "BIsX"}, {"Fn::Equals": ["1", "2"]}]}]},
+                     "AssertDescription": "A is set"}]}}}
+    assert refusals(template, A="") == ["A is set"]
+    assert refusals(template, A="a") == []
+    assert refusals(template, A="", B="y") == []  # the rule does not apply

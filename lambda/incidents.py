@@ -398,8 +398,9 @@ def schedule(cfg, merchants: list | None = None) -> Schedule:
 def answer_key(cfg, hour_range, resolved: Schedule | None = None) -> list:
     """The answer-key records of every incident overlapping hour_range, chronic profiles first,
     then by onset and id, then the unmatched remediations of the range: what a run over
-    hour_range writes to the answer-key index. resolved: a schedule the remediations
-    were applied to (REMEDIATION=on); by default, none are."""
+    hour_range writes to the answer-key index (with REMEDIATION=on, a run also rewrites
+    those of the hour before). resolved: a schedule the remediations were applied to
+    (REMEDIATION=on); by default, none are."""
     found = resolved or schedule(cfg)
     h0, h1 = generator.hour_index(hour_range.start), generator.hour_index(hour_range.end)
     return found.records(found.chronic() + found.acute(h0, h1)) + found.unmatched_records(h0, h1)

@@ -216,7 +216,8 @@ def scenario(value: str, name: str = SCENARIO) -> str:
 # Scenario files named by file name alone are looked up here (shipped in the zip).
 SCENARIO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
 SCENARIO_KEYS = ("base", "description", "incidents")
-SCENARIO_INCIDENT_KEYS = ("kind", "merchants", "payment_provider", "start", "hours", "ramp_hours", "recovery_hours")
+SCENARIO_INCIDENT_KEYS = ("kind", "merchants", "payment_provider", "start", "hours", "ramp_hours", "recovery_hours",
+                          "requires_action")
 MAX_SCENARIO_HOURS = 24 * 366  # a plateau of a year at most
 _MERCHANT_ID = re.compile(r"merchant_(\d{3,})")
 
@@ -232,6 +233,7 @@ class ScenarioIncident:
     payment_provider: str | None = None
     ramp_hours: int | None = None  # None: the kind's default
     recovery_hours: int | None = None
+    requires_action: bool | None = None  # None: whether the kind has an accepted remediation
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,24 @@ class Scenario:
     name: str  # as SCENARIO gives it: steady, incidents or the file's name or path
     base: str  # steady or incidents
     incidents: tuple = ()
+
+
+def merchant_number(value, merchants: int) -> int | None:
+    """k of merchant id value (merchant_003: 3) if it is in a roster of merchants, else None."""
+    match = _MERCHANT_ID.fullmatch(value) if isinstance(value, str) else None
+    k = int(match.group(1)) if match else 0
+    return k if match and f"merchant_{k:03d}" == value and 1 <= k <= merchants else None
+
+
+def _not_a_merchant(value, merchants: int) -> str:
+    return (f"must be a merchant of the roster (merchant_001 to merchant_{merchants:03d}, "
+            f"{MERCHANT_COUNT}={merchants}), got {value!r}")
+
+
+def merchant_id(value: str, name: str, merchants: int) -> str:
+    if merchant_number(value, merchants) is None:
+        raise ConfigError(f"{name} {_not_a_merchant(value, merchants)}")
+    return value
 
 
 def load_scenario(cfg: Config) -> Scenario:
@@ -325,12 +345,9 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
             fail(f"{where}.merchants", f"must be a non-empty list of merchant ids, got {ids!r}")
         found = []
         for j, merchant_id in enumerate(ids):
-            match = _MERCHANT_ID.fullmatch(merchant_id) if isinstance(merchant_id, str) else None
-            k = int(match.group(1)) if match else 0
-            if not match or f"merchant_{k:03d}" != merchant_id or not 1 <= k <= merchants:
-                fail(f"{where}.merchants[{j}]",
-                     f"must be a merchant of the roster (merchant_001 to merchant_{merchants:03d}, "
-                     f"{MERCHANT_COUNT}={merchants}), got {merchant_id!r}")
+            k = merchant_number(merchant_id, merchants)
+            if k is None:
+                fail(f"{where}.merchants[{j}]", _not_a_merchant(merchant_id, merchants))
             if k in found:
                 fail(f"{where}.merchants[{j}]", f"repeats {merchant_id}")
             if catalog.drops_location and not generator.has_location(seed, k):
@@ -354,11 +371,17 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
             fail(f"{where}.{key}", f"must be a whole number of hours from {lo} to {hi}, got {value!r}")
         return value
 
+    requires_action = spec.get("requires_action")
+    if requires_action is not None and not isinstance(requires_action, bool):
+        fail(f"{where}.requires_action", f"must be true or false, got {requires_action!r}")
+    if requires_action and not catalog.remediation:
+        fail(f"{where}.requires_action", f"cannot be true: no remediation is accepted for {kind}")
+
     return ScenarioIncident(
         kind, int(moment.timestamp()) // 3600,
         # Every plateau lasts 2 hours or more, every ramp 1-3 hours, every recovery 1-6.
         hours("hours", 2, MAX_SCENARIO_HOURS, required=True), numbers, provider,
-        hours("ramp_hours", 1, 3), hours("recovery_hours", 1, 6),
+        hours("ramp_hours", 1, 3), hours("recovery_hours", 1, 6), requires_action,
     )
 
 
@@ -630,6 +653,13 @@ def _not_future(moment: datetime, name: str, current: datetime, exclusive: bool 
             f"{name} is {moment:%Y-%m-%dT%H:%M:%SZ}"
         )
     return moment
+
+
+def check_remediation_source(cfg: Config) -> None:
+    """Remediations shape the data, so with REMEDIATION=on every run reads them, even one
+    that only writes a file: refused early without a cluster to read them from."""
+    if cfg.remediation and not cfg.host:
+        raise ConfigError(f"{REMEDIATION}=on reads the remediations from Elasticsearch: set {ELASTICSEARCH_HOST}")
 
 
 def check_invocation_size(hour_range: HourRange, merchants: int) -> None:

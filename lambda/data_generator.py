@@ -24,6 +24,7 @@ import config
 import es
 import generator
 import incidents
+import remediations
 from config import HOUR, Config, ConfigError, EventError, HourRange
 
 logger = logging.getLogger("pp_merchantai")
@@ -34,14 +35,33 @@ SAFETY_MARGIN_S = 5
 TABLE_ROWS = 20
 
 
-def _chunks(cfg: Config, hour_range: HourRange, size: int):
+def remediate(schedule, hour_range: HourRange, read) -> list:
+    """Applies to schedule the remediations that can shape hour_range and the hour before it
+    (whose remediations are new to a run of hour_range), read in one search; returns the
+    malformed ones (remediations.Skipped), logged here by id.
+    """
+    first = generator.hour_index(hour_range.start) - 1
+    stop = generator.hour_index(hour_range.end)
+    spans = schedule.spans(first, stop)
+    lo, _ = remediations.search_window(spans, first, stop)
+    found, skipped = remediations.parse(read(generator.stamp(lo), generator.stamp(stop)))
+    for bad in skipped:
+        logger.warning("remediation %s skipped: %s", bad.id, bad.reason)
+    schedule.resolve(*remediations.apply(spans, found))
+    return skipped
+
+
+def _chunks(cfg: Config, hour_range: HourRange, size: int, read_remediations=None):
     """Every hour's bulk line pairs in order, in chunks of at most size pairs: (pairs, records).
 
     The first `records` pairs of a chunk are answer-key records: at the run's first
-    hour every chronic profile and incident under way, later each incident at its onset.
+    hour every chronic profile and incident under way (and the unmatched remediations),
+    later each incident at its onset.
     """
     merchants = generator.roster(cfg.seed, cfg.merchants)
     schedule = incidents.schedule(cfg, merchants)
+    if read_remediations is not None:
+        remediate(schedule, hour_range, read_remediations)
     lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
     record_action = '{"index":{"_index":' + json.dumps(cfg.answer_key_index) + ',"_id":'
     records: list = []
@@ -49,7 +69,10 @@ def _chunks(cfg: Config, hour_range: HourRange, size: int):
     hour = hour_range.start
     while hour < hour_range.end:
         h = generator.hour_index(hour)
-        for record in schedule.records(schedule.starting(h, hour == hour_range.start)):
+        found = schedule.records(schedule.starting(h, hour == hour_range.start))
+        if hour == hour_range.start and read_remediations is not None:
+            found += schedule.unmatched_records(h - 1, generator.hour_index(hour_range.end))
+        for record in found:
             records.append((record_action + json.dumps(record["incident_id"]) + "}}",
                             json.dumps(record, separators=(",", ":"))))
         documents += lines.lines(hour)
@@ -86,19 +109,20 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:00:00Z")
 
 
-def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=None) -> dict:
+def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=None, read_remediations=None) -> dict:
     """Generate hour_range's documents, pass them chunk by chunk to sink; return the summary.
 
     sink: an es.Indexer, an NdjsonWriter, or None to send nothing (dry run).
     time_left: seconds left in the invocation; the run stops between chunks
     with status "partial" and resume_from when another chunk might not fit.
     progress: called with the number of documents after every chunk.
+    read_remediations: (start, end) -> remediation hits, with REMEDIATION=on.
     Raises es.BulkError after the last chunk if any document was rejected.
     """
     started = time.monotonic()
     documents = indexed = answer_key_records = 0
     resume_from = None
-    for chunk, records in _chunks(cfg, hour_range, es.CHUNK_SIZE):
+    for chunk, records in _chunks(cfg, hour_range, es.CHUNK_SIZE, read_remediations):
         if time_left is not None and time_left() < es.CHUNK_WORST_CASE_S + SAFETY_MARGIN_S:
             if not documents:
                 raise es.IndexingError(
@@ -168,6 +192,14 @@ def _client(cfg: Config):
     return client
 
 
+def _remediation_reader(cfg: Config, client=None):
+    """How run() reads remediations: None with REMEDIATION=off. Runs that send nothing
+    use a client of their own, which puts no template."""
+    if not cfg.remediation:
+        return None
+    return functools.partial(es.read_remediations, client or es.connect(cfg.host, **_auth(cfg)), cfg.remediation_index)
+
+
 def _set_log_level(cfg: Config) -> None:
     logger.setLevel(cfg.log_level)
     # The transport logs whole request bodies at DEBUG: too much for
@@ -185,16 +217,17 @@ def lambda_handler(event, context):
         config.check_invocation_size(hour_range, cfg.merchants)
         if not hour_range.dry_run and not cfg.host:
             raise ConfigError(f"{config.ELASTICSEARCH_HOST} is not set")
+        config.check_remediation_source(cfg)
     except (ConfigError, EventError) as exc:
         # Expected, named errors: one clear line, no traceback. Re-raised so
         # the invocation fails visibly (Errors metric, on-failure destination).
         logger.error("%s: %s", type(exc).__name__, exc)
         raise
     if hour_range.dry_run:
-        return run(cfg, hour_range)
-    indexer = es.Indexer(_client(cfg))
+        return run(cfg, hour_range, read_remediations=_remediation_reader(cfg))
+    client = _client(cfg)
     time_left = None if context is None else lambda: context.get_remaining_time_in_millis() / 1000
-    return run(cfg, hour_range, indexer, time_left)
+    return run(cfg, hour_range, es.Indexer(client), time_left, read_remediations=_remediation_reader(cfg, client))
 
 
 # --- command line -------------------------------------------------------------------
@@ -225,6 +258,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--index", metavar="NAME", help=f"index name (env {config.ELASTICSEARCH_INDEX})")
     parser.add_argument("--scenario", metavar="NAME|FILE",
                         help=f"steady, incidents or a scenario file (env {config.SCENARIO}, default steady)")
+    parser.add_argument("--remediation", metavar="on|off",
+                        help=f"incidents wait for the AI's fix (env {config.REMEDIATION}, default off)")
     parser.add_argument("--incidents", action="store_true",
                         help="print the answer key of the range as a table; generate and send nothing")
     fan = parser.add_argument_group("fan-out", "send the range to the deployed function instead (see fanout.py)")
@@ -247,6 +282,8 @@ def _config_from_args(args: argparse.Namespace, environ) -> Config:
         overrides["index"] = config.index_name(args.index, "--index")
     if args.scenario is not None:
         overrides["scenario"] = config.scenario(args.scenario, "--scenario")
+    if args.remediation is not None:
+        overrides["remediation"] = config.remediation(args.remediation, "--remediation")
     cfg = dataclasses.replace(cfg, **overrides)
     config.load_scenario(cfg)
     return cfg
@@ -268,20 +305,30 @@ def _default_output(cfg: Config, hour_range: HourRange) -> str:
     return os.path.join("out", f"{cfg.index}-{name}.ndjson")
 
 
-def documents(cfg: Config, hour: datetime) -> list:
+def documents(cfg: Config, hour: datetime, read_remediations=None) -> list:
     """Every merchant's document at hour, parsed from the bulk lines a run writes."""
     merchants = generator.roster(cfg.seed, cfg.merchants)
-    lines = generator.HourlyLines(merchants, cfg.index, incidents.schedule(cfg, merchants), cfg.ground_truth == "inline")
+    schedule = incidents.schedule(cfg, merchants)
+    if read_remediations is not None:
+        remediate(schedule, HourRange(hour, hour + HOUR), read_remediations)
+    lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
     return [json.loads(source) for _, source in lines.lines(hour)]
 
 
-def _print_table(cfg: Config, hour: datetime, out) -> None:
+def answer_key(cfg: Config, hour_range: HourRange, read_remediations=None) -> tuple[list, list]:
+    """(the answer-key records of hour_range, the malformed remediations skipped on the way)."""
+    schedule = incidents.schedule(cfg)
+    skipped = [] if read_remediations is None else remediate(schedule, hour_range, read_remediations)
+    return incidents.answer_key(cfg, hour_range, schedule), skipped
+
+
+def _print_table(cfg: Config, hour: datetime, out, read_remediations=None) -> None:
     # The truth is shown here whatever GROUND_TRUTH says: this is the operator's terminal.
     shown = dataclasses.replace(cfg, merchants=min(cfg.merchants, TABLE_ROWS), ground_truth="inline")
     print(f"\nMerchants at {_stamp(hour)}:", file=out)
     row = "{:<13} {:<14} {:>10} {:>7} {:>12}  {}"
     print(row.format("merchant", "city", "conversion", "errors", "transactions", "issues"), file=out)
-    for doc in documents(shown, hour):
+    for doc in documents(shown, hour, read_remediations):
         print(
             row.format(
                 doc["merchant_id"],
@@ -298,7 +345,7 @@ def _print_table(cfg: Config, hour: datetime, out) -> None:
 
 
 def _print_answer_key(cfg: Config, hour_range: HourRange, out) -> None:
-    records = incidents.answer_key(cfg, hour_range)
+    records, _ = answer_key(cfg, hour_range, _remediation_reader(cfg))
     print(f"Answer key ({cfg.answer_key_index}), {_stamp(hour_range.start)} to {_stamp(hour_range.end)}: "
           f"scenario {cfg.scenario}, seed {cfg.seed}, {cfg.merchants} merchants, {len(records)} incidents", file=out)
     row = "{:<20} {:<36} {:<17} {:<17} {:<33} {}"
@@ -331,12 +378,13 @@ def _progress(cfg: Config, hour_range: HourRange, stream):
     return progress.Progress(hour_range.hours * cfg.merchants, stream)
 
 
-def _run_with_progress(bar, cfg, hour_range, sink=None):
+def _run_with_progress(bar, cfg, hour_range, sink=None, client=None):
+    read = _remediation_reader(cfg, client)
     if bar is None:
-        return run(cfg, hour_range, sink)
+        return run(cfg, hour_range, sink, read_remediations=read)
     try:
         with bar.around_logging(logger):
-            summary = run(cfg, hour_range, sink, progress=bar)
+            summary = run(cfg, hour_range, sink, progress=bar, read_remediations=read)
     except BaseException:
         bar.close(failed=True)
         raise
@@ -358,21 +406,22 @@ def main(argv=None, environ=None) -> int:
         cfg = _config_from_args(args, environ)
         _set_log_level(cfg)
         hour_range = _range_from_args(args, datetime.now(timezone.utc))
-        if args.incidents:
-            _print_answer_key(cfg, hour_range, sys.stdout)
-            return 0
         if args.invoke:
             import fanout
 
             return fanout.cli(args, hour_range, err)
         if args.chunk_hours is not None or args.concurrency is not None:
             raise ConfigError("--chunk-hours and --concurrency need --invoke")
+        config.check_remediation_source(cfg)
+        if args.incidents:
+            _print_answer_key(cfg, hour_range, sys.stdout)
+            return 0
         # A backfill (more than one hour) shows progress on stderr.
         bar = _progress(cfg, hour_range, err)
         generate = functools.partial(_run_with_progress, bar)
         if args.dry_run:
             summary = generate(cfg, hour_range)
-            _print_table(cfg, hour_range.end - HOUR, err)
+            _print_table(cfg, hour_range.end - HOUR, err, _remediation_reader(cfg))
         elif args.output == "-":
             summary = generate(cfg, hour_range, NdjsonWriter(sys.stdout))
         elif args.output or not cfg.host:
@@ -392,7 +441,8 @@ def main(argv=None, environ=None) -> int:
                     file=err,
                 )
         else:
-            summary = generate(cfg, hour_range, es.Indexer(_client(cfg)))
+            client = _client(cfg)
+            summary = generate(cfg, hour_range, es.Indexer(client), client)
     except (ConfigError, EventError) as exc:
         print(f"error: {exc}", file=err)
         return 2

@@ -1,4 +1,4 @@
-"""All Elasticsearch I/O: the client, the index template and bulk indexing.
+"""All Elasticsearch I/O: the client, the index template, bulk indexing, remediations.
 
 Retries are safe because every document has a deterministic _id and is
 written with op_type index: a retried or duplicated request overwrites the
@@ -91,6 +91,19 @@ ANSWER_KEY_MAPPINGS = {
         "remediation": {"type": "keyword"},
         "scenario": {"type": "keyword"},
         "seed": {"type": "long"},
+        # REMEDIATION=on (remediations.answer_fields).
+        "resolved_by": {"type": "keyword"},
+        "resolved_at": {"type": "date"},
+        "remediation_id": {"type": "keyword"},
+        "wrong_actions": {
+            "properties": {
+                "remediation_id": {"type": "keyword"},
+                "action": {"type": "keyword"},
+                "timestamp": {"type": "date"},
+                "merchant_id": {"type": "keyword"},
+                "payment_provider": {"type": "keyword"},
+            },
+        },
     },
 }
 
@@ -104,6 +117,10 @@ def data_mappings(inline: bool) -> dict:
 
 # Above the built-in templates (priority 100-ish) so ours wins on overlap.
 TEMPLATE_PRIORITY = 500
+# One search reads every remediation a run needs: Elasticsearch's default
+# index.max_result_window. More in one window is refused by name, not cut.
+MAX_REMEDIATIONS = 10_000
+REMEDIATION_FILTER_PATH = "hits.total,hits.hits._id,hits.hits._source"
 
 
 class IndexingError(Exception):
@@ -205,6 +222,45 @@ def ensure_template(client, index: str, mappings: dict) -> None:
         ),
         f"creating index template {index!r}",
         RETRY_STATUSES,
+    )
+
+
+def read_remediations(client, index: str, start: str, end: str) -> list:
+    """Hits ({_id, _source}) of index with start <= timestamp < end, in one search request.
+
+    An index that does not exist yet holds no remediations: not an error.
+    Order and validation are remediations.parse's job.
+    """
+    response = _retrying(
+        lambda: client.search(
+            index=index,
+            query={"range": {"timestamp": {"gte": start, "lt": end}}},
+            size=MAX_REMEDIATIONS,
+            ignore_unavailable=True,
+            filter_path=REMEDIATION_FILTER_PATH,
+        ),
+        f"reading remediations from {index!r}",
+        RETRY_STATUSES,
+        needs=f"read on {index}",
+    ).body
+    hits = response.get("hits", {})
+    found = hits.get("hits", [])  # filter_path drops an empty list
+    total = hits.get("total", {"value": 0, "relation": "eq"})
+    if total["relation"] != "eq" or total["value"] > len(found):
+        raise IndexingError(
+            f"more than {MAX_REMEDIATIONS} remediations in {index!r} between {start} and {end}: "
+            "one run reads them in one search; delete the excess"
+        )
+    return found
+
+
+def write_remediation(client, index: str, doc_id: str, document: dict) -> None:
+    """Index one remediation, visible to the next search when this returns (refresh=wait_for)."""
+    _retrying(
+        lambda: client.index(index=index, id=doc_id, document=document, refresh="wait_for"),
+        f"writing remediation {doc_id!r} to {index!r}",
+        RETRY_STATUSES,
+        needs=f"write on {index}",
     )
 
 

@@ -3,6 +3,8 @@
   python lambda/evaluate.py baseline --start ISO --end ISO [--input NDJSON] [--output findings.jsonl]
   python lambda/evaluate.py score (--findings F | --findings-index NAME) --start ISO --end ISO [--json]
   python lambda/evaluate.py report --start ISO --end ISO [--input NDJSON] [--findings F] [--output report.html]
+  python lambda/evaluate.py remediate (--merchant ID | --payment-provider NAME) --action ACTION --at ISO
+                                      [--incident-id ID] [--note TEXT]   (docs/closed-loop.md)
 
 Configuration (SCENARIO, seed, merchants, index names) comes from the generator's variables and
 flags, so the answer key is recomputed here for any range, never read back. Observations come
@@ -29,6 +31,8 @@ import scoring
 from config import HOUR, ConfigError, EventError, HourRange
 
 HISTORY = baseline.HISTORY_DAYS * 24 * HOUR
+# Every action some incident kind accepts, in the catalog's order.
+ACTIONS = tuple(dict.fromkeys(action for kind in incidents.CATALOG.values() for action in kind.remediation))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
         sub.add_argument("--seed", metavar="S", help=f"generator seed (env {config.GENERATOR_SEED})")
         sub.add_argument("--index", metavar="NAME", help=f"data index (env {config.ELASTICSEARCH_INDEX})")
+        sub.add_argument("--remediation", metavar="on|off",
+                         help=f"the closed loop: apply and score remediations (env {config.REMEDIATION}, default off)")
         return sub
 
     def source(sub: argparse.ArgumentParser) -> None:
@@ -64,6 +70,20 @@ def _parser() -> argparse.ArgumentParser:
     source(sub)
     findings_from(sub, required=False)
     sub.add_argument("--output", metavar="FILE", help="default: out/<index>-report.html")
+
+    sub = commands.add_parser("remediate", help="write one remediation (the AI's action) for the closed loop",
+                              description="write one remediation to the remediations index (docs/closed-loop.md)")
+    target = sub.add_mutually_exclusive_group(required=True)
+    target.add_argument("--merchant", metavar="ID", help="act on one merchant, e.g. merchant_003")
+    target.add_argument("--payment-provider", metavar="NAME", help="act on a payment provider (all its merchants)")
+    sub.add_argument("--action", required=True, help="an accepted action name: " + ", ".join(ACTIONS))
+    sub.add_argument("--at", required=True, metavar="ISO", help="the data hour at which the AI acts (naive = UTC)")
+    sub.add_argument("--incident-id", metavar="ID", help="the AI's own reference, recorded as it is")
+    sub.add_argument("--note", metavar="TEXT", help="free text")
+    sub.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
+    sub.add_argument("--index", metavar="NAME", help=f"data index (env {config.ELASTICSEARCH_INDEX}); "
+                                                     f"remediations go to {config.REMEDIATION_INDEX}")
+    sub.set_defaults(seed=None, scenario=None, remediation=None)
     return parser
 
 
@@ -126,6 +146,16 @@ def _usable(parsed: findings.Findings, source: str, err) -> findings.Findings:
     return parsed
 
 
+def _answer_key(cfg: config.Config, hour_range: HourRange) -> tuple[list, list | None]:
+    """(the answer key of hour_range, the malformed remediations or None with REMEDIATION=off):
+    recomputed here, with the remediations read from their index when the loop is closed."""
+    if not cfg.remediation:
+        return incidents.answer_key(cfg, hour_range), None
+    client = _client(cfg)
+    return data_generator.answer_key(cfg, hour_range, lambda lo, hi: es.read_remediations(
+        client, cfg.remediation_index, lo, hi))
+
+
 def _baseline(args, cfg, hour_range, out, err) -> None:
     # The traffic rule compares with the 7 days before each hour: read them too.
     observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end)
@@ -143,19 +173,20 @@ def _baseline(args, cfg, hour_range, out, err) -> None:
 
 def _score(args, cfg, hour_range, out, err) -> None:
     parsed = _usable(_findings(args, cfg), args.findings or args.findings_index, err)
-    result = scoring.assess(incidents.answer_key(cfg, hour_range), parsed, hour_range.start, hour_range.end).summary()
+    records, skipped = _answer_key(cfg, hour_range)
+    result = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped).summary()
     out.write(json.dumps(result, indent=2) + "\n" if args.json else scoring.table(result))
 
 
 def _report(args, cfg, hour_range, out, err) -> None:
     import report
 
-    records = incidents.answer_key(cfg, hour_range)
+    records, skipped = _answer_key(cfg, hour_range)
     assessment = None
     source = args.findings or args.findings_index
     if source:
         parsed = _usable(_findings(args, cfg), source, err)
-        assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end)
+        assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped)
     meta = {"scenario": cfg.scenario, "seed": cfg.seed, "merchants": cfg.merchants,
             "range": f"{generator.stamp(generator.hour_index(hour_range.start))} to "
                      f"{generator.stamp(generator.hour_index(hour_range.end))} ({hour_range.hours} hours)",
@@ -170,6 +201,27 @@ def _report(args, cfg, hour_range, out, err) -> None:
     print(f"Wrote {path} ({len(text.encode()) // 1024} KB)", file=err)
 
 
+def _remediate(args, cfg: config.Config, out) -> None:
+    """One remediation document, under an id that makes the same command overwrite it."""
+    if args.merchant is not None:
+        target = {"merchant_id": config.merchant_id(args.merchant, "--merchant", cfg.merchants)}
+    elif args.payment_provider in generator.PAYMENT_PROVIDERS:
+        target = {"payment_provider": args.payment_provider}
+    else:
+        raise ConfigError(f"--payment-provider must be one of {', '.join(generator.PAYMENT_PROVIDERS)}, "
+                          f"got {args.payment_provider!r}")
+    if args.action not in ACTIONS:
+        raise ConfigError(f"--action must be one of {', '.join(ACTIONS)}, got {args.action!r}")
+    hour = config.floor_hour(config.parse_time(args.at, "--at"))
+    document = {**target, "action": args.action, "timestamp": hour.strftime("%Y-%m-%dT%H:00:00Z")}
+    for field, value in (("incident_id", args.incident_id), ("note", args.note)):
+        if value is not None:
+            document[field] = value
+    doc_id = f"{next(iter(target.values()))}-{args.action}-{hour:%Y%m%d%H}"
+    es.write_remediation(_client(cfg), cfg.remediation_index, doc_id, document)
+    out.write(f"remediation {doc_id} written to {cfg.remediation_index}: {json.dumps(document)}\n")
+
+
 COMMANDS = {"baseline": _baseline, "score": _score, "report": _report}
 
 
@@ -180,7 +232,10 @@ def main(argv=None, environ=None, out=None, err=None) -> int:
     err = sys.stderr if err is None else err
     try:
         cfg = data_generator._config_from_args(args, environ)
-        COMMANDS[args.command](args, cfg, _range(args), out, err)
+        if args.command == "remediate":
+            _remediate(args, cfg, out)
+        else:
+            COMMANDS[args.command](args, cfg, _range(args), out, err)
     except (ConfigError, EventError) as exc:
         print(f"error: {exc}", file=err)
         return 2

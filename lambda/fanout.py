@@ -194,7 +194,8 @@ def send(p: Plan, client, out, sleep=time.sleep, dry_run: bool = False) -> int:
 
 def cli(args, hour_range: HourRange, out, client=None, sleep=time.sleep) -> int:
     """`data_generator.py --invoke FUNCTION ...`: plan, print and send; the exit code."""
-    for flag, value in (("--output", args.output), ("--seed", args.seed), ("--index", args.index)):
+    for flag, value in (("--output", args.output), ("--seed", args.seed), ("--index", args.index),
+                        ("--remediation", args.remediation)):
         if value is not None:
             raise ConfigError(f"{flag} cannot be used with --invoke: the function uses its own configuration")
     merchants = None if args.merchants is None else config.merchant_count(args.merchants, "--merchants")

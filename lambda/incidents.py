@@ -23,9 +23,10 @@ merchants changes no existing merchant's incidents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import generator
+import remediations
 from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, _rng, _window
 
 WEEK_HOURS = 168
@@ -117,6 +118,8 @@ class Incident:
     conversion: tuple | None = None
     errors: tuple | None = None
     sessions: float | None = None
+    # With REMEDIATION=on, waits for an accepted remediation (or the cap) instead of ending as planned.
+    requires_action: bool = False
 
     # What generator._effects reads.
     labels = property(lambda self: self.kind.labels)
@@ -126,12 +129,19 @@ class Incident:
 
     def fraction(self, h: int) -> float:
         """The share of the plateau's effect at hour h (inside [onset, end)): (i + 1) / (n + 1)
-        at the i-th of n ramp hours, so ramps lie strictly between normal and plateau."""
-        if h < self.plateau_start:
+        at the i-th of n ramp hours, so ramps lie strictly between normal and plateau.
+
+        A remediation during the onset ramp starts the recovery before the plateau: it
+        ramps down from the share reached, so no hour before the remediation changes.
+        """
+        if h < self.plateau_start and h < self.recovery_start:
             return (h - self.onset + 1) / (self.plateau_start - self.onset + 1)
         if h < self.recovery_start:
             return 1.0
-        return 1.0 - (h - self.recovery_start + 1) / (self.end - self.recovery_start + 1)
+        down = 1.0 - (h - self.recovery_start + 1) / (self.end - self.recovery_start + 1)
+        if self.recovery_start < self.plateau_start:
+            return (self.recovery_start - self.onset) / (self.plateau_start - self.onset + 1) * down
+        return down
 
     def record(self, scenario: str, seed: int) -> dict:
         """The answer-key record (JSON-ready)."""
@@ -165,7 +175,7 @@ class Schedule:
     scenario: a config.Scenario (base "steady" or "incidents", plus a file's incidents).
     """
 
-    def __init__(self, seed: int, scenario, merchants: list):
+    def __init__(self, seed: int, scenario, merchants: list, remediation: bool = False):
         self.seed = seed
         self.scenario = scenario
         self.max_session_factor = MAX_SESSION_FACTOR
@@ -183,10 +193,16 @@ class Schedule:
         self._file = [incident for spec in scenario.incidents if (incident := self._from_file(spec))]
         self._week_cached = None
         self._week_incidents: list = []
+        # REMEDIATION=on: incidents that require action are held until fixed or capped
+        # (remediations.planned); resolve() brings in the fixes and wrong actions.
+        self._remediation = remediation
+        self._outcomes: dict = {}
+        self._unmatched: list = []
 
     # --- building incidents ---------------------------------------------------------------
 
-    def _incident(self, kind, incident_id, positions, provider, rng, onset, ramp, plateau, recovery):
+    def _incident(self, kind, incident_id, positions, provider, rng, onset, ramp, plateau, recovery,
+                  requires_action=None):
         chronic = onset is None
         return Incident(
             incident_id, kind, tuple(positions), tuple(self._merchants[i].merchant_id for i in positions), provider,
@@ -195,6 +211,7 @@ class Schedule:
             _window(rng, *kind.conversion) if kind.conversion and rng else None,
             _window(rng, *kind.errors) if kind.errors and rng else None,
             rng.uniform(*kind.sessions) if kind.sessions and rng else None,
+            bool(kind.remediation) if requires_action is None else requires_action,
         )
 
     def _from_file(self, spec):
@@ -210,7 +227,8 @@ class Schedule:
         ramp = kind.ramp_hours[0] if spec.ramp_hours is None else spec.ramp_hours
         recovery = kind.recovery_hours[0] if spec.recovery_hours is None else spec.recovery_hours
         return self._incident(kind, incident_id, positions, spec.payment_provider,
-                              _rng(self.seed, "scenario", incident_id), spec.start, ramp, spec.hours, recovery)
+                              _rng(self.seed, "scenario", incident_id), spec.start, ramp, spec.hours, recovery,
+                              spec.requires_action)
 
     def _week(self, week: int) -> list:
         """Catalog incidents of one week: the payment outage, then one slot per merchant group."""
@@ -274,12 +292,51 @@ class Schedule:
         overlapping incidents of one merchant apply, each on top of the ones before."""
         if week != self._week_cached:
             start, end = week * WEEK_HOURS, (week + 1) * WEEK_HOURS
+            catalog = []
+            if self._catalog:
+                # A held incident (7 days at most, plus its recovery) reaches into the second week after its own.
+                for w in range(week - 2, week + 1) if self._remediation else (week,):
+                    catalog += self._week(w)
+            found = catalog + self._file
+            if self._remediation:
+                found = [self._shaped(incident) for incident in found]
             self._week_incidents = sorted(
-                (self._week(week) if self._catalog else [])
-                + [incident for incident in self._file if incident.onset < end and incident.end > start],
-                key=_order)
+                (incident for incident in found if incident.onset < end and incident.end > start), key=_order)
             self._week_cached = week
         return self._week_incidents
+
+    # --- remediations (REMEDIATION=on) -----------------------------------------------------
+
+    def _span(self, incident: Incident) -> remediations.Span:
+        return remediations.Span(
+            incident.incident_id, incident.merchant_ids, incident.provider, incident.onset, incident.recovery_start,
+            incident.end - incident.recovery_start, incident.kind.remediation,
+            self._remediation and incident.requires_action)
+
+    def _outcome(self, incident: Incident) -> remediations.Outcome:
+        return self._outcomes.get(incident.incident_id) or remediations.planned(self._span(incident))
+
+    def _shaped(self, incident: Incident) -> Incident:
+        """The incident as remediations leave it: held until fixed or capped, or ended early by a fix."""
+        outcome = self._outcome(incident)
+        if (outcome.recovery_start, outcome.end) == (incident.recovery_start, incident.end):
+            return incident
+        return replace(incident, recovery_start=outcome.recovery_start, end=outcome.end)
+
+    def spans(self, h0: int, h1: int) -> list:
+        """What remediations need of the acute incidents that may overlap [h0, h1) (before resolve)."""
+        return [self._span(incident) for incident in self.acute(h0, h1)]
+
+    def resolve(self, outcomes: dict, unmatched: list) -> None:
+        """Apply remediations.apply's result: from now on every lookup sees the fixed intervals."""
+        self._outcomes = outcomes
+        self._unmatched = unmatched
+        self._week_cached = None
+
+    def unmatched_records(self, h0: int, h1: int) -> list:
+        """Answer-key records of the remediations in [h0, h1) that touched no active incident."""
+        return [remediations.unmatched_record(r, self.scenario.name, self.seed)
+                for r in self._unmatched if h0 <= r.hour < h1]
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -313,12 +370,21 @@ class Schedule:
 
     def starting(self, h: int, first: bool) -> list:
         """The incidents whose answer-key records a run writes at hour h: those beginning at h,
-        and at a run's first hour also every chronic profile and every incident already under way."""
-        acute = [incident for incident in self.acute(h, h + 1) if first or incident.onset == h]
+        and at a run's first hour also every chronic profile and every incident already under way
+        (with REMEDIATION=on, also those that ended at h: this run is the first to see the
+        remediations of their last hour)."""
+        since = h - 1 if first and self._remediation else h
+        acute = [incident for incident in self.acute(since, h + 1) if first or incident.onset == h]
         return (self.chronic() if first else []) + acute
 
     def records(self, incidents: list) -> list:
-        return [incident.record(self.scenario.name, self.seed) for incident in incidents]
+        out = []
+        for incident in incidents:
+            record = incident.record(self.scenario.name, self.seed)
+            if self._remediation and incident.onset is not None:
+                record.update(remediations.answer_fields(self._outcome(incident)))
+            out.append(record)
+        return out
 
 
 def schedule(cfg, merchants: list | None = None) -> Schedule:
@@ -326,12 +392,15 @@ def schedule(cfg, merchants: list | None = None) -> Schedule:
     import config
 
     merchants = generator.roster(cfg.seed, cfg.merchants) if merchants is None else merchants
-    return Schedule(cfg.seed, config.load_scenario(cfg), merchants)
+    return Schedule(cfg.seed, config.load_scenario(cfg), merchants, cfg.remediation)
 
 
-def answer_key(cfg, hour_range) -> list:
+def answer_key(cfg, hour_range, resolved: Schedule | None = None) -> list:
     """The answer-key records of every incident overlapping hour_range, chronic profiles first,
-    then by onset and id: what a run over hour_range writes to the answer-key index."""
-    found = schedule(cfg)
+    then by onset and id, then the unmatched remediations of the range: what a run over
+    hour_range writes to the answer-key index (with REMEDIATION=on, a run also rewrites
+    those of the hour before). resolved: a schedule the remediations were applied to
+    (REMEDIATION=on); by default, none are."""
+    found = resolved or schedule(cfg)
     h0, h1 = generator.hour_index(hour_range.start), generator.hour_index(hour_range.end)
-    return found.records(found.chronic() + found.acute(h0, h1))
+    return found.records(found.chronic() + found.acute(h0, h1)) + found.unmatched_records(h0, h1)

@@ -1,7 +1,8 @@
 """One self-contained HTML report: per merchant charts with incident bands and findings, the score, the roster.
 
 Charts are inline SVG drawn here; no script, no network, no external fonts. Stable hooks for
-tests: div.panel[data-merchant], rect.band[data-incident][data-kind], .finding[data-outcome].
+tests: div.panel[data-merchant], rect.band[data-incident][data-kind], .finding[data-outcome],
+.remediation[data-remediation][data-outcome].
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 
 import scoring
 from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, hour_index, stamp
+from remediations import REMEDIATION, UNMATCHED
 from scoring import hour_of
 
 KIND_COLOURS = {
@@ -27,6 +29,12 @@ OUTCOME_COLOURS = {scoring.TP: "#1a7f37", scoring.DUPLICATE: "#7fbf8f", scoring.
                    scoring.LOOKALIKE: "#bf8700"}
 OUTCOME_NAMES = {scoring.TP: "detection", scoring.DUPLICATE: "later duplicate", scoring.FP: "false positive",
                  scoring.LOOKALIKE: "look-alike false alarm"}
+
+# The closed loop's remediations, marked on the charts at the hour the AI acted.
+FIX, WRONG = "fix", "wrong"
+REMEDIATION_COLOURS = {FIX: "#1a7f37", WRONG: "#cf222e", UNMATCHED: "#8250df"}
+REMEDIATION_NAMES = {FIX: "remediation that fixed an incident", WRONG: "wrong action on an incident",
+                     UNMATCHED: "action with nothing active"}
 
 # Geometry of one merchant's SVG, in px.
 WIDTH, LEFT, RIGHT = 1100, 84, 8
@@ -104,7 +112,26 @@ def _ticks(axis: _Axis, top: float, bottom: float) -> list:
     return out
 
 
-def _panel(merchant_id: str, hours: dict, axis: _Axis, bands: list, markers: list, chronic: list) -> str:
+def _acts(records: list, providers: dict) -> dict:
+    """{merchant: {(remediation id, outcome): (hour, action)}}: every remediation of the answer key,
+    on the merchants it acted on (a provider's: the incident's, or all of that provider's)."""
+    acts = defaultdict(dict)
+    for record in records:
+        outcome = UNMATCHED if record["kind"] == UNMATCHED else WRONG
+        for action in record.get("wrong_actions") or ():
+            merchants = ([action["merchant_id"]] if "merchant_id" in action else record["merchant_ids"]
+                         or [m for m, p in providers.items() if p == action["payment_provider"]])
+            for merchant in merchants:
+                acts[merchant][action["remediation_id"], outcome] = (hour_of(action["timestamp"]), action["action"])
+        if record.get("resolved_by") == REMEDIATION:
+            for merchant in record["merchant_ids"]:
+                acts[merchant][record["remediation_id"], FIX] = (hour_of(record["resolved_at"]),
+                                                                 (record.get("remediation") or ["?"])[0])
+    return acts
+
+
+def _panel(merchant_id: str, hours: dict, axis: _Axis, bands: list, markers: list, chronic: list,
+           acts: dict) -> str:
     rows, y = {}, 2.0
     for field, _, height in CHARTS:
         rows[field] = (y, height)
@@ -166,6 +193,17 @@ def _panel(merchant_id: str, hours: dict, axis: _Axis, bands: list, markers: lis
             f'{_e(finding.issue)} at {stamp(finding.hour)}: {OUTCOME_NAMES[outcome]}</title></path>'
         )
 
+    for (remediation_id, outcome), (hour, action) in sorted(acts.items(), key=lambda item: item[1]):
+        if not axis.first <= hour < axis.stop:
+            continue
+        x = axis.centre(hour)
+        body.append(
+            f'<g class="remediation" data-remediation="{_e(remediation_id)}" data-outcome="{outcome}">'
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="2" y2="{bottom:.1f}" stroke="{REMEDIATION_COLOURS[outcome]}" '
+            f'stroke-width="1.5"/><path d="M{x:.1f} 2l4 5l-4 5l-4 -5z" fill="{REMEDIATION_COLOURS[outcome]}"/>'
+            f'<title>{_e(remediation_id)}: {_e(action)} at {stamp(hour)}: {REMEDIATION_NAMES[outcome]}</title></g>'
+        )
+
     first = next(iter(hours.values()), {})
     details = " · ".join(_e(first[k]) for k in ("merchant_name", "city", "payment_provider") if k in first)
     tags = "".join(f' <span class="chronic">chronic {_e(label)}</span>' for label in chronic)
@@ -174,10 +212,10 @@ def _panel(merchant_id: str, hours: dict, axis: _Axis, bands: list, markers: lis
             f'role="img" aria-label="{_e(merchant_id)}">{"".join(body)}</svg></div>')
 
 
-def _legend(records: list, with_findings: bool) -> str:
+def _legend(records: list, with_findings: bool, with_remediations: bool) -> str:
     kinds = {}
     for record in records:
-        if record.get("onset"):
+        if record.get("onset") and record["kind"] != UNMATCHED:
             kinds[record["kind"]] = (_colour(record), "" if record.get("is_issue") else " (benign)")
     items = [f'<span><i style="background:{colour};opacity:.5"></i>{_e(kind)}{benign}</span>'
              for kind, (colour, benign) in sorted(kinds.items())]
@@ -185,6 +223,9 @@ def _legend(records: list, with_findings: bool) -> str:
     if with_findings:
         items += [f'<span><i style="background:{OUTCOME_COLOURS[o]}"></i>finding: {OUTCOME_NAMES[o]}</span>'
                   for o in OUTCOME_COLOURS]
+    if with_remediations:
+        items += [f'<span><i style="background:{colour}"></i>{REMEDIATION_NAMES[o]}</span>'
+                  for o, colour in REMEDIATION_COLOURS.items()]
     return f'<div class="legend">{"".join(items)}</div>'
 
 
@@ -193,7 +234,7 @@ def _roster(merchants: list, docs: dict, records: list) -> str:
     for merchant_id in merchants:
         located = next((d for d in docs[merchant_id].values() if "city" in d), {})
         any_doc = next(iter(docs[merchant_id].values()), {})
-        mine = [r for r in records if merchant_id in r["merchant_ids"]]
+        mine = [r for r in records if merchant_id in r["merchant_ids"] and r["kind"] != UNMATCHED]
         chronic = sorted({label for r in mine if not r.get("onset") for label in r.get("issues") or []})
         acute = sum(1 for r in mine if r.get("onset") and r.get("is_issue"))
         benign = sum(1 for r in mine if r.get("onset") and not r.get("is_issue"))
@@ -215,8 +256,9 @@ def render(meta: dict, start: datetime, end: datetime, observations, records: li
     for doc in observations:
         docs[doc["merchant_id"]][hour_of(doc["timestamp"])] = doc
     merchants = sorted(docs)
-    timed = [r for r in records if r.get("onset") and hour_of(r["onset"]) < axis.stop
+    timed = [r for r in records if r.get("onset") and r["kind"] != UNMATCHED and hour_of(r["onset"]) < axis.stop
              and hour_of(r["end"]) > axis.first]
+    acts = _acts(records, {m: next(iter(hours.values())).get("payment_provider") for m, hours in docs.items()})
     markers = defaultdict(list)
     if assessment is not None:
         for finding, outcome in assessment.outcomes:
@@ -224,7 +266,7 @@ def render(meta: dict, start: datetime, end: datetime, observations, records: li
     panels = [
         _panel(m, docs[m], axis, [r for r in timed if m in r["merchant_ids"]], markers[m],
                sorted({label for r in records if not r.get("onset") and m in r["merchant_ids"]
-                       for label in r.get("issues") or []}))
+                       for label in r.get("issues") or []}), acts[m])
         for m in merchants
     ]
     score = (f'<pre class="score">{_e(scoring.table(assessment.summary()))}</pre>' if assessment is not None
@@ -237,7 +279,7 @@ def render(meta: dict, start: datetime, end: datetime, observations, records: li
         f"<style>{STYLE}</style></head><body>"
         f'<header><h1>pp-merchantai: grading report</h1><dl class="meta">{header}</dl></header>'
         f'<h2>Score</h2><section id="score">{score}</section>'
-        f'<h2>Merchants over time</h2><section id="charts">{_legend(timed, assessment is not None)}'
+        f'<h2>Merchants over time</h2><section id="charts">{_legend(timed, assessment is not None, any("resolved_by" in r for r in records))}'
         f'{"".join(panels)}</section>'
         f'<h2>Roster</h2><section id="roster">{_roster(merchants, docs, records)}</section>'
         "</body></html>\n"

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 
 from findings import LABELS, Finding, Findings
 from generator import hour_index, stamp
+from remediations import REMEDIATION, UNMATCHED
 
 # NAB's profiles (config/profiles.json): weights of a detected window, a false positive, a missed window.
 NAB_PROFILES = {
@@ -100,6 +101,35 @@ def _p90(values: list) -> int:
     return sorted(values)[math.ceil(0.9 * len(values)) - 1]
 
 
+def _spread(values: list) -> dict:
+    return {
+        "count": len(values),
+        "median": statistics.median(values) if values else None,
+        "p90": _p90(values) if values else None,
+        "max": max(values) if values else None,
+    }
+
+
+def remediation_summary(records: list, skipped: list, start: int, end: int) -> dict:
+    """The closed loop's score over hours [start, end): of the acute incidents that accept a
+    remediation, the share the agent resolved and how long after the onset it acted; its wrong
+    actions (each counted once, inside or outside any incident); the malformed remediations."""
+    remediable = [i for i in _in_range(records, start, end)
+                  if i.is_issue and not i.chronic and i.record.get("remediation")]
+    resolved = [i for i in remediable if i.record.get("resolved_by") == REMEDIATION]
+    wrong = {action["remediation_id"] for r in records for action in r.get("wrong_actions") or ()
+             if start <= hour_of(action["timestamp"]) < end}
+    return {
+        "remediable": len(remediable),
+        "resolved_by_agent": _ratio(len(resolved), len(remediable)),
+        "hours_to_mitigate": _spread([hour_of(i.record["resolved_at"]) - i.onset for i in resolved]),
+        "wrong_actions": len(wrong),
+        "unresolved": len(remediable) - len(resolved),
+        "malformed": len(skipped),
+        "problems": [f"{bad.id}: {bad.reason}" for bad in skipped],
+    }
+
+
 @dataclass
 class Assessment:
     """Every finding's outcome and every incident's detection; summary() is the score."""
@@ -111,6 +141,8 @@ class Assessment:
     outcomes: list = field(default_factory=list)  # [(Finding, outcome)] of the findings in range
     detected: dict = field(default_factory=dict)  # incident id -> its earliest matching Finding
     outside_range: int = 0
+    records: list = field(default_factory=list)
+    skipped: list | None = None  # REMEDIATION=on: the malformed remediations; None: the loop is open
 
     @property
     def problems(self) -> list:
@@ -146,12 +178,7 @@ class Assessment:
                           "chronic": sum(i.chronic for i in problems), "lookalikes": len(self.lookalikes)},
             "overall": _counts(tp, len(fps), len(problems) - tp),
             "per_label": per_label,
-            "hours_to_detect": {
-                "count": len(delays),
-                "median": statistics.median(delays) if delays else None,
-                "p90": _p90(delays) if delays else None,
-                "max": max(delays) if delays else None,
-            },
+            "hours_to_detect": _spread(delays),
             "nab": {name: self.nab(weights) for name, weights in NAB_PROFILES.items()},
             "root_cause_accuracy": {
                 "stated": len(stated),
@@ -161,7 +188,8 @@ class Assessment:
                                         for (_, rc), t in zip(stated, truth)), len(stated)),
             },
             "lookalike_false_alarms": sum(o == LOOKALIKE for _, o in self.outcomes),
-        }
+        } | ({} if self.skipped is None else
+             {"remediation": remediation_summary(self.records, self.skipped, self.start, self.end)})
 
     def nab(self, weights: dict):
         """NAB's score, normalised: 0 for no findings, 100 for each window found at its first hour.
@@ -196,15 +224,19 @@ class Assessment:
 
 def _in_range(records: list, first: int, stop: int) -> list:
     """The incidents of records that overlap the hours [first, stop) and touch a merchant
-    (a scenario file's outage on a provider without merchants in the roster shows in no data)."""
-    incidents = [Incident.of(r) for r in records]
+    (a scenario file's outage on a provider without merchants in the roster shows in no data).
+    An unmatched remediation's record is the agent's act, not an incident."""
+    incidents = [Incident.of(r) for r in records if r["kind"] != UNMATCHED]
     return [i for i in incidents if i.merchants and (i.chronic or (i.onset < stop and i.end > first))]
 
 
-def assess(records: list, findings: Findings, start: datetime, end: datetime) -> Assessment:
-    """Match findings to the answer-key records over the hours [start, end)."""
+def assess(records: list, findings: Findings, start: datetime, end: datetime, skipped: list | None = None) -> Assessment:
+    """Match findings to the answer-key records over the hours [start, end).
+
+    skipped: with REMEDIATION=on, the malformed remediations: the summary then scores the loop too.
+    """
     first, stop = hour_index(start), hour_index(end)
-    result = Assessment(first, stop, findings, _in_range(records, first, stop))
+    result = Assessment(first, stop, findings, _in_range(records, first, stop), records=records, skipped=skipped)
     # Stable: findings of the same hour keep their input order.
     in_range = sorted((f for f in findings.usable if first <= f.hour < stop), key=lambda f: f.hour)
     result.outside_range = len(findings.usable) - len(in_range)
@@ -288,8 +320,21 @@ def _root_cause_lines(result: dict) -> list:
             f"look-alike false alarms: {result['lookalike_false_alarms']}"]
 
 
+def _remediation_lines(result: dict) -> list:
+    r = result.get("remediation")
+    if r is None:
+        return []
+    h = r["hours_to_mitigate"]
+    return [f"closed loop: {h['count']} of {r['remediable']} acute incidents that accept a remediation resolved "
+            f"by the agent ({_number(r['resolved_by_agent'])}), {r['unresolved']} unresolved; "
+            f"{r['wrong_actions']} wrong actions",
+            f"hours to mitigate: median {_number(h['median'], 1)}, p90 {_number(h['p90'])}, max {_number(h['max'])}",
+            f"remediations: {r['malformed']} malformed"] + [f"  {problem}" for problem in r["problems"]]
+
+
 # One formatter per section of the result, in the table's order.
-SECTIONS = [_findings_lines, _incident_lines, _detection_lines, _timing_lines, _nab_lines, _root_cause_lines]
+SECTIONS = [_findings_lines, _incident_lines, _detection_lines, _timing_lines, _nab_lines, _root_cause_lines,
+            _remediation_lines]
 
 
 def table(result: dict) -> str:

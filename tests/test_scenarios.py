@@ -91,6 +91,11 @@ MISTAKES = {
     "location loss without a location": (with_incident(kind="location_feed_loss", merchants=["merchant_003"]),
                                          "incidents[1].merchants[0] merchant_003 has no location to lose"),
     "the same incident twice": ({"incidents": [GOOD, OUTAGE, GOOD]}, "incidents[2] repeats incidents[0]"),
+    "requires_action not a boolean": (with_incident(requires_action="yes"),
+                                      "incidents[1].requires_action must be true or false, got 'yes'"),
+    "requires_action on a look-alike": (with_incident(kind="promo_surge", requires_action=True),
+                                        "incidents[1].requires_action cannot be true: no remediation is accepted "
+                                        "for promo_surge"),
 }
 
 

@@ -26,8 +26,8 @@ from config import HOUR, Config, ConfigError, EventError, HourRange
 
 logger = logging.getLogger("pp_merchantai")
 
-# Kept free on top of es.CHUNK_WORST_CASE_S before a chunk starts, so Lambda
-# never kills the function mid-chunk.
+# Kept free at the end of an invocation: no attempt starts unless it can end
+# before it, so Lambda never kills the function mid-request.
 SAFETY_MARGIN_S = 5
 TABLE_ROWS = 20
 
@@ -68,12 +68,12 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:00:00Z")
 
 
-def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=None) -> dict:
+def run(cfg: Config, hour_range: HourRange, sink=None, progress=None) -> dict:
     """Generate hour_range's documents, pass them chunk by chunk to sink; return the summary.
 
     sink: an es.Indexer, an NdjsonWriter, or None to send nothing (dry run).
-    time_left: seconds left in the invocation; the run stops between chunks
-    with status "partial" and resume_from when another chunk might not fit.
+    When the indexer runs out of time (es.OutOfTime) the run stops with status
+    "partial" and resume_from, the first hour not wholly sent.
     progress: called with the number of documents after every chunk.
     Raises es.BulkError after the last chunk if any document was rejected.
     """
@@ -82,23 +82,23 @@ def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=
     documents = indexed = 0
     resume_from = None
     for chunk in _chunks(merchants, hour_range, cfg.index, es.CHUNK_SIZE):
-        if time_left is not None and time_left() < es.CHUNK_WORST_CASE_S + SAFETY_MARGIN_S:
-            if not documents:
-                raise es.IndexingError(
-                    f"too little time left to send one chunk safely "
-                    f"(needs {es.CHUNK_WORST_CASE_S + SAFETY_MARGIN_S} s): raise the function's timeout"
-                )
-            # Whole hours done so far; a partly sent hour is sent again (same ids).
-            resume_from = hour_range.start + (documents // cfg.merchants) * HOUR
-            if resume_from == hour_range.start:
-                # Resuming would start over from the same hour, forever.
-                raise es.IndexingError(
-                    f"ran out of time before finishing the first hour ({documents} of {cfg.merchants} "
-                    f"documents sent); raise the function's timeout or lower {config.MERCHANT_COUNT}"
-                )
-            break
         if sink is not None:
-            indexed += sink.send(chunk)
+            try:
+                indexed += sink.send(chunk)
+            except es.OutOfTime as stopped:
+                documents, indexed = documents + stopped.done, indexed + stopped.indexed
+                # Whole hours done so far; a partly sent hour is sent again (same ids).
+                resume_from = hour_range.start + (documents // cfg.merchants) * HOUR
+                if resume_from == hour_range.start:
+                    if not documents:
+                        raise
+                    # Resuming would start over from the same hour, forever.
+                    raise es.IndexingError(
+                        f"ran out of time before finishing the first hour ({documents} of {cfg.merchants} "
+                        f"documents sent; lower {config.MERCHANT_COUNT} or allow more time): {stopped}"
+                    ) from None
+                logger.warning("stopping early, resume from %s: %s", _stamp(resume_from), stopped)
+                break
         documents += len(chunk)
         if progress is not None:
             progress(len(chunk))
@@ -136,14 +136,9 @@ def _auth(cfg: Config) -> dict:
 
 @functools.lru_cache(maxsize=1)
 def _client(cfg: Config):
-    """One client per container; the template is ensured once, on first use.
-
-    A warm invocation then makes exactly one request, the _bulk. A failure is
-    not cached, so the next invocation tries the template again.
-    """
-    client = es.connect(cfg.host, **_auth(cfg))
-    es.ensure_template(client, cfg.index)
-    return client
+    """One client per container. The indexer puts the template once per client, on first
+    use, so a warm invocation makes exactly one request, the _bulk."""
+    return es.connect(cfg.host, **_auth(cfg))
 
 
 def _set_log_level(cfg: Config) -> None:
@@ -169,9 +164,18 @@ def lambda_handler(event, context):
         raise
     if hour_range.dry_run:
         return run(cfg, hour_range)
-    indexer = es.Indexer(_client(cfg))
-    time_left = None if context is None else lambda: context.get_remaining_time_in_millis() / 1000
-    return run(cfg, hour_range, indexer, time_left)
+    try:
+        client = _client(cfg)
+    except (ConfigError, config.SecretError) as exc:
+        logger.error("%s: %s", type(exc).__name__, exc)
+        raise
+    if context is None:  # invoked locally: the CLI's default patience
+        indexer = es.Indexer(client, cfg.index, patience=config.DEFAULT_PATIENCE_S)
+    else:
+        # Retries go on while they can end before the safety margin.
+        indexer = es.Indexer(client, cfg.index, time_left=lambda: (
+            context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S))
+    return run(cfg, hour_range, indexer)
 
 
 # --- command line -------------------------------------------------------------------
@@ -190,6 +194,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
     parser.add_argument("--seed", metavar="S", help=f"generator seed (env {config.GENERATOR_SEED})")
     parser.add_argument("--index", metavar="NAME", help=f"index name (env {config.ELASTICSEARCH_INDEX})")
+    parser.add_argument("--patience", metavar="SECONDS",
+                        help=f"how long a chunk may go on retrying after its first failure "
+                        f"(default {config.DEFAULT_PATIENCE_S})")
     fan = parser.add_argument_group("fan-out", "send the range to the deployed function instead (see fanout.py)")
     fan.add_argument("--invoke", metavar="FUNCTION", help="invoke FUNCTION asynchronously once per chunk of the range")
     fan.add_argument("--chunk-hours", metavar="H", type=int, help="hours per invocation (default: sized to the timeout)")
@@ -281,6 +288,7 @@ def main(argv=None, environ=None) -> int:
     logger.propagate = False
     try:
         cfg = _config_from_args(args, environ)
+        patience = config.DEFAULT_PATIENCE_S if args.patience is None else config.patience(args.patience)
         _set_log_level(cfg)
         hour_range = _range_from_args(args, datetime.now(timezone.utc))
         if args.invoke:
@@ -313,11 +321,15 @@ def main(argv=None, environ=None) -> int:
                     file=err,
                 )
         else:
-            summary = generate(cfg, hour_range, es.Indexer(_client(cfg)))
+            summary = generate(cfg, hour_range, es.Indexer(_client(cfg), cfg.index, patience=patience))
+            if summary["status"] == "partial":
+                print(f"error: stopped early; to finish, run again with --start {summary['resume_from']} "
+                      f"--end {summary['end']}", file=err)
+                return 1
     except (ConfigError, EventError) as exc:
         print(f"error: {exc}", file=err)
         return 2
-    except es.IndexingError as exc:
+    except (es.IndexingError, config.SecretError) as exc:
         print(f"error: {exc}", file=err)
         return 1
     finally:

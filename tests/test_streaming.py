@@ -88,7 +88,7 @@ def test_bulk_responses_are_filtered_and_item_errors_still_reported(cluster):
 
     cluster.proxy.faults.append(lambda request: Rewrite(reject_second) if "_bulk" in request.path else None)
     client = es.connect(cluster.url)
-    indexer = es.Indexer(client)
+    indexer = es.Indexer(client, "pp-merchantai", patience=0)
     pairs = generator.bulk_lines(generator.roster(1729, 3), T0, "pp-merchantai")
     assert indexer.send(pairs) == 2
     assert indexer.failed == 1

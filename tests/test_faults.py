@@ -406,26 +406,33 @@ def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_d
 # Shipped constants, simulated time: every attempt hangs until its deadline.
 
 
-def test_every_attempt_hanging_ends_at_its_deadline_and_none_starts_that_could_outlast_the_margin(shipped):
+def test_every_attempt_hanging_ends_at_its_deadline_and_none_starts_that_could_outlast_the_margin(
+        shipped, monkeypatch):
     clock = shipped.clock
+    data_generator.lambda_handler(scheduled(), None)  # the template is in place: only the bulk hangs
     shipped.proxy.faults.append(Fault(Hang(), times=10**6, when=is_bulk))
-
-    with pytest.raises(es.IndexingError) as failure:
-        data_generator.lambda_handler(scheduled(), clock.context(LAMBDA_TIMEOUT_S))
-
-    message = str(failure.value)
-    assert f"ConnectionTimeout: no complete answer within {es.REQUEST_TIMEOUT_S} s" in message
-    assert "time runs out" in message
-    bulk_attempts = clock.attempts[1:]  # the first was the template's
-    assert len(bulk_attempts) == len(shipped.proxy.bulk_requests()) > 5
     last_end = LAMBDA_TIMEOUT_S - data_generator.SAFETY_MARGIN_S
-    for start, end in bulk_attempts:
-        assert end - start == pytest.approx(es.REQUEST_TIMEOUT_S, abs=0.5)  # cut at its deadline, not later
-        assert end <= last_end
-    # It gave up only when one more backoff and attempt could not fit.
-    assert bulk_attempts[-1][1] > last_end - es.REQUEST_TIMEOUT_S - es.MAX_BACKOFF_S
-    assert clock.elapsed() <= last_end
-    assert held(shipped) == 0
+
+    for seed in range(10):  # the jitter decides where the last attempt falls: try several
+        monkeypatch.setattr(es, "JITTER", random.Random(seed))
+        first, requests = len(clock.attempts), len(shipped.proxy.bulk_requests())
+        context = clock.context(LAMBDA_TIMEOUT_S)
+        base = clock.elapsed()
+        with pytest.raises(es.IndexingError) as failure:
+            data_generator.lambda_handler(scheduled(), context)
+
+        message = str(failure.value)
+        assert f"ConnectionTimeout: no complete answer within {es.REQUEST_TIMEOUT_S} s" in message
+        assert "time runs out" in message
+        attempts = [(start - base, end - base) for start, end in clock.attempts[first:]]
+        assert len(attempts) == len(shipped.proxy.bulk_requests()) - requests > 5
+        for start, end in attempts:
+            assert end - start == pytest.approx(es.REQUEST_TIMEOUT_S, abs=0.5)  # cut at its deadline, not later
+            assert end <= last_end, f"seed {seed}: an attempt ran into the safety margin"
+        # It gave up only when one more backoff and attempt could not fit.
+        assert attempts[-1][1] > last_end - es.REQUEST_TIMEOUT_S - es.MAX_BACKOFF_S
+        assert clock.elapsed() - base <= last_end
+    assert held(shipped) == 20
 
 
 @pytest.mark.parametrize("budget_s", [14.9, 15.5, 16, 25.5, 60, 120, LAMBDA_TIMEOUT_S])

@@ -15,10 +15,15 @@ readonly BUILD_DIR="${ROOT_DIR}/deployment"
 readonly ZIP_PATH="${ROOT_DIR}/lambda-deployment.zip"
 readonly PYTHON_VERSION="3.13"
 readonly LOG_LEVELS="DEBUG INFO WARNING ERROR CRITICAL"
+readonly GROUND_TRUTH_MODES="separate inline"
+readonly REMEDIATION_MODES="off on"
 # Mirrors of the template's AllowedPatterns, checked before any AWS call.
 readonly HOST_PATTERN='^https://[^[:space:]/?#@]+(/[^[:space:]?#@]*)?$'
 readonly INDEX_PATTERN='^[a-z0-9][a-z0-9._-]{0,254}$'
 readonly SECRET_ARN_PATTERN='^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$'
+# A built-in scenario or the file name of one of lambda/scenarios/*.json (all the
+# function can read is its zip).
+readonly SCENARIO_PATTERN='^(steady|incidents|[A-Za-z0-9][A-Za-z0-9._-]{0,249}\.json)$'
 readonly TOPIC_ARN_PATTERN='^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$'
 
 # AWS CLI v2 would otherwise page its output.
@@ -40,6 +45,11 @@ MERCHANT_COUNT="${MERCHANT_COUNT:-20}"
 GENERATOR_SEED="${GENERATOR_SEED:-1729}"
 RESERVED_CONCURRENCY="${RESERVED_CONCURRENCY:--1}"
 ALARM_TOPIC_ARN="${ALARM_TOPIC_ARN:-}"
+SCENARIO="${SCENARIO:-steady}"
+GROUND_TRUTH="${GROUND_TRUTH:-separate}"
+ANSWER_KEY_INDEX="${ANSWER_KEY_INDEX:-}"
+REMEDIATION="${REMEDIATION:-off}"
+REMEDIATION_INDEX="${REMEDIATION_INDEX:-}"
 WORK_DIR=""
 COMPILER=""
 
@@ -48,8 +58,9 @@ usage() {
 Usage: ./deploy.sh [options]
 
 Builds lambda-deployment.zip (requirements.txt vendored for the Lambda platform
-plus lambda/*.py) and deploys it: CloudFormation stack (cloudformation.yml), then
-the code (update-function-code), then the hourly schedule is enabled.
+plus lambda/*.py and lambda/scenarios/*.json) and deploys it: CloudFormation stack
+(cloudformation.yml), then the code (update-function-code), then the hourly
+schedule is enabled.
 
 Options:
   --stack-name NAME          stack name (env STACK_NAME; default pp-merchantai-data-generator)
@@ -63,6 +74,13 @@ Options:
   --api-key-file FILE        read the encoded API key from FILE (or env ELASTICSEARCH_API_KEY)
   --api-key-secret-arn ARN   Secrets Manager secret holding the key, instead of the key
                              (env ELASTICSEARCH_API_KEY_SECRET_ARN)
+  --scenario NAME            steady, incidents or a lambda/scenarios/*.json file name
+                             (env SCENARIO; default steady)
+  --ground-truth MODE        separate or inline (env GROUND_TRUTH; default separate)
+  --answer-key-index NAME    answer-key index (env ANSWER_KEY_INDEX; default <index>-incidents)
+  --remediation MODE         off or on (env REMEDIATION; default off)
+  --remediation-index NAME   remediations index (env REMEDIATION_INDEX;
+                             default <index>-remediations)
   --package-only             build lambda-deployment.zip only; no AWS call
   --delete                   delete the stack (function, schedule, queue, logs)
   -h, --help                 show this help
@@ -97,7 +115,8 @@ parse_args() {
   while (($# > 0)); do
     case "$1" in
       --stack-name | --function-name | --region | --profile | --log-level | --architecture | \
-        --host | --index | --api-key-file | --api-key-secret-arn)
+        --host | --index | --api-key-file | --api-key-secret-arn | --scenario | --ground-truth | \
+        --answer-key-index | --remediation | --remediation-index)
         if (($# < 2)) || [[ -z "$2" ]]; then
           usage_error "$1 needs a value"
         fi
@@ -112,6 +131,11 @@ parse_args() {
           --index) ELASTICSEARCH_INDEX="$2" ;;
           --api-key-file) read_api_key_file "$2" ;;
           --api-key-secret-arn) ELASTICSEARCH_API_KEY_SECRET_ARN="$2" ;;
+          --scenario) SCENARIO="$2" ;;
+          --ground-truth) GROUND_TRUTH="$2" ;;
+          --answer-key-index) ANSWER_KEY_INDEX="$2" ;;
+          --remediation) REMEDIATION="$2" ;;
+          --remediation-index) REMEDIATION_INDEX="$2" ;;
         esac
         shift 2
         ;;
@@ -219,6 +243,33 @@ check_deploy_inputs() {
   if [[ " ${LOG_LEVELS} " != *" ${LOG_LEVEL} "* ]]; then
     usage_error "--log-level must be one of ${LOG_LEVELS}, got '${LOG_LEVEL}'"
   fi
+  check_scenario_inputs
+}
+
+# Checks the scenario, answer-key and remediation settings.
+check_scenario_inputs() {
+  check_pattern SCENARIO "${SCENARIO}" "${SCENARIO_PATTERN}" \
+    "must be steady, incidents or the file name of a lambda/scenarios/*.json file, got '${SCENARIO}'"
+  if [[ "${SCENARIO}" == *.json && ! -f "${ROOT_DIR}/lambda/scenarios/${SCENARIO}" ]]; then
+    err "SCENARIO names lambda/scenarios/${SCENARIO}, which does not exist"
+    exit 2
+  fi
+  GROUND_TRUTH="${GROUND_TRUTH,,}"
+  if [[ " ${GROUND_TRUTH_MODES} " != *" ${GROUND_TRUTH} "* ]]; then
+    usage_error "--ground-truth must be one of ${GROUND_TRUTH_MODES}, got '${GROUND_TRUTH}'"
+  fi
+  REMEDIATION="${REMEDIATION,,}"
+  if [[ " ${REMEDIATION_MODES} " != *" ${REMEDIATION} "* ]]; then
+    usage_error "--remediation must be one of ${REMEDIATION_MODES}, got '${REMEDIATION}'"
+  fi
+  if [[ -n "${ANSWER_KEY_INDEX}" ]]; then
+    check_pattern ANSWER_KEY_INDEX "${ANSWER_KEY_INDEX}" "${INDEX_PATTERN}" \
+      "must be a lowercase Elasticsearch index name"
+  fi
+  if [[ -n "${REMEDIATION_INDEX}" ]]; then
+    check_pattern REMEDIATION_INDEX "${REMEDIATION_INDEX}" "${INDEX_PATTERN}" \
+      "must be a lowercase Elasticsearch index name"
+  fi
 }
 
 # Replaces the API key with [redacted] in stdin (AWS CLI output and errors).
@@ -276,7 +327,8 @@ compile_package() {
 }
 
 # Builds lambda-deployment.zip: the runtime dependencies for the Lambda platform
-# (boto3 comes with the runtime and is not vendored) and lambda/*.py, compiled
+# (boto3 comes with the runtime and is not vendored), lambda/*.py and, beside them,
+# lambda/scenarios/*.json (so SCENARIO=<file name> finds them in scenarios/); compiled
 # to bytecode when python${PYTHON_VERSION} is at hand.
 build_package() {
   local platform="manylinux2014_x86_64"
@@ -291,6 +343,8 @@ build_package() {
     --platform "${platform}" --only-binary=:all: \
     --python-version "${PYTHON_VERSION}" --implementation cp
   cp "${ROOT_DIR}"/lambda/*.py "${BUILD_DIR}/"
+  mkdir -p "${BUILD_DIR}/scenarios"
+  cp "${ROOT_DIR}"/lambda/scenarios/*.json "${BUILD_DIR}/scenarios/"
   # Console scripts and caches are of no use in Lambda.
   rm -rf "${BUILD_DIR:?}/bin"
   find "${BUILD_DIR}" -name __pycache__ -type d -prune -exec rm -rf {} +
@@ -336,6 +390,9 @@ write_parameters() {
     PARAM_MERCHANT_COUNT="${MERCHANT_COUNT}" PARAM_SEED="${GENERATOR_SEED}" \
     PARAM_LOG_LEVEL="${LOG_LEVEL}" PARAM_ARCHITECTURE="${ARCHITECTURE}" \
     PARAM_RESERVED_CONCURRENCY="${RESERVED_CONCURRENCY}" PARAM_ALARM_TOPIC_ARN="${ALARM_TOPIC_ARN}" \
+    PARAM_SCENARIO="${SCENARIO}" PARAM_GROUND_TRUTH="${GROUND_TRUTH}" \
+    PARAM_ANSWER_KEY_INDEX="${ANSWER_KEY_INDEX}" PARAM_REMEDIATION="${REMEDIATION}" \
+    PARAM_REMEDIATION_INDEX="${REMEDIATION_INDEX}" \
     python3 - "${file}" <<'EOF'
 import json
 import os
@@ -350,6 +407,11 @@ names = {
     "MerchantCount": "PARAM_MERCHANT_COUNT",
     "GeneratorSeed": "PARAM_SEED",
     "LogLevel": "PARAM_LOG_LEVEL",
+    "Scenario": "PARAM_SCENARIO",
+    "GroundTruth": "PARAM_GROUND_TRUTH",
+    "AnswerKeyIndex": "PARAM_ANSWER_KEY_INDEX",
+    "Remediation": "PARAM_REMEDIATION",
+    "RemediationIndex": "PARAM_REMEDIATION_INDEX",
     "Architecture": "PARAM_ARCHITECTURE",
     "ReservedConcurrency": "PARAM_RESERVED_CONCURRENCY",
     "ScheduleState": "PARAM_SCHEDULE_STATE",

@@ -35,6 +35,7 @@ import config  # noqa: E402
 import data_generator  # noqa: E402
 import es  # noqa: E402
 import generator  # noqa: E402
+import incidents  # noqa: E402
 from config import HOUR, Config, HourRange  # noqa: E402
 
 FAKER_PYTHON = os.path.join(ROOT, ".venv-bench", "bin", "python")
@@ -96,7 +97,7 @@ def machine() -> str:
 
 def _ours(roster, hours: int) -> tuple:
     """(HourlyLines alone, run() writing NDJSON to /dev/null), docs per CPU-second."""
-    lines = generator.HourlyLines(roster, "pp-merchantai")
+    lines = generator.HourlyLines(roster, "pp-merchantai", incidents.schedule(Config(merchants=len(roster)), roster))
     cpu = time.process_time()
     for i in range(hours):
         lines.lines(T0 + i * HOUR)
@@ -149,7 +150,7 @@ def into_noop() -> float:
             hours_here = hours if size == 2000 and filter_path else 100
             wall, cpu = time.perf_counter(), time.process_time()
             summary = data_generator.run(Config(host=sink.url, merchants=merchants), _range(hours_here),
-                                         es.Indexer(client, "pp-merchantai", patience=0))
+                                         es.Indexer(client, {}, patience=0))
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             assert summary["indexed"] == merchants * hours_here
             results[label] = summary["documents"] / wall
@@ -170,7 +171,7 @@ def into_engine(engine_url_holder: dict) -> None:
         engine_url_holder.update(server=server, clone=clone, proxy=proxy)
         merchants, hours = 1000, 20
         client = es.connect(proxy.url)
-        indexer = es.Indexer(client, "pp-merchantai", patience=0)
+        indexer = es.Indexer(client, {"pp-merchantai": es.MAPPINGS}, patience=0)
         indexer.send([])  # puts the index template
         wall = time.perf_counter()
         summary = data_generator.run(Config(host=proxy.url, merchants=merchants), _range(hours), indexer)
@@ -199,19 +200,19 @@ LAUNCHER = """
 import os, subprocess, sys
 process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 _, status, usage = os.wait4(process.pid, 0)
-print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 """
 
 
-def peak_rss(args: list, env: dict | None = None) -> tuple:
-    """(peak RSS in MB, wall seconds) of one CLI run in a child process, from its own rusage."""
+def peak_rss(args: list, env: dict | None = None, cpu: bool = False) -> tuple:
+    """(peak RSS in MB, wall seconds[, CPU seconds]) of one CLI run in a child process, from its own rusage."""
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", LAUNCHER, sys.executable, os.path.join(LAMBDA, "data_generator.py"),
                              *args], env={**os.environ, **(env or {})}, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    code, max_rss_kb = map(int, result.stdout.split())
-    assert code == 0, args
-    return max_rss_kb / 1024, seconds
+    code, max_rss_kb, cpu_seconds = result.stdout.split()
+    assert int(code) == 0, args
+    return (int(max_rss_kb) / 1024, seconds) + ((float(cpu_seconds),) if cpu else ())
 
 
 def memory(noop_url: str) -> None:
@@ -219,6 +220,12 @@ def memory(noop_url: str) -> None:
     mb, seconds = peak_rss(backfill + ["--output", os.devnull])
     row("peak RSS, 1,000,000-doc backfill, --output /dev/null", f"{mb:.0f} MB",
         f"{1_000_000 / seconds:,.0f} docs/s wall for the whole process")
+    # Issue 8's bar: with incidents, >= 100,000 docs per CPU-second and under 120 MB.
+    for scenario, truth in (("incidents", "separate"), ("incidents", "inline"), ("steady", "separate")):
+        mb, seconds, cpu = peak_rss(backfill + ["--output", os.devnull], {"SCENARIO": scenario, "GROUND_TRUTH": truth},
+                                    cpu=True)
+        row(f"1,000,000-doc backfill, SCENARIO={scenario} GROUND_TRUTH={truth}, CLI --output /dev/null",
+            f"{1_000_000 / cpu:,.0f} docs/CPU-s", f"peak RSS {mb:.0f} MB; whole process, start-up included")
     mb, seconds = peak_rss(backfill, {"ELASTICSEARCH_HOST": noop_url, "LOG_LEVEL": "WARNING"})
     row("peak RSS, 1,000,000-doc backfill, indexed into the no-op sink", f"{mb:.0f} MB",
         f"{1_000_000 / seconds:,.0f} docs/s wall for the whole process")

@@ -2,7 +2,8 @@
 
 Both take the same path: load config, work out the hours, generate every
 merchant's document for each hour and send them in chunks to Elasticsearch
-(or to an NDJSON file). Everything that can go wrong with the inputs raises a
+(or to an NDJSON file), with the answer-key records of the incidents in those
+hours in the same bulk requests. Everything that can go wrong with the inputs raises a
 named error from config; it is translated here, at the edges.
 """
 
@@ -21,6 +22,7 @@ from datetime import datetime, timezone
 import config
 import es
 import generator
+import incidents
 from config import HOUR, Config, ConfigError, EventError, HourRange
 
 logger = logging.getLogger("pp_merchantai")
@@ -31,19 +33,35 @@ SAFETY_MARGIN_S = 5
 TABLE_ROWS = 20
 
 
-def _chunks(merchants: list, hour_range: HourRange, index: str, size: int):
-    """Bulk line pairs of every hour in order, in chunks of size documents."""
-    lines = generator.HourlyLines(merchants, index)
-    buffer: list = []
+def _chunks(cfg: Config, hour_range: HourRange, size: int):
+    """Every hour's bulk line pairs in order, in chunks of at most size pairs: (pairs, records).
+
+    The first `records` pairs of a chunk are answer-key records: at the run's first
+    hour every chronic profile and incident under way, later each incident at its onset.
+    """
+    merchants = generator.roster(cfg.seed, cfg.merchants)
+    schedule = incidents.schedule(cfg, merchants)
+    lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
+    record_action = '{"index":{"_index":' + json.dumps(cfg.answer_key_index) + ',"_id":'
+    records: list = []
+    documents: list = []
     hour = hour_range.start
     while hour < hour_range.end:
-        buffer += lines.lines(hour)
+        h = generator.hour_index(hour)
+        for record in schedule.records(schedule.starting(h, hour == hour_range.start)):
+            records.append((record_action + json.dumps(record["incident_id"]) + "}}",
+                            json.dumps(record, separators=(",", ":"))))
+        documents += lines.lines(hour)
         hour += HOUR
-        while len(buffer) >= size:
-            yield buffer[:size]
-            del buffer[:size]
-    if buffer:
-        yield buffer
+        while len(records) + len(documents) >= size:
+            chunk = records[:size]
+            del records[:size]
+            count = len(chunk)
+            chunk += documents[:size - count]
+            del documents[:size - count]
+            yield chunk, count
+    if records or documents:
+        yield records + documents, len(records)
 
 
 class NdjsonWriter:
@@ -56,7 +74,7 @@ class NdjsonWriter:
     # where a whole chunk's (~850 KB) would page-fault fresh memory every time (2x slower).
     PAIRS_PER_WRITE = 200
 
-    def send(self, pairs: list) -> int:
+    def send(self, pairs: list, records: int = 0) -> int:
         step = self.PAIRS_PER_WRITE
         for i in range(0, len(pairs), step):
             self.stream.write("\n".join(itertools.chain.from_iterable(pairs[i:i + step])) + "\n")
@@ -77,15 +95,17 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None) -> dict:
     Raises es.BulkError after the last chunk if any document was rejected.
     """
     started = time.monotonic()
-    merchants = generator.roster(cfg.seed, cfg.merchants)
-    documents = indexed = 0
+    documents = indexed = answer_key_records = 0
     resume_from = None
-    for chunk in _chunks(merchants, hour_range, cfg.index, es.CHUNK_SIZE):
+    for chunk, records in _chunks(cfg, hour_range, es.CHUNK_SIZE):
         if sink is not None:
             try:
-                indexed += sink.send(chunk)
+                indexed += sink.send(chunk, records)
             except es.OutOfTime as stopped:
-                documents, indexed = documents + stopped.done, indexed + stopped.indexed
+                # The chunk's records come first: what was done of it beyond them are documents.
+                documents += max(0, stopped.done - records)
+                answer_key_records += min(stopped.done, records)
+                indexed += stopped.indexed
                 # Whole hours done so far; a partly sent hour is sent again (same ids).
                 resume_from = hour_range.start + (documents // cfg.merchants) * HOUR
                 if resume_from == hour_range.start:
@@ -98,20 +118,24 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None) -> dict:
                     ) from None
                 logger.warning("stopping early, resume from %s: %s", _stamp(resume_from), stopped)
                 break
-        documents += len(chunk)
+        documents += len(chunk) - records
+        answer_key_records += records
         if progress is not None:
-            progress(len(chunk))
+            progress(len(chunk) - records)
 
     failed = getattr(sink, "failed", 0)
     summary = {
         "status": "error" if failed else "partial" if resume_from else "ok",
         "index": cfg.index,
+        "scenario": cfg.scenario,
         "start": _stamp(hour_range.start),
         "end": _stamp(hour_range.end),
         "hours": hour_range.hours,
         "documents": documents,
         "indexed": indexed,
         "failed": failed,
+        "answer_key_index": cfg.answer_key_index,
+        "answer_key_records": answer_key_records,
         "dry_run": sink is None,
         "duration_ms": round((time.monotonic() - started) * 1000),
     }
@@ -135,9 +159,14 @@ def _auth(cfg: Config) -> dict:
 
 @functools.lru_cache(maxsize=1)
 def _client(cfg: Config):
-    """One client per container. The indexer puts the template once per client, on first
-    use, so a warm invocation makes exactly one request, the _bulk."""
+    """One client per container. The indexer puts the two templates once per client, on
+    first use, so a warm invocation makes exactly one request, the _bulk; a failure there
+    is not remembered, so the next invocation tries the templates again."""
     return es.connect(cfg.host, **_auth(cfg))
+
+
+def _templates(cfg: Config) -> dict:
+    return {cfg.index: es.data_mappings(cfg.ground_truth == "inline"), cfg.answer_key_index: es.ANSWER_KEY_MAPPINGS}
 
 
 def _set_log_level(cfg: Config) -> None:
@@ -151,6 +180,7 @@ def lambda_handler(event, context):
     """Entry point for EventBridge schedules and manual `aws lambda invoke`."""
     try:
         cfg = config.load_config(os.environ)
+        config.load_scenario(cfg)
         _set_log_level(cfg)
         hour_range = config.parse_event(event, datetime.now(timezone.utc))
         config.check_invocation_size(hour_range, cfg.merchants)
@@ -169,10 +199,10 @@ def lambda_handler(event, context):
         logger.error("%s: %s", type(exc).__name__, exc)
         raise
     if context is None:  # invoked locally: the CLI's default patience
-        indexer = es.Indexer(client, cfg.index, patience=config.DEFAULT_PATIENCE_S)
+        indexer = es.Indexer(client, _templates(cfg), patience=config.DEFAULT_PATIENCE_S)
     else:
         # Retries go on while they can end before the safety margin.
-        indexer = es.Indexer(client, cfg.index, time_left=lambda: (
+        indexer = es.Indexer(client, _templates(cfg), time_left=lambda: (
             context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S))
     return run(cfg, hour_range, indexer)
 
@@ -198,6 +228,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", metavar="SECONDS",
                         help=f"how long a chunk may go on retrying after its first failure "
                         f"(default {config.DEFAULT_PATIENCE_S})")
+    parser.add_argument("--scenario", metavar="NAME|FILE",
+                        help=f"steady, incidents or a scenario file (env {config.SCENARIO}, default steady)")
+    parser.add_argument("--incidents", action="store_true",
+                        help="print the answer key of the range as a table; generate and send nothing")
     fan = parser.add_argument_group("fan-out", "send the range to the deployed function instead (see fanout.py)")
     fan.add_argument("--invoke", metavar="FUNCTION", help="invoke FUNCTION asynchronously once per chunk of the range")
     fan.add_argument("--chunk-hours", metavar="H", type=int, help="hours per invocation (default: sized to the timeout)")
@@ -215,7 +249,11 @@ def _config_from_args(args: argparse.Namespace, environ) -> Config:
         overrides["seed"] = config.seed(args.seed, "--seed")
     if args.index is not None:
         overrides["index"] = config.index_name(args.index, "--index")
-    return dataclasses.replace(cfg, **overrides)
+    if args.scenario is not None:
+        overrides["scenario"] = config.scenario(args.scenario, "--scenario")
+    cfg = dataclasses.replace(cfg, **overrides)
+    config.load_scenario(cfg)
+    return cfg
 
 
 def _range_from_args(args: argparse.Namespace, now: datetime) -> HourRange:
@@ -234,16 +272,23 @@ def _default_output(cfg: Config, hour_range: HourRange) -> str:
     return os.path.join("out", f"{cfg.index}-{name}.ndjson")
 
 
+def documents(cfg: Config, hour: datetime) -> list:
+    """Every merchant's document at hour, parsed from the bulk lines a run writes."""
+    merchants = generator.roster(cfg.seed, cfg.merchants)
+    lines = generator.HourlyLines(merchants, cfg.index, incidents.schedule(cfg, merchants), cfg.ground_truth == "inline")
+    return [json.loads(source) for _, source in lines.lines(hour)]
+
+
 def _print_table(cfg: Config, hour: datetime, out) -> None:
-    merchants = generator.roster(cfg.seed, min(cfg.merchants, TABLE_ROWS))
+    # The truth is shown here whatever GROUND_TRUTH says: this is the operator's terminal.
+    shown = dataclasses.replace(cfg, merchants=min(cfg.merchants, TABLE_ROWS), ground_truth="inline")
     print(f"\nMerchants at {_stamp(hour)}:", file=out)
     row = "{:<13} {:<14} {:>10} {:>7} {:>12}  {}"
     print(row.format("merchant", "city", "conversion", "errors", "transactions", "issues"), file=out)
-    for m in merchants:
-        doc = generator.document(m, hour)
+    for doc in documents(shown, hour):
         print(
             row.format(
-                m.merchant_id,
+                doc["merchant_id"],
                 doc.get("city", "-"),
                 f"{doc['conversion_rate']:.2f}%",
                 f"{doc['error_rate']:.2f}%",
@@ -254,6 +299,22 @@ def _print_table(cfg: Config, hour: datetime, out) -> None:
         )
     if cfg.merchants > TABLE_ROWS:
         print(f"... and {cfg.merchants - TABLE_ROWS} more merchants", file=out)
+
+
+def _print_answer_key(cfg: Config, hour_range: HourRange, out) -> None:
+    records = incidents.answer_key(cfg, hour_range)
+    print(f"Answer key ({cfg.answer_key_index}), {_stamp(hour_range.start)} to {_stamp(hour_range.end)}: "
+          f"scenario {cfg.scenario}, seed {cfg.seed}, {cfg.merchants} merchants, {len(records)} incidents", file=out)
+    row = "{:<20} {:<36} {:<17} {:<17} {:<33} {}"
+    print(row.format("kind", "merchants", "onset", "end", "labels", "root cause"), file=out)
+    for record in records:
+        ids = record["merchant_ids"]
+        merchants = ", ".join(ids) if len(ids) <= 2 else f"{ids[0]} +{len(ids) - 1} more"
+        if "payment_provider" in record:
+            merchants = f"{record['payment_provider']}: {merchants}"
+        when = [record[field][:16].replace("T", " ") if record[field] else "chronic" for field in ("onset", "end")]
+        print(row.format(record["kind"], merchants, *when, ", ".join(record["issues"]) or "none (benign)",
+                         f"{record['root_cause']['category']} / {record['root_cause']['component']}"), file=out)
 
 
 def _progress(cfg: Config, hour_range: HourRange, stream):
@@ -292,6 +353,9 @@ def main(argv=None, environ=None) -> int:
         patience = config.DEFAULT_PATIENCE_S if args.patience is None else config.patience(args.patience)
         _set_log_level(cfg)
         hour_range = _range_from_args(args, datetime.now(timezone.utc))
+        if args.incidents:
+            _print_answer_key(cfg, hour_range, sys.stdout)
+            return 0
         if args.invoke:
             import fanout
 
@@ -322,7 +386,7 @@ def main(argv=None, environ=None) -> int:
                     file=err,
                 )
         else:
-            summary = generate(cfg, hour_range, es.Indexer(_client(cfg), cfg.index, patience=patience))
+            summary = generate(cfg, hour_range, es.Indexer(_client(cfg), _templates(cfg), patience=patience))
             if summary["status"] == "partial":
                 print(f"error: stopped early; to finish, run again with --start {summary['resume_from']} "
                       f"--end {summary['end']}", file=err)

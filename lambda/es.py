@@ -61,12 +61,14 @@ def wait(done: threading.Event, timeout: float) -> bool:
 
 JITTER = random.Random()
 
+# The observation index: what a real merchant-metrics pipeline would hold.
 MAPPINGS = {
     "dynamic": "strict",
     "properties": {
         "merchant_id": {"type": "keyword"},
         "merchant_name": {"type": "keyword"},
         "category": {"type": "keyword"},
+        "payment_provider": {"type": "keyword"},
         "city": {"type": "keyword"},
         "country": {"type": "keyword"},
         "timestamp": {"type": "date"},
@@ -77,10 +79,49 @@ MAPPINGS = {
         "conversion_rate": {"type": "float"},
         "error_rate": {"type": "float"},
         "location": {"type": "geo_point"},
-        "issues": {"type": "keyword"},
-        "is_problematic": {"type": "boolean"},
     },
 }
+# GROUND_TRUTH=inline only: the truth beside the observations.
+INLINE_TRUTH_PROPERTIES = {
+    "issues": {"type": "keyword"},
+    "is_problematic": {"type": "boolean"},
+    "incident_ids": {"type": "keyword"},
+}
+# The answer-key index: one record per incident (incidents.Incident.record).
+ANSWER_KEY_MAPPINGS = {
+    "dynamic": "strict",
+    "properties": {
+        "incident_id": {"type": "keyword"},
+        "kind": {"type": "keyword"},
+        "is_issue": {"type": "boolean"},
+        "issues": {"type": "keyword"},
+        "merchant_ids": {"type": "keyword"},
+        "payment_provider": {"type": "keyword"},
+        "root_cause": {
+            "properties": {
+                "category": {"type": "keyword"},
+                "component": {"type": "keyword"},
+                "description": {"type": "text"},
+            },
+        },
+        "onset": {"type": "date"},
+        "plateau_start": {"type": "date"},
+        "recovery_start": {"type": "date"},
+        "end": {"type": "date"},
+        "remediation": {"type": "keyword"},
+        "scenario": {"type": "keyword"},
+        "seed": {"type": "long"},
+    },
+}
+
+
+def data_mappings(inline: bool) -> dict:
+    """The observation index's mappings; the truth fields only with GROUND_TRUTH=inline."""
+    if not inline:
+        return MAPPINGS
+    return {**MAPPINGS, "properties": {**MAPPINGS["properties"], **INLINE_TRUTH_PROPERTIES}}
+
+
 # Above the built-in templates (priority 100-ish) so ours wins on overlap.
 TEMPLATE_PRIORITY = 500
 
@@ -96,8 +137,8 @@ class CredentialsError(IndexingError):
 class OutOfTime(IndexingError):
     """The next attempt could not finish in time; nothing of it was started.
 
-    done and indexed count the documents of the interrupted chunk that were
-    finished before it (they form a prefix of the chunk).
+    done counts the pairs of the interrupted chunk finished before it (a prefix
+    of the chunk), indexed the documents among them that succeeded.
     """
 
     done = indexed = 0
@@ -194,7 +235,7 @@ def _item_reason(item: dict) -> str:
     return f"{item.get('_id')}: HTTP {item.get('status')} {error}"
 
 
-# Clients whose index template is in place (for these index names): a warm
+# Clients whose index templates are in place (by index name): a warm
 # invocation then makes exactly one request, the _bulk.
 _TEMPLATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -202,20 +243,22 @@ _TEMPLATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 class Indexer:
     """Sends chunks of bulk lines for one run; collects permanent failures across chunks.
 
+    templates: {index name: mappings}, each put once per client before the first _bulk.
     time_left: seconds the run may still spend (Lambda: to the safety margin);
     every attempt starts only if it fits. Otherwise patience: seconds a chunk
-    (or the template) may go on retrying after its first failure (CLI).
+    (or a template) may go on retrying after its first failure (CLI).
     """
 
-    def __init__(self, client, index: str, *, time_left=None, patience: float = 600):
+    def __init__(self, client, templates: dict, *, time_left=None, patience: float | None = None):
         self.client = client
-        self.index = index
+        self.templates = templates
         self.time_left = time_left
         self.patience = patience
         self.failed = 0
         self.reasons: list = []
         self.size = CHUNK_SIZE
         self._429s = self._accepted = 0
+        self._records: set = set()  # action lines of the current chunk's answer-key records
 
     # --- time ---
 
@@ -270,24 +313,28 @@ class Indexer:
 
     # --- template ---
 
-    def _template(self) -> None:
-        """Create or update the composable template that maps the index, once per client."""
-        if self.index in _TEMPLATES.get(self.client, ()):
-            return
-        what = f"creating index template {self.index!r}"
+    def _put_templates(self) -> None:
+        """Create or update the composable template of each index (named after it), once per client."""
+        in_place = _TEMPLATES.setdefault(self.client, set())
+        for index, mappings in self.templates.items():
+            if index not in in_place:
+                self._put_template(index, mappings)
+                in_place.add(index)
+
+    def _put_template(self, index: str, mappings: dict) -> None:
+        what = f"creating index template {index!r}"
         self._start(what)
         tries, first_failure = 0, None
         while True:
             _, failure = self._call(lambda: self.client.indices.put_index_template(
-                name=self.index,
-                index_patterns=[self.index],
+                name=index,
+                index_patterns=[index],
                 priority=TEMPLATE_PRIORITY,
-                template={"mappings": MAPPINGS},
+                template={"mappings": mappings},
                 meta={"managed_by": "pp-merchantai-data-generator"},
             ), what, tries)
             tries += 1
             if failure is None:
-                _TEMPLATES.setdefault(self.client, set()).add(self.index)
                 return
             if first_failure is None:
                 first_failure = monotonic()
@@ -322,7 +369,7 @@ class Indexer:
             logger.error("document rejected: %s", reason)
 
     def _send(self, pairs: list) -> int:
-        """Index pairs in one request (plus retries; halves on 413); returns how many succeeded."""
+        """Index pairs in one request (plus retries; halves on 413); returns how many documents succeeded."""
         indexed, tries, first_failure = 0, 0, None
         self._start(f"a bulk request of {len(pairs)} documents")
         while pairs:
@@ -346,7 +393,7 @@ class Indexer:
                     (item,) = entry.values()
                     status = item.get("status", 0)
                     if status < 300:
-                        indexed += 1
+                        indexed += pair[0] not in self._records
                     elif status in RETRY_STATUSES:
                         retry.append(pair)
                         rejected.append(item)
@@ -365,12 +412,14 @@ class Indexer:
             self._pause(what, reason, tries, first_failure)
         return indexed
 
-    def send(self, pairs: list) -> int:
-        """Index one chunk, in requests of at most self.size documents; returns how many succeeded.
+    def send(self, pairs: list, records: int = 0) -> int:
+        """Index one chunk, in requests of at most self.size pairs; returns how many of its documents succeeded.
 
+        The first `records` pairs are answer-key records: sent alike, failed alike, not counted as documents.
         Raises OutOfTime (with what of the chunk was done) when a retry no longer fits.
         """
-        self._template()
+        self._put_templates()
+        self._records = {action for action, _ in pairs[:records]}
         indexed = done = 0
         try:
             while done < len(pairs):

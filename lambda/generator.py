@@ -1,8 +1,10 @@
 """Pure generation of merchant data points: no I/O, no clock, no global random.
 
 Every merchant is a function of (seed, k) and every document a function of
-(merchant, hour), so an hour generated alone or inside a long backfill is
-byte-identical, and changing the merchant count never changes the others.
+(merchant, hour, the incidents active at that hour), so an hour generated alone
+or inside a long backfill is byte-identical, and changing the merchant count
+never changes the others. HourlyLines is the one implementation of the hourly
+arithmetic; tests/oracle.py is its slow, readable specification.
 
 Hour-to-hour variation uses integer hashing and plain float arithmetic (no
 libm calls), so documents are also identical across CPUs (x86_64 here,
@@ -19,12 +21,20 @@ from datetime import datetime, timezone
 LOW_CONVERSION = "low_conversion"
 HIGH_ERROR_RATE = "high_error_rate"
 MISSING_LOCATION = "missing_location"
+# Acute only (incidents.py): sessions at most half of the merchant's usual for that hour.
+TRAFFIC_DROP = "traffic_drop"
 
 # Percent ranges (inclusive) every document's rates stay in, by profile.
 CONVERSION_RANGES = {"normal": (30, 80), LOW_CONVERSION: (5, 30)}
 ERROR_RANGES = {"normal": (1, 15), HIGH_ERROR_RATE: (15, 40)}
 
 MISSING_LOCATION_PROBABILITY = 0.10
+
+# Payment providers and how many merchants of each block of 10 use each: every
+# provider has at least one merchant per block (so at 20 merchants an outage
+# always hits 2 or more) and none more than 3 (so it never hits half of them).
+PAYMENT_PROVIDERS = ("cardwise", "northpay", "paylane", "swiftcharge", "vaultly")
+PROVIDER_SHARES = (3, 3, 2, 1, 1)
 # Each block of 10 consecutive merchants has exactly one merchant with
 # low_conversion and another with high_error_rate (each sometimes with both),
 # so every roster of 10+ merchants has both kinds whatever the seed, while a
@@ -132,6 +142,7 @@ class Merchant:
     merchant_id: str
     name: str
     category: str
+    payment_provider: str
     city: str
     country: str
     lat: float
@@ -139,7 +150,7 @@ class Merchant:
     time_zone: str
     utc_offset_minutes: int
     has_location: bool
-    issues: tuple
+    issues: tuple  # the chronic profile's labels
     conversion_range: tuple  # (lo, hi) percent, inclusive
     error_range: tuple
     # This merchant's own window inside its ranges: centre +- amplitude.
@@ -152,9 +163,6 @@ class Merchant:
     knot_hours: int
     noise_key: int
     knot_key: int
-    # Constant parts of the serialized document, around the hourly fields.
-    json_prefix: str
-    json_suffix: str
 
 
 def _profile_issues(seed: int, k: int) -> list:
@@ -172,7 +180,22 @@ def _profile_issues(seed: int, k: int) -> list:
     return issues
 
 
-def _window(rng: random.Random, lo: int, hi: int) -> tuple:
+def has_location(seed: int, k: int) -> bool:
+    return _rng(seed, "location", k).random() >= MISSING_LOCATION_PROBABILITY
+
+
+def _payment_provider(seed: int, k: int) -> str:
+    # Its own stream, so no draw of the merchants made before providers existed changes.
+    block, slot = divmod(k - 1, PROFILE_BLOCK)
+    rng = _rng(seed, "provider", block)
+    names = rng.sample(PAYMENT_PROVIDERS, len(PAYMENT_PROVIDERS))
+    slots = [name for name, share in zip(names, PROVIDER_SHARES) for _ in range(share)]
+    rng.shuffle(slots)
+    return slots[slot]
+
+
+def _window(rng: random.Random, lo: float, hi: float) -> tuple:
+    """(centre, amplitude) of a window inside [lo, hi]: values vary within it, never past the ends."""
     amplitude = 0.2 * (hi - lo)
     return rng.uniform(lo + amplitude, hi - amplitude), amplitude
 
@@ -194,27 +217,15 @@ def merchant(seed: int, k: int) -> Merchant:
     error_range = ERROR_RANGES[HIGH_ERROR_RATE if HIGH_ERROR_RATE in issues else "normal"]
     conversion_centre, conversion_amplitude = _window(rng, *conversion_range)
     error_centre, error_amplitude = _window(rng, *error_range)
-    has_location = _rng(seed, "location", k).random() >= MISSING_LOCATION_PROBABILITY
-    if not has_location:
+    located = has_location(seed, k)
+    if not located:
         issues.append(MISSING_LOCATION)
 
-    merchant_id = f"merchant_{k:03d}"
-    head = {"merchant_id": merchant_id, "merchant_name": name, "category": category}
-    if has_location:
-        head.update(city=city, country=country)
-    tail = {"issues": issues, "is_problematic": bool(issues)}
-    if has_location:
-        tail = {"location": {"lat": lat, "lon": lon}, **tail}
-    dumps = json.dumps
-    json_prefix = dumps(head, separators=(",", ":"))[:-1] + ',"timestamp":"'
-    json_suffix = "," + dumps(tail, separators=(",", ":"))[1:]
-
     return Merchant(
-        k, merchant_id, name, category, city, country, lat, lon, tz, offset,
-        has_location, tuple(issues), conversion_range, error_range,
+        k, f"merchant_{k:03d}", name, category, _payment_provider(seed, k), city, country, lat, lon, tz, offset,
+        located, tuple(issues), conversion_range, error_range,
         conversion_centre, conversion_amplitude, error_centre, error_amplitude,
         peak_sessions, weekday_demand, knot_hours, noise_key, knot_key,
-        json_prefix, json_suffix,
     )
 
 
@@ -223,100 +234,25 @@ def roster(seed: int, count: int) -> list:
     return [merchant(seed, k) for k in range(1, count + 1)]
 
 
-def _metrics(m: Merchant, h: int) -> tuple:
-    """(sessions, transactions, successful, failed, conversion %, error %) for hour h.
-
-    h counts hours since the Unix epoch. Rates are derived from integer
-    counts that are clamped so the rounded rates stay in the profile's range.
-    """
-    local_minutes = h * 60 + m.utc_offset_minutes
-    local_hour = (local_minutes // 60) % 24
-    weekday = (local_minutes // 1440 + 3) % 7  # 1970-01-01 was a Thursday
-
-    z = _mix64(m.noise_key ^ h)
-    volume_noise = 0.9 + 0.2 * (z & _M21) * _INV21
-    conversion_jitter = ((z >> 21) & _M21) * _INV21
-    error_jitter = (z >> 42) * _INV21 * 0.5  # 22 bits left
-
-    # Slow drift: smoothstep between hashed knots every knot_hours hours.
-    segment, offset = divmod(h, m.knot_hours)
-    k0 = _mix64(m.knot_key ^ segment)
-    k1 = _mix64(m.knot_key ^ (segment + 1))
-    t = offset / m.knot_hours
-    t = t * t * (3.0 - 2.0 * t)
-    c0 = (k0 & _M21) * _INV21
-    e0 = ((k0 >> 21) & _M21) * _INV21
-    conversion_pos = 0.85 * (c0 + ((k1 & _M21) * _INV21 - c0) * t) + 0.15 * conversion_jitter
-    error_pos = 0.85 * (e0 + (((k1 >> 21) & _M21) * _INV21 - e0) * t) + 0.15 * error_jitter
-
-    sessions = int(m.peak_sessions * DAILY_CURVE[local_hour] * m.weekday_demand[weekday] * volume_noise)
-    if sessions < MIN_SESSIONS:
-        sessions = MIN_SESSIONS
-
-    lo, hi = m.conversion_range
-    target = m.conversion_centre + m.conversion_amplitude * (2.0 * conversion_pos - 1.0)
-    transactions = min(max(round(sessions * target / 100), -(-lo * sessions // 100)), hi * sessions // 100)
-
-    lo, hi = m.error_range
-    target = m.error_centre + m.error_amplitude * (2.0 * error_pos - 1.0)
-    failed = min(max(round(transactions * target / 100), -(-lo * transactions // 100)), hi * transactions // 100)
-
-    return (
-        sessions,
-        transactions,
-        transactions - failed,
-        failed,
-        round(100 * transactions / sessions, 2),
-        round(100 * failed / transactions, 2),
-    )
-
-
 def hour_index(hour: datetime) -> int:
     """Hours since the Unix epoch of an aware datetime (floored)."""
     return int(hour.timestamp()) // 3600
 
 
-def _stamp(h: int) -> datetime:
-    return datetime.fromtimestamp(h * 3600, tz=timezone.utc)
+def stamp(h: int) -> str:
+    """The hour stamp of epoch hour h, as documents and the answer key write it."""
+    return datetime.fromtimestamp(h * 3600, tz=timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")
 
 
-def document(m: Merchant, hour: datetime) -> dict:
-    """The document for merchant m at hour (aware datetime, floored to the hour)."""
-    h = hour_index(hour)
-    sessions, transactions, successful, failed, conversion, error = _metrics(m, h)
-    doc = {"merchant_id": m.merchant_id, "merchant_name": m.name, "category": m.category}
-    if m.has_location:
-        doc.update(city=m.city, country=m.country)
-    doc.update(
-        timestamp=_stamp(h).strftime("%Y-%m-%dT%H:00:00Z"),
-        sessions=sessions,
-        transaction_count=transactions,
-        successful_transactions=successful,
-        failed_transactions=failed,
-        conversion_rate=conversion,
-        error_rate=error,
-    )
-    if m.has_location:
-        doc["location"] = {"lat": m.lat, "lon": m.lon}
-    doc.update(issues=list(m.issues), is_problematic=bool(m.issues))
-    return doc
+def local_hour(h: int, utc_offset_minutes: int) -> int:
+    return (h * 60 + utc_offset_minutes) // 60 % 24
 
 
 def document_id(m: Merchant, hour: datetime) -> str:
-    return f"{m.merchant_id}-{_stamp(hour_index(hour)):%Y%m%d%H}"
+    return f"{m.merchant_id}-{hour:%Y%m%d%H}"
 
 
-def bulk_lines(merchants: list, hour: datetime, index: str) -> list:
-    """[(action line, source line)] for every merchant at hour: the bulk NDJSON.
-
-    Builds the JSON text directly; a test holds it byte-identical to
-    json.dumps(document()). For consecutive hours, HourlyLines is faster.
-    """
-    return HourlyLines(merchants, index).lines(hour)
-
-
-# smoothstep(offset / n) for every knot spacing n and offset < n: the same
-# float operations as _metrics, done once.
+# smoothstep(offset / n) for every knot spacing n and offset < n, done once.
 _SMOOTH = {}
 for _n in range(1, 37):
     _row = []
@@ -337,7 +273,7 @@ def _rate_texts() -> list:
 
 
 def _rate_repr(part: int, whole: int) -> str:
-    """repr(round(100 * part / whole, 2)) for 0 <= part <= whole, the way document() writes a rate, faster.
+    """repr(round(100 * part / whole, 2)) for 0 <= part <= whole, the way a rate is written, faster.
 
     w = 10000 * part / whole is within about 1e-12 of 100 x the double that
     round() would see, so when w is not within 0.0001 of a rounding midpoint,
@@ -356,41 +292,102 @@ def _rate_repr(part: int, whole: int) -> str:
 _DECIMALS: list = []
 
 
-def _decimals(merchants: list) -> list:
+def _decimals(merchants: list, max_session_factor: float) -> list:
     # volume noise < 1.1; +2 covers float rounding in the product.
-    largest = max([MIN_SESSIONS] + [int(m.peak_sessions * max(DAILY_CURVE) * max(m.weekday_demand) * 1.1) + 2
-                                    for m in merchants])
+    largest = max([MIN_SESSIONS] + [
+        int(m.peak_sessions * max(DAILY_CURVE) * max(m.weekday_demand) * 1.1 * max_session_factor) + 2
+        for m in merchants])
     if len(_DECIMALS) <= largest:
         _DECIMALS.extend(map(str, range(len(_DECIMALS), largest + 1)))
     return _DECIMALS
 
 
+def _shown(label: str, conversion: float, error: float, located: bool, sessions: int, usual: int) -> bool:
+    """Whether a document's values show label (GROUND_TRUTH=inline labels only what can be seen)."""
+    if label == LOW_CONVERSION:
+        lo, hi = CONVERSION_RANGES[LOW_CONVERSION]
+        return lo <= conversion <= hi
+    if label == HIGH_ERROR_RATE:
+        lo, hi = ERROR_RANGES[HIGH_ERROR_RATE]
+        return lo <= error <= hi
+    if label == MISSING_LOCATION:
+        return not located
+    return 2 * sessions <= usual  # TRAFFIC_DROP
+
+
+def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi):
+    """A merchant's hour inside incidents: each moves the values it affects from where they
+    are toward its plateau by its share f (1 on the plateau, between 0 and 1 on the ramps).
+
+    Plateau targets vary hour to hour with the merchant's own drift and jitter. On a
+    ramp the counts may lie anywhere in both ranges, at the plateau only in its own.
+    """
+    factor = 1.0
+    located = True
+    for incident, f in active:
+        if incident.sessions is not None:
+            factor *= 1.0 + (incident.sessions - 1.0) * f
+        if incident.conversion is not None:
+            (centre, amplitude), (lo, hi) = incident.conversion, incident.conversion_range
+            c_target += (centre + amplitude * (2.0 * conversion_pos - 1.0) - c_target) * f
+            c_lo, c_hi = (lo, hi) if f == 1.0 else (min(c_lo, lo), max(c_hi, hi))
+        if incident.errors is not None:
+            (centre, amplitude), (lo, hi) = incident.errors, incident.error_range
+            e_target += (centre + amplitude * (2.0 * error_pos - 1.0) - e_target) * f
+            e_lo, e_hi = (lo, hi) if f == 1.0 else (min(e_lo, lo), max(e_hi, hi))
+        if incident.drops_location and f >= 0.5:
+            located = False
+    if factor != 1.0:
+        sessions = int(raw * factor)
+        if sessions < MIN_SESSIONS:
+            sessions = MIN_SESSIONS
+    return sessions, c_target, c_lo, c_hi, e_target, e_lo, e_hi, located
+
+
 _NO_SEGMENT = -(1 << 62)  # no hour is in this merchant's segment yet
+_ALWAYS_CLAMP = float("inf")
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class HourlyLines:
-    """Bulk lines of one roster hour after hour: the backfill hot path.
+    """Bulk lines of one roster hour after hour: the one implementation of the hourly arithmetic.
 
-    The same arithmetic as _metrics, in the same order (so byte-identical
-    output), inlined, with what does not change between hours hoisted: each
-    merchant's constant JSON text, local time per UTC offset, and the drift
-    knots, which change only every knot_hours hours (the next segment's first
-    knot is this one's last). Counts and rates (0 <= failed <= transactions <=
-    sessions, so k <= 10,000) come from precomputed strings.
+    What does not change between hours is hoisted: each merchant's constant JSON
+    text, local time per UTC offset, and the drift knots, which change only every
+    knot_hours hours (the next segment's first knot is this one's last). Counts
+    and rates (0 <= failed <= transactions <= sessions, so k <= 10,000) come from
+    precomputed strings.
+
+    schedule (an incidents.Schedule) gives, per hour, the merchants in an
+    incident: at(h) -> {roster position: [(incident, f)]}; only their documents
+    take the slower path through _effects. inline: documents also carry the
+    truth (issues, is_problematic, incident_ids), as GROUND_TRUTH=inline asks.
     """
 
-    def __init__(self, merchants: list, index: str):
+    def __init__(self, merchants: list, index: str, schedule, inline: bool = False):
         action_prefix = '{"index":{"_index":' + json.dumps(index) + ',"_id":"'
+        self._schedule = schedule
+        self._inline = inline
         # The distinct UTC offsets: local hour and weekday are worked out once per offset and hour.
         self._offsets = sorted({m.utc_offset_minutes for m in merchants})
         slot = {offset: i for i, offset in enumerate(self._offsets)}
-        # Per merchant, one list: what never changes, then its current drift segment:
-        # [..., first hour of the segment, c0, c1 - c0, e0, e1 - e0, k1] (a sentinel start at first).
-        self._state = [
-            [
-                action_prefix + m.merchant_id,
-                m.json_prefix,
-                m.json_suffix,
+        # Per merchant, what an hour in an incident needs to write its document:
+        # (head with location, head without, location, chronic labels, chronic incident ids, has location).
+        self._dress = []
+        self._state = []
+        for position, m in enumerate(merchants):
+            head = {"merchant_id": m.merchant_id, "merchant_name": m.name, "category": m.category,
+                    "payment_provider": m.payment_provider}
+            unlocated = _dumps(head)[:-1] + ',"timestamp":"'
+            located = _dumps({**head, "city": m.city, "country": m.country})[:-1] + ',"timestamp":"'
+            location = {"lat": m.lat, "lon": m.lon}
+            dress = (located, unlocated, location, list(m.issues), schedule.chronic_ids(position), m.has_location)
+            self._dress.append(dress)
+            json_prefix, json_suffix = self._text(dress, m.has_location, dress[3], dress[4])
+            # One list per merchant: what never changes, then its current drift segment:
+            # [..., first hour of the segment, c0, c1 - c0, e0, e1 - e0, k1] (a sentinel start at first).
+            self._state.append([
+                action_prefix + m.merchant_id, json_prefix, json_suffix,
                 slot[m.utc_offset_minutes], m.peak_sessions, m.weekday_demand, m.noise_key, m.knot_key,
                 m.knot_hours, _SMOOTH[m.knot_hours],
                 *m.conversion_range, m.conversion_centre, m.conversion_amplitude,
@@ -399,26 +396,43 @@ class HourlyLines:
                 m.conversion_range[0] + 0.26, m.conversion_range[1] - 0.26,
                 m.error_range[0] + 5.01, m.error_range[1] - 5.01,
                 _NO_SEGMENT, 0.0, 0.0, 0.0, 0.0, 0,
-            ]
-            for m in merchants
-        ]
-        self._decimals = _decimals(merchants)
+            ])
+        self._decimals = _decimals(merchants, schedule.max_session_factor)
+
+    def _text(self, dress, located: bool, issues: list, incident_ids: list) -> tuple:
+        """(JSON before the timestamp, JSON after the rates) of one document."""
+        tail = {"location": dress[2]} if located else {}
+        if self._inline:
+            tail.update(issues=issues, is_problematic=bool(issues), incident_ids=incident_ids)
+        return dress[0] if located else dress[1], "," + _dumps(tail)[1:] if tail else "}"
+
+    def _dressed(self, position, active, located, sessions, usual, conversion_repr, error_repr) -> tuple:
+        dress = self._dress[position]
+        located = located and dress[5]
+        if not self._inline:
+            return self._text(dress, located, (), ())
+        conversion, error = float(conversion_repr), float(error_repr)
+        labels = list(dress[3])
+        for incident, _ in active:
+            labels += [label for label in incident.labels if label not in labels]
+        issues = [label for label in labels if _shown(label, conversion, error, located, sessions, usual)]
+        return self._text(dress, located, issues, dress[4] + [incident.incident_id for incident, _ in active])
 
     def lines(self, hour: datetime) -> list:
         h = hour_index(hour)
-        stamp = _stamp(h)
-        timestamp = stamp.strftime("%Y-%m-%dT%H:00:00Z")
-        id_suffix = stamp.strftime("-%Y%m%d%H") + '"}}'
+        timestamp = stamp(h)
+        id_suffix = f"-{timestamp[:4]}{timestamp[5:7]}{timestamp[8:10]}{timestamp[11:13]}" + '"}}'
         days = []
         for utc_offset in self._offsets:
             local_minutes = h * 60 + utc_offset
             days.append((DAILY_CURVE[(local_minutes // 60) % 24], (local_minutes // 1440 + 3) % 7))
+        affected = self._schedule.at(h)
         rate_repr = _rate_repr
         decimals = self._decimals
         out = []
         append = out.append
         M64, M21, INV21 = _M64, _M21, _INV21
-        for state in self._state:
+        for position, state in enumerate(self._state):
             (action, json_prefix, json_suffix, offset_slot, peak, weekday_demand, noise_key, knot_key, knot_hours, smooth,
              c_lo, c_hi, c_centre, c_amp, e_lo, e_hi, e_centre, e_amp, c_safe_lo, c_safe_hi, e_safe_lo, e_safe_hi,
              segment_start, c0, dc, e0, de, k1) = state
@@ -430,8 +444,9 @@ class HourlyLines:
             z = x ^ (x >> 31)
             volume_noise = 0.9 + 0.2 * (z & M21) * INV21
             conversion_jitter = ((z >> 21) & M21) * INV21
-            error_jitter = (z >> 42) * INV21 * 0.5
+            error_jitter = (z >> 42) * INV21 * 0.5  # 22 bits left
 
+            # Slow drift: smoothstep between hashed knots every knot_hours hours.
             offset = h - segment_start
             if not 0 <= offset < knot_hours:  # a new drift segment (or the first)
                 segment = h // knot_hours
@@ -449,17 +464,27 @@ class HourlyLines:
             conversion_pos = 0.85 * (c0 + dc * t) + 0.15 * conversion_jitter
             error_pos = 0.85 * (e0 + de * t) + 0.15 * error_jitter
 
-            sessions = int(peak * daily * weekday_demand[weekday] * volume_noise)
+            # Floor on sessions: at least 10 transactions, so the error rate is always
+            # defined and can reach every range.
+            raw = peak * daily * weekday_demand[weekday] * volume_noise
+            sessions = int(raw)
             if sessions < MIN_SESSIONS:
                 sessions = MIN_SESSIONS
+            c_target = c_centre + c_amp * (2.0 * conversion_pos - 1.0)
+            e_target = e_centre + e_amp * (2.0 * error_pos - 1.0)
+            active = affected.get(position) if affected else None
+            if active is not None:
+                usual = sessions
+                sessions, c_target, c_lo, c_hi, e_target, e_lo, e_hi, located = _effects(
+                    active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi)
+                c_safe_lo = e_safe_lo = _ALWAYS_CLAMP
 
-            # Clamping to the profile's range (as _metrics does) can change a count only
-            # when its target is within 50 / count points of an end of the range:
+            # Counts are clamped so the rounded rates stay in the range. Clamping can
+            # change a count only when its target is within 50 / count points of an end:
             # 0.25 for transactions (sessions >= 200), 5 for failed (transactions >= 10).
             # Away from the ends the bounds are skipped; the result is the same.
-            target = c_centre + c_amp * (2.0 * conversion_pos - 1.0)
-            transactions = round(sessions * target / 100)
-            if not c_safe_lo < target < c_safe_hi:
+            transactions = round(sessions * c_target / 100)
+            if not c_safe_lo < c_target < c_safe_hi:
                 bound = -(-c_lo * sessions // 100)
                 if transactions < bound:
                     transactions = bound
@@ -467,9 +492,8 @@ class HourlyLines:
                 if transactions > bound:
                     transactions = bound
 
-            target = e_centre + e_amp * (2.0 * error_pos - 1.0)
-            failed = round(transactions * target / 100)
-            if not e_safe_lo < target < e_safe_hi:
+            failed = round(transactions * e_target / 100)
+            if not e_safe_lo < e_target < e_safe_hi:
                 bound = -(-e_lo * transactions // 100)
                 if failed < bound:
                     failed = bound
@@ -479,7 +503,9 @@ class HourlyLines:
 
             conversion_repr = rate_repr(transactions, sessions)
             error_repr = rate_repr(failed, transactions)
-            # The hourly fields in document()'s order; counts and rates as precomputed strings.
+            if active is not None:
+                json_prefix, json_suffix = self._dressed(
+                    position, active, located, sessions, usual, conversion_repr, error_repr)
             append((
                 action + id_suffix,
                 f'{json_prefix}{timestamp}","sessions":{decimals[sessions]},'

@@ -13,7 +13,8 @@ import data_generator
 from shim import Proxy
 
 ENV_NAMES = [value for name, value in vars(config).items() if name.isupper() and isinstance(value, str)
-             and value.startswith(("ELASTICSEARCH_", "MERCHANT_", "GENERATOR_", "LOG_"))]
+             and value.startswith(("ELASTICSEARCH_", "MERCHANT_", "GENERATOR_", "LOG_"))] + [
+    config.SCENARIO, config.GROUND_TRUTH, config.ANSWER_KEY_INDEX, config.REMEDIATION, config.REMEDIATION_INDEX]
 
 
 @pytest.fixture(autouse=True)

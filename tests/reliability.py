@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import config
+import data_generator
 import es
 import generator
 
@@ -41,12 +42,13 @@ EVENTS = {
 def expected_documents(start: datetime, hours: int, merchants: int = config.DEFAULT_MERCHANTS,
                        seed: int = config.DEFAULT_SEED) -> dict:
     """{_id: document} a fault-free run writes for these hours, straight from the generator."""
+    cfg = config.Config(merchants=merchants, seed=seed)
     roster = generator.roster(seed, merchants)
     documents = {}
     for i in range(hours):
         hour = start + i * HOUR
-        for m in roster:
-            documents[generator.document_id(m, hour)] = generator.document(m, hour)
+        for m, document in zip(roster, data_generator.documents(cfg, hour)):
+            documents[generator.document_id(m, hour)] = document
     return documents
 
 

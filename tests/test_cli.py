@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import data_generator
-import generator
+from config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
@@ -24,9 +24,11 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def read_ndjson(path):
+def read_ndjson(path, index="pp-merchantai"):
+    """(actions, sources) of one index's pairs in a bulk NDJSON file (it holds the answer key's too)."""
     lines = [json.loads(line) for line in Path(path).read_text().splitlines()]
-    return lines[::2], lines[1::2]
+    pairs = [(action, source) for action, source in zip(lines[::2], lines[1::2]) if action["index"]["_index"] == index]
+    return [action for action, _ in pairs], [source for _, source in pairs]
 
 
 def test_default_writes_out_file_table_and_curl_hint(workdir, capsys):
@@ -36,7 +38,10 @@ def test_default_writes_out_file_table_and_curl_hint(workdir, capsys):
     actions, docs = read_ndjson(path)
     assert len(docs) == 20
     assert actions[6] == {"index": {"_index": "pp-merchantai", "_id": "merchant_007-2026112708"}}
-    assert docs == [generator.document(m, T0) for m in generator.roster(1729, 20)]
+    assert docs == data_generator.documents(Config(), T0)
+    assert "issues" not in docs[8]  # GROUND_TRUTH=separate: the truth is in the answer key only
+    _, records = read_ndjson(path, "pp-merchantai-incidents")
+    assert {(r["kind"], r["merchant_ids"][0]) for r in records} >= {("low_conversion", "merchant_009")}
     assert "Wrote 20 documents to out/pp-merchantai-2026112708.ndjson" in err
     assert "merchant_009  New York           20.71%  21.43%           70  low_conversion, high_error_rate" in err
     assert "merchant_003  -  " in err
@@ -55,9 +60,10 @@ def test_output_to_a_path_sends_nothing_and_prints_no_table(workdir, capsys, mon
     args = ["--start", "2026-11-27T08:00:00Z", "--end", "2026-11-27T09:00:00Z", "--output", "x/data.ndjson",
             "--index", "other", "--seed", "5"]
     assert data_generator.main(args) == 0
-    actions, docs = read_ndjson(workdir / "x" / "data.ndjson")
-    assert actions[0]["index"]["_index"] == "other"
-    assert docs == [generator.document(m, T0) for m in generator.roster(5, 20)]
+    actions, docs = read_ndjson(workdir / "x" / "data.ndjson", "other")
+    assert len(actions) == 20
+    assert read_ndjson(workdir / "x" / "data.ndjson", "other-incidents")[0]
+    assert docs == data_generator.documents(Config(seed=5), T0)
     assert "merchant_001" not in capsys.readouterr().err
 
 
@@ -124,4 +130,28 @@ def test_script_entry_point_runs_as_a_program(workdir):
     )
     action, doc = (json.loads(line) for line in result.stdout.splitlines())
     assert action["index"]["_id"] == "merchant_001-2026112708"
-    assert doc == generator.document(generator.merchant(1729, 1), T0)
+    assert doc == data_generator.documents(Config(merchants=1), T0)[0]
+
+
+def test_incidents_prints_the_answer_key_and_sends_nothing(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("ELASTICSEARCH_HOST", "https://unreachable.invalid")
+    args = ["--incidents", "--scenario", "incidents", "--start", "2026-11-01T00:00Z", "--end", "2026-11-08T00:00Z"]
+    assert data_generator.main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Answer key (pp-merchantai-incidents), 2026-11-01T00:00:00Z to 2026-11-08T00:00:00Z: "
+                             "scenario incidents, seed 1729, 20 merchants, ")
+    assert out[1].split() == ["kind", "merchants", "onset", "end", "labels", "root", "cause"]
+    assert out[2].split() == ["missing_location", "merchant_003", "chronic", "chronic", "missing_location",
+                              "merchant_profile", "/", "merchant_address"]
+    assert any(line.startswith("payment_outage ") and "dependency / payment_provider:" in line for line in out)
+    assert any(line.startswith("promo_surge ") and "none (benign)" in line for line in out)
+    assert len(out) - 2 == int(out[0].split(", ")[-1].split()[0])
+    assert not (workdir / "out").exists()
+
+
+def test_a_bad_scenario_file_exits_2_before_anything_is_written(workdir, capsys):
+    (workdir / "mine.json").write_text('{"incidents": [{"kind": "checkout_regression", "merchants": ["merchant_003"], '
+                                       '"start": "2026-11-01T10:30:00Z", "hours": 6}]}')
+    assert data_generator.main(["--scenario", str(workdir / "mine.json"), "--start", "2026-11-01T00:00Z"]) == 2
+    assert "error: scenario file " in capsys.readouterr().err
+    assert not (workdir / "out").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 import pytest
@@ -184,6 +185,17 @@ def test_accepted_hosts(host):
         ({"ELASTICSEARCH_API_KEY": "k", "ELASTICSEARCH_API_KEY_SECRET_ARN":
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:x"}, "not both"),
         ({"ELASTICSEARCH_API_KEY_SECRET_ARN": "my-secret"}, "ELASTICSEARCH_API_KEY_SECRET_ARN must be a Secrets Manager secret ARN"),
+        ({"SCENARIO": "chaos"}, "SCENARIO must be steady or incidents, or the path of a .json scenario file, got 'chaos'"),
+        ({"SCENARIO": "Incidents"}, "SCENARIO must be steady or incidents"),
+        ({"SCENARIO": "black-friday.yaml"}, "SCENARIO must be steady or incidents"),
+        ({"GROUND_TRUTH": "both"}, "GROUND_TRUTH must be one of separate, inline, got 'both'"),
+        ({"GROUND_TRUTH": "true"}, "GROUND_TRUTH must be one of separate, inline"),
+        ({"REMEDIATION": "yes"}, "REMEDIATION must be one of off, on, got 'yes'"),
+        ({"REMEDIATION": "1"}, "REMEDIATION must be one of off, on"),
+        ({"ANSWER_KEY_INDEX": "Truth"}, "ANSWER_KEY_INDEX must be a valid Elasticsearch index name"),
+        ({"ANSWER_KEY_INDEX": "_truth"}, "ANSWER_KEY_INDEX must be a valid"),
+        ({"REMEDIATION_INDEX": "fixes*"}, "REMEDIATION_INDEX must be a valid Elasticsearch index name"),
+        ({"REMEDIATION_INDEX": "-fixes"}, "REMEDIATION_INDEX must be a valid"),
     ],
 )
 def test_invalid_environment_names_the_variable(env, message):
@@ -200,3 +212,67 @@ def test_errors_never_echo_the_password():
 
 def test_blank_values_mean_unset():
     assert load_config({"MERCHANT_COUNT": "", "ELASTICSEARCH_HOST": "  "}) == Config()
+
+
+# --- scenario, answer key, remediation ---------------------------------------------------
+
+
+def test_scenario_defaults():
+    cfg = load_config({})
+    assert (cfg.scenario, cfg.ground_truth, cfg.remediation) == ("steady", "separate", False)
+    assert (cfg.answer_key_index, cfg.remediation_index) == ("pp-merchantai-incidents", "pp-merchantai-remediations")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("steady", "steady"), ("incidents", "incidents"), (" incidents ", "incidents"),
+    ("black-friday.json", "black-friday.json"), ("/tmp/my scenario.json", "/tmp/my scenario.json"),
+])
+def test_valid_scenarios(value, expected):
+    # Only the name is checked here; a file's content is checked when it is loaded.
+    assert load_config({"SCENARIO": value}).scenario == expected
+
+
+@pytest.mark.parametrize(("ground_truth", "remediation", "expected"), [
+    ("separate", "off", ("separate", False)), ("inline", "on", ("inline", True)),
+    (" INLINE ", "On", ("inline", True)),
+])
+def test_valid_ground_truth_and_remediation(ground_truth, remediation, expected):
+    cfg = load_config({"GROUND_TRUTH": ground_truth, "REMEDIATION": remediation})
+    assert (cfg.ground_truth, cfg.remediation) == expected
+
+
+def test_companion_indices_follow_the_index():
+    cfg = load_config({"ELASTICSEARCH_INDEX": "shop-test"})
+    assert (cfg.answer_key_index, cfg.remediation_index) == ("shop-test-incidents", "shop-test-remediations")
+
+
+def test_companion_index_overrides_win_over_the_index():
+    cfg = load_config({"ELASTICSEARCH_INDEX": "shop-test", "ANSWER_KEY_INDEX": "truth", "REMEDIATION_INDEX": "fixes"})
+    assert (cfg.index, cfg.answer_key_index, cfg.remediation_index) == ("shop-test", "truth", "fixes")
+    # Each override alone leaves the other derived.
+    cfg = load_config({"ELASTICSEARCH_INDEX": "shop-test", "REMEDIATION_INDEX": "fixes"})
+    assert (cfg.answer_key_index, cfg.remediation_index) == ("shop-test-incidents", "fixes")
+
+
+def test_blank_companion_indices_are_derived():
+    # What the stack sets when AnswerKeyIndex/RemediationIndex are left empty.
+    cfg = load_config({"ELASTICSEARCH_INDEX": "shop", "ANSWER_KEY_INDEX": "", "REMEDIATION_INDEX": "  "})
+    assert (cfg.answer_key_index, cfg.remediation_index) == ("shop-incidents", "shop-remediations")
+
+
+@pytest.mark.parametrize("environ", [
+    {"ELASTICSEARCH_INDEX": "shop", "ANSWER_KEY_INDEX": "shop"},
+    {"ELASTICSEARCH_INDEX": "shop", "REMEDIATION_INDEX": "shop"},
+    {"ANSWER_KEY_INDEX": "same", "REMEDIATION_INDEX": "same"},
+    {"ELASTICSEARCH_INDEX": "a", "REMEDIATION_INDEX": "a-incidents"},
+])
+def test_the_three_indices_must_differ(environ):
+    with pytest.raises(ConfigError, match="ELASTICSEARCH_INDEX, ANSWER_KEY_INDEX and REMEDIATION_INDEX"):
+        load_config(environ)
+
+
+def test_an_index_flag_that_collides_with_an_override_is_refused():
+    # --index is applied with dataclasses.replace, which checks again.
+    cfg = load_config({"ANSWER_KEY_INDEX": "truth"})
+    with pytest.raises(ConfigError, match="three different indices"):
+        dataclasses.replace(cfg, index="truth")

@@ -39,6 +39,7 @@ RULE = f"{FUNCTION}-hourly"
 QUEUE = f"{FUNCTION}-failed"
 STACK = "pp-merchantai-data-generator"
 SCRIPT_TIMEOUT_S = 300
+SCENARIO_FILE = "example-checkout-regression.json"
 
 
 def find_python313() -> str | None:
@@ -121,7 +122,8 @@ def base_env(aws_home: Path, endpoint: str) -> dict:
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("AWS_", "ELASTICSEARCH_"))
            and name not in ("MERCHANT_COUNT", "GENERATOR_SEED", "LOG_LEVEL", "STACK_NAME", "FUNCTION_NAME",
-                            "LAMBDA_ARCHITECTURE", "RESERVED_CONCURRENCY", "ALARM_TOPIC_ARN")}
+                            "LAMBDA_ARCHITECTURE", "RESERVED_CONCURRENCY", "ALARM_TOPIC_ARN", "SCENARIO",
+                            "GROUND_TRUTH", "ANSWER_KEY_INDEX", "REMEDIATION", "REMEDIATION_INDEX")}
     env.update({
         "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -370,6 +372,15 @@ def test_package_layout(package):
     assert zip_path.stat().st_size < 5 * 1024 * 1024
 
 
+def test_package_ships_the_scenario_files(package):
+    # Beside the modules, as lambda/scenarios/ is beside them in the tree.
+    files = sorted((ROOT / "lambda" / "scenarios").glob("*.json"))
+    assert files, "lambda/scenarios/ holds no scenario file"
+    with zipfile.ZipFile(package[0]) as archive:
+        shipped = {n: archive.read(n) for n in archive.namelist() if n.startswith("scenarios/") and not n.endswith("/")}
+    assert shipped == {f"scenarios/{path.name}": path.read_bytes() for path in files}
+
+
 def test_package_is_built_for_the_lambda_platform(package):
     zip_path = package[0]
     with zipfile.ZipFile(zip_path) as archive:
@@ -409,6 +420,32 @@ def test_bad_input_fails_before_any_aws_call(offline_env, project, variables, me
     assert message in result.stderr
     assert aws_calls(calls) == []
     assert API_KEY not in output_of(result)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scenario", "chaos"], "SCENARIO must be steady, incidents or the file name of a lambda/scenarios/*.json"),
+    (["--scenario", "/tmp/black-friday.json"], "SCENARIO must be steady, incidents or the file name"),
+    (["--scenario", "no-such-scenario.json"], "lambda/scenarios/no-such-scenario.json, which does not exist"),
+    (["--ground-truth", "both"], "--ground-truth must be one of separate inline, got 'both'"),
+    (["--remediation", "yes"], "--remediation must be one of off on, got 'yes'"),
+    (["--answer-key-index", "Truth"], "ANSWER_KEY_INDEX must be a lowercase Elasticsearch index name"),
+    (["--remediation-index", "_fixes"], "REMEDIATION_INDEX must be a lowercase Elasticsearch index name"),
+])
+def test_bad_scenario_flags_fail_before_any_aws_call(offline_env, project, args, message):
+    env, calls = offline_env
+    result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY}, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert aws_calls(calls) == []
+
+
+@pytest.mark.parametrize("variable, value", [("SCENARIO", "steady.yaml"), ("REMEDIATION", "true")])
+def test_bad_scenario_variables_fail_before_any_aws_call(offline_env, project, variable, value):
+    env, calls = offline_env
+    result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, variable: value})
+    assert result.returncode == 2
+    assert value in result.stderr
+    assert aws_calls(calls) == []
 
 
 def test_bad_log_level_fails_with_usage(offline_env, project):
@@ -524,6 +561,7 @@ def expected_environment(**changes) -> dict:
     environment = {
         "ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_INDEX": "pp-merchantai", "MERCHANT_COUNT": "20",
         "GENERATOR_SEED": "1729", "LOG_LEVEL": "INFO", "ELASTICSEARCH_API_KEY": API_KEY,
+        "SCENARIO": "steady", "GROUND_TRUTH": "separate", "REMEDIATION": "off",
     }
     environment.update(changes)
     return {k: v for k, v in environment.items() if v is not None}
@@ -581,6 +619,46 @@ def test_deploy_with_flags_and_secret_arn(moto, aws_home, project):
     [statement] = secret_policy["Statement"]
     assert statement["Action"] == "secretsmanager:GetSecretValue" and statement["Resource"] == SECRET_ARN
     assert client(moto, "cloudformation").describe_stacks(StackName="generator-test")["Stacks"]
+
+
+def stack_parameters(endpoint: str, stack: str = STACK) -> dict:
+    described = client(endpoint, "cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
+
+
+def test_deploy_with_scenario_flags(env, moto, project):
+    result = run(project, env | {"GROUND_TRUTH": "INLINE"}, "--scenario", SCENARIO_FILE,
+                 "--answer-key-index", "truth", "--remediation", "on", "--remediation-index", "fixes")
+    assert result.returncode == 0, output_of(result)
+    assert_deployed(moto, project / "lambda-deployment.zip", expected_environment(
+        SCENARIO=SCENARIO_FILE, GROUND_TRUTH="inline", ANSWER_KEY_INDEX="truth", REMEDIATION="on",
+        REMEDIATION_INDEX="fixes"))
+    parameters = stack_parameters(moto)
+    assert {name: parameters[name] for name in
+            ("Scenario", "GroundTruth", "AnswerKeyIndex", "Remediation", "RemediationIndex")} == {
+        "Scenario": SCENARIO_FILE, "GroundTruth": "inline", "AnswerKeyIndex": "truth", "Remediation": "on",
+        "RemediationIndex": "fixes"}
+
+
+
+def test_redeploy_without_scenario_flags_passes_the_defaults(aws_home, project, tmp_path):
+    # Like every other setting, the command line and environment are the source of
+    # truth, not the stack's previous values. (moto cannot update the function's
+    # properties in a stack, so a fake `aws` records the parameters instead.)
+    recorded = tmp_path / "parameters.log"
+    env = env_with_fake_aws(tmp_path, aws_home, f"""case "$*" in
+  *describe-stacks*) printf 'UPDATE_COMPLETE\\tENABLED\\n' ;;
+  *"cloudformation deploy"*)
+    for arg in "$@"; do
+      if [[ "$arg" == file://* ]]; then cat "${{arg#file://}}" >> "{recorded}"; fi
+    done ;;
+esac
+""")
+    result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY})
+    assert result.returncode == 0, output_of(result)
+    [parameters] = [json.loads(line) for line in recorded.read_text().splitlines()]
+    assert {"Scenario=steady", "GroundTruth=separate", "AnswerKeyIndex=", "Remediation=off",
+            "RemediationIndex="} <= set(parameters)
 
 
 def test_api_key_file_flag(moto, aws_home, project, tmp_path):

@@ -49,8 +49,14 @@ def items_of(request, status_for):
 
 
 def add_template(rsps, status=200):
-    rsps.add(responses.PUT, f"{HOST}/_index_template/pp-merchantai", json={"acknowledged": True},
-             status=status, headers=HEADERS)
+    """The data index's template and the answer key's."""
+    for name in ("pp-merchantai", "pp-merchantai-incidents"):
+        rsps.add(responses.PUT, f"{HOST}/_index_template/{name}", json={"acknowledged": True},
+                 status=status, headers=HEADERS)
+
+
+# The default roster's chronic profiles: 9 answer-key records open the hour's _bulk.
+RECORDS = 9
 
 
 def add_bulk(rsps, status_for=lambda _id: 201):
@@ -65,13 +71,19 @@ def test_cold_start_puts_the_template_then_one_bulk_and_warm_only_bulks(env):
     add_template(responses)
     add_bulk(responses)
     summary = data_generator.lambda_handler(HOUR, None)
-    assert requests_made() == [("PUT", "/_index_template/pp-merchantai"), ("PUT", "/_bulk")]
+    assert requests_made() == [("PUT", "/_index_template/pp-merchantai"),
+                               ("PUT", "/_index_template/pp-merchantai-incidents"), ("PUT", "/_bulk")]
     # Only what failure handling reads comes back: every item's _id, status and error.
-    assert responses.calls[1].request.params == {"filter_path": "items.*._id,items.*.status,items.*.error"}
+    assert responses.calls[2].request.params == {"filter_path": "items.*._id,items.*.status,items.*.error"}
     template = json.loads(responses.calls[0].request.body)
     assert template["index_patterns"] == ["pp-merchantai"]
     assert template["template"]["mappings"]["properties"]["location"] == {"type": "geo_point"}
-    assert responses.calls[1].request.headers["Authorization"] == "ApiKey a2V5OnNlY3JldA=="
+    assert "issues" not in template["template"]["mappings"]["properties"]
+    answer_key = json.loads(responses.calls[1].request.body)
+    assert answer_key["index_patterns"] == ["pp-merchantai-incidents"]
+    assert answer_key["template"]["mappings"]["dynamic"] == "strict"
+    assert answer_key["template"]["mappings"]["properties"]["incident_id"] == {"type": "keyword"}
+    assert responses.calls[2].request.headers["Authorization"] == "ApiKey a2V5OnNlY3JldA=="
     assert {k: summary[k] for k in ("status", "documents", "indexed", "failed")} == {
         "status": "ok", "documents": 20, "indexed": 20, "failed": 0}
 
@@ -85,10 +97,13 @@ def test_bulk_body_is_the_generated_ndjson_with_deterministic_ids(env):
     add_template(responses)
     add_bulk(responses)
     data_generator.lambda_handler(HOUR, None)
-    lines = bulk_lines(responses.calls[1].request)
-    assert lines[0] == {"index": {"_index": "pp-merchantai", "_id": "merchant_001-2026112708"}}
-    assert lines[1]["merchant_id"] == "merchant_001" and lines[1]["timestamp"] == "2026-11-27T08:00:00Z"
-    assert len(lines) == 40
+    lines = bulk_lines(responses.calls[2].request)
+    assert lines[0] == {"index": {"_index": "pp-merchantai-incidents", "_id": "missing_location-merchant_003"}}
+    assert lines[1]["incident_id"] == "missing_location-merchant_003" and lines[1]["onset"] is None
+    first = 2 * RECORDS
+    assert lines[first] == {"index": {"_index": "pp-merchantai", "_id": "merchant_001-2026112708"}}
+    assert lines[first + 1]["merchant_id"] == "merchant_001" and lines[first + 1]["timestamp"] == "2026-11-27T08:00:00Z"
+    assert len(lines) == 2 * (RECORDS + 20)
 
 
 @responses.activate
@@ -105,7 +120,7 @@ def test_partial_429_items_are_retried_until_indexed(env):
     add_bulk(responses, status_for)
     summary = data_generator.lambda_handler(HOUR, None)
     bulks = [c for c in responses.calls if urlsplit(c.request.path_url).path == "/_bulk"]
-    assert [len(bulk_lines(c.request)) // 2 for c in bulks] == [20, 2, 1]  # only the rejected ones again
+    assert [len(bulk_lines(c.request)) // 2 for c in bulks] == [RECORDS + 20, 2, 1]  # only the rejected ones again
     assert (summary["indexed"], summary["failed"], summary["status"]) == (20, 0, "ok")
 
 
@@ -115,7 +130,7 @@ def test_whole_request_503_is_retried_with_backoff(env):
     responses.add(responses.PUT, f"{HOST}/_bulk", json={"error": "unavailable"}, status=503, headers=HEADERS)
     add_bulk(responses)
     summary = data_generator.lambda_handler(HOUR, None)
-    assert [c.response.status_code for c in responses.calls[1:]] == [503, 200]
+    assert [c.response.status_code for c in responses.calls[2:]] == [503, 200]
     assert summary["indexed"] == 20
 
 
@@ -136,6 +151,18 @@ def test_mapping_errors_are_counted_not_retried_and_raised_once(env, caplog):
 
 
 @responses.activate
+def test_a_rejected_answer_key_record_fails_the_run_but_is_not_counted_as_a_document(env, caplog):
+    add_template(responses)
+    add_bulk(responses, lambda _id: 400 if _id == "low_conversion-merchant_009" else 201)
+    with pytest.raises(es.BulkError) as excinfo:
+        data_generator.lambda_handler(HOUR, None)
+    assert "low_conversion-merchant_009: HTTP 400" in str(excinfo.value)
+    summary = json.loads(next(r.getMessage() for r in caplog.records if r.getMessage().startswith("{")))
+    assert (summary["status"], summary["documents"], summary["indexed"], summary["failed"],
+            summary["answer_key_records"]) == ("error", 20, 20, 1, RECORDS)
+
+
+@responses.activate
 @pytest.mark.parametrize("status", [401, 403])
 def test_bad_credentials_fail_at_once_with_one_request(env, status):
     add_template(responses, status=status)
@@ -152,12 +179,14 @@ def test_a_failed_template_is_tried_again_on_the_next_invocation(env):
     add_template(responses, status=401)
     with pytest.raises(es.CredentialsError):
         data_generator.lambda_handler(HOUR, None)
-    responses.replace(responses.PUT, f"{HOST}/_index_template/pp-merchantai", json={"acknowledged": True},
-                      headers=HEADERS)
+    for name in ("pp-merchantai", "pp-merchantai-incidents"):
+        responses.replace(responses.PUT, f"{HOST}/_index_template/{name}", json={"acknowledged": True},
+                          headers=HEADERS)
     add_bulk(responses)
     assert data_generator.lambda_handler(HOUR, None)["indexed"] == 20
     assert [path for _, path in requests_made()] == [
-        "/_index_template/pp-merchantai", "/_index_template/pp-merchantai", "/_bulk"]
+        "/_index_template/pp-merchantai", "/_index_template/pp-merchantai",
+        "/_index_template/pp-merchantai-incidents", "/_bulk"]
 
 
 @responses.activate

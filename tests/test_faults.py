@@ -21,6 +21,7 @@ import pytest
 import config
 import data_generator
 import es
+import incidents
 from reliability import (
     BACKFILL, DAY_START, EVENTS, ITEM_REJECTED, TOO_MANY_REQUESTS, UNAVAILABLE, FakeClock, es_error,
     expected_documents, fast, scheduled,
@@ -122,14 +123,16 @@ def test_bounded_fault_is_retried_and_every_document_lands_once(live, monkeypatc
 
 
 def test_mix_takes_the_documented_number_of_requests(live, monkeypatch):
-    """The mixed fault costs the first chunk exactly 7 _bulk requests: 6 faulted, 1 clean."""
+    """The mixed fault costs the first chunk exactly 7 _bulk requests: 6 faulted, 1 clean.
+
+    A chunk is 20 documents and the 9 answer-key records of the default roster's chronic profiles."""
     faults = FAULTS["mix"]()
     live.proxy.faults.extend(faults)
     data_generator.lambda_handler(scheduled(), FakeClock(live.proxy, monkeypatch).context(LAMBDA_TIMEOUT_S))
     bulks = live.proxy.bulk_requests()
     assert len(bulks) == 7
     # A retry after item errors resends only the rejected items; any other retry resends what was pending.
-    assert [len(bulk_ids(b)) for b in bulks] == [20, 20, 7, 7, 7, 3, 3]
+    assert [len(bulk_ids(b)) for b in bulks] == [29, 29, 10, 10, 10, 4, 4]
     assert_exactly(live, *EVENTS["scheduled-hour"][1])
 
 
@@ -187,7 +190,7 @@ def test_two_minutes_of_429s_the_scheduled_hour_rides_them_out(shipped):
     # Capped exponential backoff with full jitter: no wait above the cap, and they do grow.
     assert max(clock.sleeps) <= es.MAX_BACKOFF_S
     assert max(clock.sleeps) > 4 * es.INITIAL_BACKOFF_S
-    assert len(shipped.proxy.requests) == len(clock.sleeps) + 2  # every 429 waited once; template + bulk landed
+    assert len(shipped.proxy.requests) == len(clock.sleeps) + 3  # every 429 waited once; two templates + bulk landed
 
 
 def test_ten_minutes_of_429s_the_scheduled_hour_fails_clearly_inside_the_invocation(shipped):
@@ -198,7 +201,7 @@ def test_ten_minutes_of_429s_the_scheduled_hour_fails_clearly_inside_the_invocat
         data_generator.lambda_handler(scheduled(), clock.context(LAMBDA_TIMEOUT_S))
 
     message = str(failure.value)
-    assert "bulk request of 20 documents failed after" in message
+    assert "bulk request of 29 documents failed after" in message  # 20 documents, 9 answer-key records
     assert "HTTP 429" in message and "time runs out" in message
     # Stopped before the safety margin, and not long before it: the patience was used.
     assert LAMBDA_TIMEOUT_S - 60 < clock.elapsed() <= LAMBDA_TIMEOUT_S - data_generator.SAFETY_MARGIN_S
@@ -216,8 +219,9 @@ def test_ten_minutes_of_429s_in_a_backfill_stop_partial_and_resume_exactly(shipp
     summary = data_generator.lambda_handler(BACKFILL, clock.context(LAMBDA_TIMEOUT_S))
 
     assert summary["status"] == "partial"
-    assert summary["resume_from"] == "2026-11-01T15:00:00Z"  # 300 documents = 15 whole hours
-    assert summary["documents"] == summary["indexed"] == 300
+    # 300 pairs: 9 answer-key records and 291 documents = 14 whole hours
+    assert summary["resume_from"] == "2026-11-01T14:00:00Z"
+    assert summary["documents"] == summary["indexed"] == 291
     assert clock.elapsed() <= LAMBDA_TIMEOUT_S - data_generator.SAFETY_MARGIN_S
     shipped.proxy.faults.clear()
     resumed = data_generator.lambda_handler({"start": summary["resume_from"], "end": BACKFILL["end"]},
@@ -241,7 +245,9 @@ def test_sustained_429s_halve_the_requests_down_to_the_minimum_then_grow_back(sh
     assert summary["status"] == "ok" and summary["indexed"] == 1600
     sizes = [len(bulk_ids(b)) for b in shipped.proxy.bulk_requests()]
     # Retries resend the pending request as it was; the halving applies to the requests after it.
-    assert sizes == [400] * 5 + [100, 100, 200, 200, 200, 400]
+    # Chunks of 400 pairs: 1,600 documents and 139 answer-key records.
+    assert summary["answer_key_records"] == 139
+    assert sizes == [400] * 5 + [100, 100, 200, 200, 200, 400, 139]
     changes = [r.getMessage() for r in caplog.records if "from now on" in r.getMessage()]
     assert changes == ["bulk requests of 200 documents from now on (sustained 429s)",
                        "bulk requests of 100 documents from now on (sustained 429s)",
@@ -269,7 +275,9 @@ def test_a_413_on_a_2000_document_chunk_is_split_and_lands_exactly(live, monkeyp
     summary = data_generator.lambda_handler(scheduled(), None)
 
     assert summary["status"] == "ok" and summary["indexed"] == 2000
-    assert [len(bulk_ids(b)) for b in live.proxy.bulk_requests()] == [2000, 1000, 500, 500, 1000, 500, 500]
+    # The hour's 2,000 documents and 700 answer-key records are two chunks: 2,000 and 700 pairs.
+    assert [len(bulk_ids(b)) for b in live.proxy.bulk_requests()] == [2000, 1000, 500, 500, 1000, 500, 500,
+                                                                      700, 350, 350]
     assert_exactly(live, *EVENTS["scheduled-hour"][1], merchants=2000)
 
 
@@ -282,7 +290,8 @@ def test_a_single_document_still_too_large_fails_by_name_and_never_loops(live):
 
     assert failure.value.failed == 1
     assert f"{big}: HTTP 413" in str(failure.value) and "larger than the cluster accepts" in str(failure.value)
-    assert [len(bulk_ids(b)) for b in live.proxy.bulk_requests()] == [20, 10, 5, 5, 2, 1, 1, 3, 10]
+    # 9 answer-key records, then the 20 documents: halves down to the one, the rest sent once.
+    assert [len(bulk_ids(b)) for b in live.proxy.bulk_requests()] == [29, 14, 15, 7, 3, 1, 2, 1, 1, 4, 8]
     expected = expected_documents(*EVENTS["scheduled-hour"][1])
     assert live.documents() == {_id: doc for _id, doc in expected.items() if _id != big}
 
@@ -362,11 +371,12 @@ def test_items_rejected_until_the_patience_ends_stop_the_run_naming_them(live, m
     assert any(_id in message for _id in failed)
     # Only the rejected items were resent, ever fewer: one chunk, never a second.
     sizes = [len(bulk_ids(b)) for b in live.proxy.bulk_requests()]
-    assert sizes[:4] == {1: [20, 7, 3, 1], 24: [100, 34, 12, 4]}[hours]
+    assert sizes[:4] == {1: [29, 10, 4, 2], 24: [100, 34, 12, 4]}[hours]  # 9 answer-key records first
     assert set(sizes[4:]) <= {1, 2}
     # The healthy documents of that chunk are indexed, the rejected ones are not.
     expected = expected_documents(start, hours)
-    assert live.documents() == {_id: expected[_id] for _id, rejected in last_answer.items() if not rejected}
+    assert live.documents() == {_id: expected[_id] for _id, rejected in last_answer.items()
+                                if not rejected and _id in expected}
 
     live.proxy.faults.remove(fault)
     data_generator.lambda_handler(event, None)
@@ -377,7 +387,7 @@ def test_items_rejected_until_the_patience_ends_stop_the_run_naming_them(live, m
 def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_documents(live, event_name):
     """An index created by hand with a conflicting mapping: the engine itself rejects some documents."""
     event, (start, hours) = EVENTS[event_name]
-    body = json.dumps({"mappings": {"properties": {"issues": {"type": "integer"}}}}).encode()
+    body = json.dumps({"mappings": {"properties": {"location": {"type": "integer"}}}}).encode()
     request = urllib.request.Request(live.clone.url + "/pp-merchantai", data=body, method="PUT",
                                      headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request).close()
@@ -386,7 +396,7 @@ def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_d
         data_generator.lambda_handler(event, None)
 
     expected = expected_documents(start, hours)
-    bad = {_id for _id, doc in expected.items() if doc["issues"]}
+    bad = {_id for _id, doc in expected.items() if "location" in doc}
     assert bad and len(bad) < len(expected)
     message = str(failure.value)
     assert f"{len(bad)} of {len(expected)} documents failed to index" in message
@@ -398,8 +408,9 @@ def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_d
     assert failure.value.failed == len(bad)
     # Healthy documents indexed, identical to a fault-free run.
     assert live.documents() == {_id: doc for _id, doc in expected.items() if _id not in bad}
-    # Permanent: not retried (one _bulk per chunk).
-    assert len(live.proxy.bulk_requests()) == -(-len(expected) // es.CHUNK_SIZE)
+    # Permanent: not retried (one _bulk per chunk of documents and answer-key records).
+    records = len(incidents.answer_key(config.Config(), config.HourRange(start, start + hours * config.HOUR)))
+    assert len(live.proxy.bulk_requests()) == -(-(len(expected) + records) // es.CHUNK_SIZE)
 
 
 # --- a hung cluster fails the invocation inside a known bound --------------------------------

@@ -1,4 +1,6 @@
-"""Unit tests of the pure generator: ranges, consistency, determinism, variation."""
+"""Unit tests of the pure generator in SCENARIO=steady: ranges, consistency, determinism, variation.
+
+(Incidents: test_incidents.py. The arithmetic against its readable specification: tests/oracle.py.)"""
 
 from __future__ import annotations
 
@@ -10,16 +12,25 @@ import pytest
 
 import data_generator
 import generator
-from config import HourRange
+import incidents
+import oracle
+from config import Config, HourRange, Scenario
 from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION
 
 HOUR = timedelta(hours=1)
 T0 = datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
 WEEK = [T0 + i * HOUR for i in range(7 * 24)]
+STEADY = Scenario("steady", "steady")
 
 
-def docs_for(merchant, hours=WEEK):
-    return [generator.document(merchant, hour) for hour in hours]
+def docs_for(merchant, hours=WEEK, inline=True):
+    """The merchant's steady documents (with the truth inline), through the run's one implementation."""
+    lines = generator.HourlyLines([merchant], "pp-merchantai", incidents.Schedule(0, STEADY, [merchant]), inline)
+    return [json.loads(lines.lines(hour)[0][1]) for hour in hours]
+
+
+def document(merchant, hour, inline=True):
+    return docs_for(merchant, [hour], inline)[0]
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +69,11 @@ def test_counts_and_rates_are_consistent(merchants):
 
 def test_labels_match_the_document_shape(merchants):
     for m in merchants:
-        doc = generator.document(m, T0)
+        doc = document(m, T0)
         assert doc["issues"] == list(m.issues)
         assert doc["is_problematic"] is bool(m.issues)
+        assert doc["incident_ids"] == [f"{label}-{m.merchant_id}" for label in m.issues]
+        assert "issues" not in document(m, T0, inline=False)
         if MISSING_LOCATION in m.issues:
             assert not {"city", "country", "location"} & set(doc)
         else:
@@ -70,13 +83,14 @@ def test_labels_match_the_document_shape(merchants):
 
 def test_document_fields_and_timestamp():
     m = generator.merchant(1729, 1)
-    doc = generator.document(m, T0)
+    doc = document(m, T0)
     assert doc["timestamp"] == "2026-11-27T08:00:00Z"
-    assert set(doc) <= {
-        "merchant_id", "merchant_name", "category", "city", "country", "timestamp", "sessions",
+    assert list(doc) == [
+        "merchant_id", "merchant_name", "category", "payment_provider", "city", "country", "timestamp", "sessions",
         "transaction_count", "successful_transactions", "failed_transactions", "conversion_rate",
-        "error_rate", "location", "issues", "is_problematic",
-    }
+        "error_rate", "location", "issues", "is_problematic", "incident_ids",
+    ]
+    assert list(document(m, T0, inline=False)) == list(doc)[:-3]
 
 
 def test_default_roster_is_pinned():
@@ -93,66 +107,72 @@ def test_default_roster_is_pinned():
         "merchant_019": ["low_conversion", "high_error_rate"],
     }
     assert (roster[0].name, roster[0].category, roster[0].city) == ("Urban Threads", "fashion", "Dublin")
+    assert [m.payment_provider for m in roster] == [
+        "paylane", "vaultly", "northpay", "northpay", "swiftcharge", "vaultly", "cardwise", "northpay", "paylane",
+        "paylane", "vaultly", "vaultly", "swiftcharge", "northpay", "swiftcharge", "cardwise", "northpay",
+        "northpay", "swiftcharge", "paylane",
+    ]
 
 
-def test_bulk_lines_are_byte_identical_to_json_dumps_of_document(merchants):
-    for hour in WEEK[::13]:
-        lines = generator.bulk_lines(merchants, hour, "pp-merchantai")
-        for m, (action, source) in zip(merchants, lines):
-            assert source == json.dumps(generator.document(m, hour), separators=(",", ":"))
-            assert json.loads(action) == {
-                "index": {"_index": "pp-merchantai", "_id": generator.document_id(m, hour)}
-            }
+def test_every_provider_has_one_to_three_merchants_in_every_block_of_ten():
+    for seed in range(200):
+        roster = generator.roster(seed, 30)
+        for block in range(3):
+            shares = Counter(m.payment_provider for m in roster[10 * block:10 * (block + 1)])
+            assert sorted(shares.values()) == [1, 1, 2, 3, 3], seed
+    # Its own random stream: the rest of a merchant is what it was before providers existed (test_golden.py).
+
+
+def test_the_run_path_writes_what_the_oracle_specifies():
+    """What a backfill sends (HourlyLines, stateful across hours) is tests/oracle.py's document to the byte."""
+    for seed in (1729, 99, -5):
+        roster = generator.roster(seed, 40)
+        schedule = incidents.Schedule(seed, STEADY, roster)
+        hours = [datetime(1999, 12, 31, 20, tzinfo=timezone.utc) + i * HOUR for i in range(24 * 6)]
+        lines = range_lines(roster, hours, seed)
+        assert len(lines) == 40 * len(hours)
+        for i, (action, source) in enumerate(lines):
+            m, hour = roster[i % 40], hours[i // 40]
+            assert source == oracle.source_line(m, generator.hour_index(hour), schedule)
+            assert action == json.dumps({"index": {"_index": "pp-merchantai", "_id": generator.document_id(m, hour)}},
+                                        separators=(",", ":"))
 
 
 def test_non_ascii_cities_serialize_like_json_dumps():
     sao_paulo = next(k for k in range(1, 500) if generator.merchant(1, k).city == "São Paulo"
                      and generator.merchant(1, k).has_location)
     m = generator.merchant(1, sao_paulo)
-    (_, source), = generator.bulk_lines([m], T0, "pp-merchantai")
+    source = json.dumps(document(m, T0), separators=(",", ":"))
+    assert '"city":"S\\u00e3o Paulo"' in source
     assert json.loads(source)["city"] == "São Paulo"
-    assert source == json.dumps(generator.document(m, T0), separators=(",", ":"))
 
 
-def range_lines(roster, hours, index="pp-merchantai"):
-    """The (action, source) pairs the run path produces for hours, in order."""
+def range_lines(roster, hours, seed=1729):
+    """The (action, source) pairs of the data index the run path produces for hours, in order."""
     hour_range = HourRange(hours[0], hours[-1] + HOUR)
-    return [pair for chunk in data_generator._chunks(roster, hour_range, index, 7) for pair in chunk]
+    cfg = Config(merchants=len(roster), seed=seed)
+    return [pair for chunk, records in data_generator._chunks(cfg, hour_range, 7) for pair in chunk
+            if '"_index":"pp-merchantai"' in pair[0]]
 
 
 def test_an_hour_alone_equals_the_same_hour_inside_a_range():
     roster = generator.roster(1729, 20)
     in_range = range_lines(roster, WEEK)
     for i in (0, 50, 167):
-        assert in_range[20 * i:20 * (i + 1)] == generator.bulk_lines(roster, WEEK[i], "pp-merchantai")
-
-
-@pytest.mark.parametrize("seed", [1729, 99, -5])
-def test_the_run_path_equals_the_reference_document_on_every_line(seed):
-    """What a backfill sends (generator.HourlyLines, stateful across hours) is
-    json.dumps(document()) to the byte, and so keeps every rule tested above."""
-    roster = generator.roster(seed, 40)
-    hours = [datetime(1999, 12, 31, 20, tzinfo=timezone.utc) + i * HOUR for i in range(24 * 6)]
-    lines = range_lines(roster, hours)
-    assert len(lines) == 40 * len(hours)
-    for i, (action, source) in enumerate(lines):
-        m, hour = roster[i % 40], hours[i // 40]
-        assert source == json.dumps(generator.document(m, hour), separators=(",", ":"))
-        assert action == json.dumps({"index": {"_index": "pp-merchantai", "_id": generator.document_id(m, hour)}},
-                                    separators=(",", ":"))
+        assert in_range[20 * i:20 * (i + 1)] == range_lines(roster, [WEEK[i]])
 
 
 def test_merchant_depends_only_on_seed_and_k():
     small, large = generator.roster(1729, 5), generator.roster(1729, 200)
     assert small == large[:5]
     assert generator.merchant(1729, 150) == large[149]
-    assert [generator.document(m, T0) for m in small] == [generator.document(m, T0) for m in large[:5]]
+    assert [document(m, T0) for m in small] == [document(m, T0) for m in large[:5]]
 
 
 def test_different_seeds_give_different_rosters():
     a, b = generator.roster(1, 20), generator.roster(2, 20)
     assert [m.name for m in a] != [m.name for m in b]
-    assert [generator.document(m, T0)["sessions"] for m in a] != [generator.document(m, T0)["sessions"] for m in b]
+    assert [document(m, T0)["sessions"] for m in a] != [document(m, T0)["sessions"] for m in b]
 
 
 def test_about_20_percent_problematic_and_both_kinds_in_every_default_roster():
@@ -209,7 +229,7 @@ def test_volume_follows_weekday():
     # Same local hours, Saturday vs Monday, summed over four weeks to average out noise.
     def total(weekday):
         start = datetime(2026, 11, 2, tzinfo=timezone.utc) + timedelta(days=weekday)
-        return sum(generator.document(m, start + timedelta(days=7 * w, hours=h))["sessions"]
+        return sum(document(m, start + timedelta(days=7 * w, hours=h))["sessions"]
                    for w in range(4) for h in range(10, 14))
     assert total(5) > 1.3 * total(0)
 
@@ -224,6 +244,6 @@ def test_rates_drift_but_do_not_jump(merchants):
 
 def test_hours_before_and_after_are_independent_of_order():
     m = generator.merchant(1729, 3)
-    forward = [generator.document(m, h) for h in WEEK]
-    backward = [generator.document(m, h) for h in reversed(WEEK)][::-1]
+    forward = [document(m, h) for h in WEEK]
+    backward = [document(m, h) for h in reversed(WEEK)][::-1]
     assert forward == backward

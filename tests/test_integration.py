@@ -9,6 +9,7 @@ import pytest
 
 import data_generator
 import generator
+from config import Config
 
 T0 = datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
 SCHEDULED = {
@@ -24,11 +25,12 @@ def host(cluster, monkeypatch):
     return cluster
 
 
-def expected(hours, merchants=20, seed=1729):
+def expected(hours, merchants=20, seed=1729, **settings):
+    cfg = Config(merchants=merchants, seed=seed, **settings)
     roster = generator.roster(seed, merchants)
     return {
-        generator.document_id(m, hour): generator.document(m, hour)
-        for hour in hours for m in roster
+        generator.document_id(m, hour): doc
+        for hour in hours for m, doc in zip(roster, data_generator.documents(cfg, hour))
     }
 
 
@@ -42,11 +44,12 @@ def test_scheduled_hour_indexes_one_document_per_merchant(host):
 def test_mapping_comes_from_the_template(host):
     data_generator.lambda_handler(SCHEDULED, None)
     properties = host.get("/pp-merchantai/_mapping")["pp-merchantai"]["mappings"]["properties"]
+    # GROUND_TRUTH=separate (the default): no truth field in the data index, not even in its mapping.
     assert {name: spec["type"] for name, spec in properties.items()} == {
-        "merchant_id": "keyword", "merchant_name": "keyword", "category": "keyword", "city": "keyword",
-        "country": "keyword", "timestamp": "date", "sessions": "integer", "transaction_count": "integer",
-        "successful_transactions": "integer", "failed_transactions": "integer", "conversion_rate": "float",
-        "error_rate": "float", "location": "geo_point", "issues": "keyword", "is_problematic": "boolean",
+        "merchant_id": "keyword", "merchant_name": "keyword", "category": "keyword", "payment_provider": "keyword",
+        "city": "keyword", "country": "keyword", "timestamp": "date", "sessions": "integer",
+        "transaction_count": "integer", "successful_transactions": "integer", "failed_transactions": "integer",
+        "conversion_rate": "float", "error_rate": "float", "location": "geo_point",
     }
 
 
@@ -71,7 +74,8 @@ def test_backfill_spanning_several_bulk_chunks(host, monkeypatch):
     monkeypatch.setattr(data_generator.es, "CHUNK_SIZE", 7)
     summary = data_generator.lambda_handler({"start": "2026-11-27T00:00:00Z", "end": "2026-11-27T03:00:00Z"}, None)
     bulks = [r for r in host.proxy.requests if r.path.startswith("/_bulk")]
-    assert len(bulks) == 9  # 60 documents in chunks of 7
+    assert summary["answer_key_records"] == 9
+    assert len(bulks) == 10  # 60 documents and 9 answer-key records in chunks of 7
     assert summary["indexed"] == 60 and host.count() == 60
 
 
@@ -83,7 +87,8 @@ def test_warm_invocation_makes_exactly_one_request(host):
     assert host.count() == 40
 
 
-def test_queries_the_ai_will_run_find_the_labelled_problems(host):
+def test_queries_a_dashboard_will_run_find_the_labelled_problems_with_the_truth_inline(host, monkeypatch):
+    monkeypatch.setenv("GROUND_TRUTH", "inline")
     data_generator.lambda_handler({"start": "2026-11-27T00:00:00Z", "end": "2026-11-27T06:00:00Z"}, None)
     host.get("/pp-merchantai/_refresh")
     body = json.dumps({"size": 0, "query": {"term": {"issues": "low_conversion"}},

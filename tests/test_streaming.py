@@ -11,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 import data_generator
 import es
 import generator
+import incidents
+import oracle
 from config import HOUR, Config, HourRange
 from shim import Rewrite
 
@@ -22,10 +24,10 @@ class RecordingSink:
         self.calls = calls
         self.chunks = []
 
-    def send(self, pairs):
-        # How many hours had been generated when this chunk was sent.
-        self.chunks.append((len(pairs), self.calls[0]))
-        return len(pairs)
+    def send(self, pairs, records=0):
+        # Its size, its documents, and how many hours had been generated when it was sent.
+        self.chunks.append((len(pairs), len(pairs) - records, self.calls[0]))
+        return len(pairs) - records
 
 
 def test_long_backfill_is_sent_in_bounded_chunks_generated_lazily(monkeypatch):
@@ -42,35 +44,43 @@ def test_long_backfill_is_sent_in_bounded_chunks_generated_lazily(monkeypatch):
     sizes = []
     summary = data_generator.run(Config(merchants=merchants), HourRange(T0, T0 + hours * HOUR), sink,
                                  progress=sizes.append)
-    assert summary["documents"] == merchants * hours == sum(size for size, _ in sink.chunks)
-    assert all(size <= es.CHUNK_SIZE for size, _ in sink.chunks)
-    assert all(size == es.CHUNK_SIZE for size, _ in sink.chunks[:-1])
-    assert sizes == [size for size, _ in sink.chunks]  # progress after every chunk
+    assert summary["documents"] == merchants * hours == sum(docs for _, docs, _ in sink.chunks)
+    assert summary["answer_key_records"] == sum(size - docs for size, docs, _ in sink.chunks) > 0
+    assert all(size <= es.CHUNK_SIZE for size, _, _ in sink.chunks)
+    assert all(size == es.CHUNK_SIZE for size, _, _ in sink.chunks[:-1])
+    assert sizes == [docs for _, docs, _ in sink.chunks]  # progress after every chunk
     # Each chunk was sent as soon as enough hours existed for it: never the whole range up front.
-    for number, (_, generated) in enumerate(sink.chunks, 1):
+    for number, (_, _, generated) in enumerate(sink.chunks, 1):
         assert generated * merchants < number * es.CHUNK_SIZE + merchants
 
 
 def test_chunks_is_a_lazy_generator():
-    chunks = data_generator._chunks(generator.roster(1, 5), HourRange(T0, T0 + 10**6 * HOUR), "x", 10)
-    assert len(next(chunks)) == 10  # a million hours: only the first two were generated
+    chunks = data_generator._chunks(Config(seed=1, merchants=5, scenario="incidents"),
+                                    HourRange(T0, T0 + 10**6 * HOUR), 10)
+    assert len(next(chunks)[0]) == 10  # a million hours: only the first two were generated
 
 
-def test_hourly_lines_over_consecutive_hours_match_document():
-    merchants = generator.roster(99, 60)
-    lines = generator.HourlyLines(merchants, "pp-merchantai")
+def test_hourly_lines_over_consecutive_hours_match_fresh_ones_and_the_oracle():
+    cfg = Config(seed=99, merchants=60, scenario="incidents", ground_truth="inline")
+    merchants = generator.roster(cfg.seed, cfg.merchants)
+    schedule = incidents.schedule(cfg, merchants)
+    lines = generator.HourlyLines(merchants, "pp-merchantai", schedule, inline=True)
+
+    def fresh(hour):
+        return generator.HourlyLines(merchants, "pp-merchantai", schedule, inline=True).lines(hour)
+
     hour = T0
-    for _ in range(24 * 5):  # across several drift knots of every merchant
+    for _ in range(24 * 5):  # across several drift knots of every merchant, and incidents
         pairs = lines.lines(hour)
-        assert pairs == generator.bulk_lines(merchants, hour, "pp-merchantai")
+        assert pairs == fresh(hour)
         for m, (action, source) in zip(merchants, pairs):
-            assert source == json.dumps(generator.document(m, hour), separators=(",", ":"))
+            assert source == oracle.source_line(m, generator.hour_index(hour), schedule, inline=True)
             assert json.loads(action) == {"index": {"_index": "pp-merchantai", "_id": generator.document_id(m, hour)}}
         hour += HOUR
     # Skipping hours (not consecutive) gives the same lines as generating them fresh.
     far = T0 + timedelta(days=400, hours=5)
-    assert lines.lines(far) == generator.bulk_lines(merchants, far, "pp-merchantai")
-    assert lines.lines(T0) == generator.bulk_lines(merchants, T0, "pp-merchantai")
+    assert lines.lines(far) == fresh(far)
+    assert lines.lines(T0) == fresh(T0)
 
 
 def test_a_dry_run_does_not_import_the_client():
@@ -88,8 +98,9 @@ def test_bulk_responses_are_filtered_and_item_errors_still_reported(cluster):
 
     cluster.proxy.faults.append(lambda request: Rewrite(reject_second) if "_bulk" in request.path else None)
     client = es.connect(cluster.url)
-    indexer = es.Indexer(client, "pp-merchantai", patience=0)
-    pairs = generator.bulk_lines(generator.roster(1729, 3), T0, "pp-merchantai")
+    indexer = es.Indexer(client, {"pp-merchantai": es.MAPPINGS}, patience=0)
+    roster = generator.roster(1729, 3)
+    pairs = generator.HourlyLines(roster, "pp-merchantai", incidents.schedule(Config(merchants=3), roster)).lines(T0)
     assert indexer.send(pairs) == 2
     assert indexer.failed == 1
     assert indexer.reasons == [f"{generator.document_id(generator.roster(1729, 3)[1], T0)}: HTTP 400 "

@@ -8,6 +8,7 @@ reads is set or documented, the numbers match what README promises.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import config
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "cloudformation.yml"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+# The deployment details README links to; the numbers it promises are checked there.
+DEPLOYMENT = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
 DEPLOY_SH = (ROOT / "deploy.sh").read_text(encoding="utf-8")
 
 # What Lambda accepts as LoggingConfig.ApplicationLogLevel.
@@ -31,8 +34,6 @@ def section(title: str) -> str:
     assert match, f"README has no '## {title}' section"
     return match.group(1)
 
-
-DEPLOYMENT = section("Deployment")
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +139,52 @@ def test_exactly_one_key_variable_is_set(template, function):
     assert parameters["ElasticsearchApiKeySecretArn"]["Default"] == ""
 
 
+# The scenario and closed-loop settings: stack parameter -> environment variable.
+SCENARIO_PARAMETERS = {
+    "Scenario": config.SCENARIO,
+    "GroundTruth": config.GROUND_TRUTH,
+    "AnswerKeyIndex": config.ANSWER_KEY_INDEX,
+    "Remediation": config.REMEDIATION,
+    "RemediationIndex": config.REMEDIATION_INDEX,
+}
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def test_environment_carries_the_scenario_variables(template, function):
+    variables = env_vars(function)
+    for parameter in ("Scenario", "GroundTruth", "Remediation"):
+        assert variables[SCENARIO_PARAMETERS[parameter]] == {"Ref": parameter}
+    # The index overrides are unset unless given, so the code derives them from the index.
+    for parameter, condition in (("AnswerKeyIndex", "HasAnswerKeyIndex"), ("RemediationIndex", "HasRemediationIndex")):
+        assert variables[SCENARIO_PARAMETERS[parameter]] == {"Fn::If": [condition, {"Ref": parameter}, NO_VALUE]}
+        assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
+        assert template["Parameters"][parameter]["Default"] == ""
+
+
+def test_scenario_defaults_and_choices_match_the_code(template):
+    parameters = template["Parameters"]
+    assert parameters["Scenario"]["Default"] == config.DEFAULT_SCENARIO
+    assert parameters["GroundTruth"]["Default"] == config.DEFAULT_GROUND_TRUTH
+    assert tuple(parameters["GroundTruth"]["AllowedValues"]) == config.GROUND_TRUTH_MODES
+    assert parameters["Remediation"]["Default"] == config.DEFAULT_REMEDIATION
+    assert tuple(parameters["Remediation"]["AllowedValues"]) == config.REMEDIATION_MODES
+    # Every allowed value is one the code accepts as it stands.
+    for value in parameters["GroundTruth"]["AllowedValues"]:
+        assert config.ground_truth(value) == value
+    assert [config.remediation(value) for value in parameters["Remediation"]["AllowedValues"]] == [False, True]
+
+
+def test_defaults_give_the_code_its_own_defaults(template):
+    """The environment the template sets with every default is the code's default config."""
+    parameters = template["Parameters"]
+    environ = {variable: parameters[parameter]["Default"] for parameter, variable in SCENARIO_PARAMETERS.items()}
+    environ[config.ELASTICSEARCH_INDEX] = "shop"
+    cfg = config.load_config(environ)
+    assert (cfg.scenario, cfg.ground_truth, cfg.remediation) == (
+        config.DEFAULT_SCENARIO, config.DEFAULT_GROUND_TRUTH, False)
+    assert (cfg.answer_key_index, cfg.remediation_index) == ("shop-incidents", "shop-remediations")
+
+
 def test_template_defaults_match_the_code(template):
     parameters = template["Parameters"]
     assert parameters["FunctionName"]["Default"] == "pp-merchantai-data-generator"
@@ -169,6 +216,71 @@ def test_parameter_patterns_agree_with_the_code(template, pattern_name, good, ba
         assert not pattern.fullmatch(value), value
 
 
+# Built-in scenarios and file names of lambda/scenarios/*.json pass; everything the code
+# refuses is refused by the template too.
+SCENARIOS_GOOD = ["steady", "incidents", "black-friday.json", "example-checkout-regression.json", "v2_q4.json"]
+SCENARIOS_CODE_REFUSES = ["", "chaos", "Steady", "black-friday", "black-friday.JSON", "black-friday.json.bak"]
+# Paths the CLI accepts but a deployed function cannot read (only its zip is there).
+SCENARIOS_TEMPLATE_REFUSES = ["/tmp/black-friday.json", "../black-friday.json", "scenarios/x.json", ".json",
+                              "-x.json", "a b.json"]
+
+
+def test_scenario_pattern_agrees_with_the_code(template):
+    pattern = re.compile(template["Parameters"]["Scenario"]["AllowedPattern"])
+    for value in SCENARIOS_GOOD:
+        assert pattern.fullmatch(value), value
+        assert config.scenario(value) == value
+    for value in SCENARIOS_CODE_REFUSES:
+        assert not pattern.fullmatch(value), value
+        with pytest.raises(config.ConfigError, match="^SCENARIO must be"):
+            config.scenario(value)
+    for value in SCENARIOS_TEMPLATE_REFUSES:
+        assert not pattern.fullmatch(value), value
+
+
+def test_every_shipped_scenario_file_is_deployable(template):
+    pattern = re.compile(template["Parameters"]["Scenario"]["AllowedPattern"])
+    files = sorted((ROOT / "lambda" / "scenarios").glob("*.json"))
+    assert files, "lambda/scenarios/ holds no scenario file"
+    for path in files:
+        assert pattern.fullmatch(path.name), path.name
+
+
+@pytest.mark.parametrize("parameter", ["AnswerKeyIndex", "RemediationIndex"])
+def test_index_override_patterns_agree_with_the_code(template, parameter):
+    pattern = re.compile(template["Parameters"][parameter]["AllowedPattern"])
+    variable = SCENARIO_PARAMETERS[parameter]
+    assert pattern.fullmatch("")  # the default: derived from ElasticsearchIndex
+    for value in ["pp-merchantai-incidents", "truth.v2", "fixes_1"]:
+        assert pattern.fullmatch(value), value
+        assert config.index_name(value, variable) == value
+    for value in ["Truth", "-x", "_x", "+x", "a b", "a,b", "a*", "a:b", "x" * 256]:
+        assert not pattern.fullmatch(value), value
+        with pytest.raises(config.ConfigError, match=f"^{variable} must be a valid"):
+            config.index_name(value, variable)
+
+
+def test_deploy_script_checks_the_template_patterns(template):
+    """deploy.sh refuses bad values before any AWS call with the template's own patterns."""
+    def shell_pattern(name: str) -> str:
+        match = re.search(rf"^readonly {name}='([^']*)'$", DEPLOY_SH, re.M)
+        assert match, f"deploy.sh has no {name}"
+        return match.group(1)
+
+    parameters = template["Parameters"]
+    assert shell_pattern("SCENARIO_PATTERN") == parameters["Scenario"]["AllowedPattern"]
+    index = shell_pattern("INDEX_PATTERN")
+    assert index == parameters["ElasticsearchIndex"]["AllowedPattern"]
+    for parameter in ("AnswerKeyIndex", "RemediationIndex"):
+        # The same rule, plus the empty default.
+        assert parameters[parameter]["AllowedPattern"] == "^(|" + index[1:-1] + ")$"
+    assert f'GROUND_TRUTH_MODES="{" ".join(config.GROUND_TRUTH_MODES)}"' in DEPLOY_SH
+    assert f'REMEDIATION_MODES="{" ".join(config.REMEDIATION_MODES)}"' in DEPLOY_SH
+    assert f'SCENARIO="${{SCENARIO:-{config.DEFAULT_SCENARIO}}}"' in DEPLOY_SH
+    assert f'GROUND_TRUTH="${{GROUND_TRUTH:-{config.DEFAULT_GROUND_TRUTH}}}"' in DEPLOY_SH
+    assert f'REMEDIATION="${{REMEDIATION:-{config.DEFAULT_REMEDIATION}}}"' in DEPLOY_SH
+
+
 def test_log_level_reaches_lambda_in_its_own_names(template, function):
     logging_config = function["LoggingConfig"]
     assert logging_config["LogFormat"] == "JSON"
@@ -179,12 +291,59 @@ def test_log_level_reaches_lambda_in_its_own_names(template, function):
     assert mapping["DEBUG"]["Lambda"] == "DEBUG" and mapping["INFO"]["Lambda"] == "INFO"
 
 
-# --- numbers README promises ------------------------------------------------------------
+# --- the scenario settings in README and docs/deployment.md -------------------------------
+
+
+def readme_defaults() -> dict:
+    rows = re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", section("Configuration"), re.M)
+    return {name: default.strip() for name, default in rows}
+
+
+def test_readme_documents_every_variable_the_code_reads():
+    assert code_env_names() <= set(readme_defaults())
+
+
+def test_readme_defaults_of_the_scenario_variables_match_the_code():
+    defaults = readme_defaults()
+    assert defaults[config.SCENARIO] == f"`{config.DEFAULT_SCENARIO}`"
+    assert defaults[config.GROUND_TRUTH] == f"`{config.DEFAULT_GROUND_TRUTH}`"
+    assert defaults[config.REMEDIATION] == f"`{config.DEFAULT_REMEDIATION}`"
+    assert defaults[config.ANSWER_KEY_INDEX] == f"`<{config.ELASTICSEARCH_INDEX}>{config.ANSWER_KEY_SUFFIX}`"
+    assert defaults[config.REMEDIATION_INDEX] == f"`<{config.ELASTICSEARCH_INDEX}>{config.REMEDIATION_SUFFIX}`"
+
+
+@pytest.mark.parametrize("parameter, flag", [
+    ("Scenario", "--scenario"), ("GroundTruth", "--ground-truth"), ("AnswerKeyIndex", "--answer-key-index"),
+    ("Remediation", "--remediation"), ("RemediationIndex", "--remediation-index"),
+])
+def test_scenario_parameters_are_documented_with_their_flags(template, parameter, flag):
+    variable = SCENARIO_PARAMETERS[parameter]
+    rows = [row for row in re.findall(r"^\|.*\|$", DEPLOYMENT, re.M) if f"`{parameter}`" in row]
+    assert len(rows) == 1, f"docs/deployment.md's Parameters table has no single row for {parameter}"
+    assert f"`{variable}` or `{flag} " in rows[0] and f"env `{variable}`" in rows[0]
+    assert re.search(rf"^  {flag} +[A-Z]+ ", DEPLOY_SH, re.M), f"deploy.sh --help does not list {flag}"
+    assert f"  {flag}) " in DEPLOY_SH
+
+
+def test_documented_function_key_privileges_name_the_code_indices():
+    text = DEPLOYMENT.split("## The function's Elasticsearch key", 1)[1]
+    request = re.search(r"^POST /_security/api_key\n(.*?)^```", text, re.S | re.M)
+    assert request, "docs/deployment.md has no API key request for the function"
+    descriptor = json.loads(request.group(1))["role_descriptors"]["data-generator"]
+    assert descriptor["cluster"] == ["manage_index_templates"]
+    index = config.DEFAULT_INDEX
+    assert descriptor["indices"] == [
+        {"names": [index, index + config.ANSWER_KEY_SUFFIX], "privileges": ["write", "auto_configure"]},
+        {"names": [index + config.REMEDIATION_SUFFIX], "privileges": ["read"]},
+    ]
+
+
+# --- numbers the docs promise ------------------------------------------------------------
 
 
 def readme_number(pattern: str) -> str:
     match = re.search(pattern, DEPLOYMENT)
-    assert match, f"README's Deployment section does not say {pattern!r}"
+    assert match, f"docs/deployment.md does not say {pattern!r}"
     return match.group(1)
 
 

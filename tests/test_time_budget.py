@@ -13,7 +13,8 @@ import pytest
 import config
 import data_generator
 import es
-from reliability import BACKFILL, DAY_START, FakeContext, expected_documents, fast, scheduled
+import incidents
+from reliability import BACKFILL, DAY_START, HOUR, FakeContext, expected_documents, fast, scheduled
 from shim import bulk_ids
 
 # An attempt starts only with its deadline and the safety margin still ahead.
@@ -51,7 +52,10 @@ def test_a_backfill_that_cannot_finish_stops_between_chunks_and_resumes_exactly(
 
     summary = data_generator.lambda_handler(BACKFILL, context)
 
-    sent = allowed * chunk_size
+    # The first chunk opens with the answer-key records (the 9 chronic profiles of the default roster).
+    records = len(incidents.answer_key(config.Config(), config.HourRange(DAY_START, DAY_START + HOUR)))
+    assert summary["answer_key_records"] == records == 9
+    sent = allowed * chunk_size - records
     done_hours = sent // 20
     resume_from = f"2026-11-01T{done_hours:02d}:00:00Z"
     assert summary["status"] == "partial"
@@ -61,7 +65,7 @@ def test_a_backfill_that_cannot_finish_stops_between_chunks_and_resumes_exactly(
     # Never mid-chunk: exactly the chunks that fitted, each one whole.
     bulks = live.proxy.bulk_requests()
     assert [len(bulk_ids(bulk)) for bulk in bulks] == [chunk_size] * allowed
-    assert context.calls == 1 + allowed + 1  # asked before the template, every chunk, and once more to stop
+    assert context.calls == 2 + allowed + 1  # asked before the two templates, every chunk, and once more to stop
     # The hours before resume_from are all indexed (plus, with split hours, part of the next).
     expected = expected_documents(DAY_START, 24)
     held = live.documents()
@@ -88,7 +92,8 @@ def test_resuming_until_done_indexes_every_hour_exactly_once(live, monkeypatch):
         assert summary["resume_from"] > event["start"]  # always progress
         event = {"start": summary["resume_from"], "end": BACKFILL["end"]}
         assert invocations < 20
-    # 140 documents (7 whole hours) per invocation: 24 hours take 4 invocations.
+    # 140 bulk items per invocation, 9 of them answer-key records: 131 documents,
+    # 6 whole hours per invocation, so 24 hours take 4 invocations.
     assert invocations == 4
     assert_exactly(live, expected_documents(DAY_START, 24))
 
@@ -97,7 +102,7 @@ def test_a_scheduled_hour_with_time_completes_and_consults_the_context(live):
     context = budget(live, 5)
     summary = data_generator.lambda_handler(scheduled(), context)
     assert summary["status"] == "ok" and "resume_from" not in summary
-    assert context.calls == 2  # before the template and before the chunk
+    assert context.calls == 3  # before the two templates and before the chunk
     assert_exactly(live, expected_documents(datetime(2026, 11, 1, 5, tzinfo=timezone.utc), 1))
 
 

@@ -1,0 +1,337 @@
+"""Incidents over time and the answer key: pure, like the generator (no I/O, no clock).
+
+Every kind is one entry of CATALOG: its scope, labels, plateau effects, root
+cause and accepted remediations. An incident is an explicit interval of hours
+(onset, ramp, plateau, recovery, end) on a merchant or a payment provider; the
+generator looks up the incidents active at an hour and moves the documents
+toward each one's plateau (generator._effects).
+
+SCENARIO=incidents places catalog incidents structurally, so the frequency
+rules hold for every seed and every 30-day window, whatever the roster size:
+- time runs in weeks (WEEK_HOURS, from the epoch); no incident leaves its week,
+  so the incidents at an hour are those of its week;
+- each week has one payment_outage on one provider, and no merchant incident
+  overlaps it (providers hold at most 3 merchants in 10, generator.PROVIDER_SHARES);
+- merchants k = 2g+1, 2g+2 form group g, which has one incident slot a week on
+  one of its two merchants: at most half of the merchants are ever in an acute
+  incident at once;
+- the slots of each 10 consecutive groups take the 10 kinds of GROUP_KINDS in a
+  seeded order every week: every kind occurs every week from 20 merchants on.
+Every draw comes from its own stream keyed by (seed, week, group), so adding
+merchants changes no existing merchant's incidents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import generator
+from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, _rng, _window
+
+WEEK_HOURS = 168
+GROUP_SIZE = 2
+# Local hours at which a night kind's onset ramp may begin: its plateau then falls in 01:00-05:00.
+NIGHT_ONSET_HOURS = (0, 1)
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    scope: str  # "merchant", "provider" or "chronic" (the seed's profiles, always on)
+    is_issue: bool  # False: a benign look-alike that should not be flagged
+    labels: tuple  # the labels its documents show at the plateau
+    category: str  # root cause
+    component: str  # {provider}: the payment provider's name
+    description: str  # {scope}: the merchant(s) or provider
+    remediation: tuple = ()  # accepted actions
+    # Effects at the plateau: conversion and error ranges (percent), a factor on
+    # the merchant's usual sessions for that hour, no location.
+    conversion: tuple | None = None
+    errors: tuple | None = None
+    sessions: tuple | None = None
+    drops_location: bool = False
+    # Hours drawn for catalog incidents (inclusive); scenario files default to the first value.
+    ramp_hours: tuple = (1, 3)
+    plateau_hours: tuple = (4, 36)
+    recovery_hours: tuple = (1, 6)
+    night: bool = False  # the plateau falls in quiet local night hours
+
+
+_KINDS = (
+    Kind("payment_outage", "provider", True, (HIGH_ERROR_RATE,), "dependency", "payment_provider:{provider}",
+         "Payment provider {provider} is failing: card payments of every merchant on it error out.",
+         ("failover_payment_provider",), errors=(15, 40), plateau_hours=(2, 8)),
+    Kind("gateway_timeouts", "merchant", True, (HIGH_ERROR_RATE, LOW_CONVERSION), "configuration",
+         "payment_gateway", "The payment gateway timeout of {scope} is too low: slow authorisations fail "
+         "and buyers give up.", ("raise_gateway_timeout",), conversion=(5, 30), errors=(15, 40)),
+    Kind("checkout_regression", "merchant", True, (LOW_CONVERSION,), "code_defect", "checkout_release",
+         "A checkout release of {scope} broke a step of the checkout: fewer sessions convert.",
+         ("rollback_release",), conversion=(5, 30), plateau_hours=(8, 60)),
+    Kind("location_feed_loss", "merchant", True, (MISSING_LOCATION,), "data_pipeline", "location_feed",
+         "The location feed of {scope} stopped: its data arrive without location, city and country.",
+         ("restore_location_feed",), drops_location=True, plateau_hours=(8, 60)),
+    Kind("traffic_drop", "merchant", True, (TRAFFIC_DROP,), "configuration", "storefront_dns",
+         "A DNS record of the storefront of {scope} is wrong: most visitors never reach the shop.",
+         ("fix_dns_record",), sessions=(0.12, 0.45)),
+    Kind("promo_surge", "merchant", False, (), "marketing", "promotion",
+         "{scope} runs a promotion: two to four times the usual traffic, rates as usual.",
+         sessions=(2.2, 3.8), plateau_hours=(6, 48)),
+    # 2-3 quiet hours: the catalog's 1-3 narrowed by the rule that every plateau lasts 2 hours or more.
+    Kind("maintenance_window", "merchant", False, (), "operations", "planned_maintenance",
+         "{scope} has planned maintenance in quiet night hours: fewer sessions, rates as usual.",
+         sessions=(0.25, 0.55), ramp_hours=(1, 1), plateau_hours=(2, 3), recovery_hours=(1, 1), night=True),
+    # The seed's chronic profiles: no onset, no end.
+    Kind(LOW_CONVERSION, "chronic", True, (LOW_CONVERSION,), "merchant_profile", "checkout_funnel",
+         "{scope} converts poorly all the time: a chronic profile, not an incident."),
+    Kind(HIGH_ERROR_RATE, "chronic", True, (HIGH_ERROR_RATE,), "merchant_profile", "payment_integration",
+         "Payments of {scope} fail often all the time: a chronic profile, not an incident."),
+    Kind(MISSING_LOCATION, "chronic", True, (MISSING_LOCATION,), "merchant_profile", "merchant_address",
+         "{scope} has no location on record: a chronic profile, not an incident."),
+)
+CATALOG = {kind.name: kind for kind in _KINDS}
+ACUTE_KINDS = tuple(kind.name for kind in _KINDS if kind.scope != "chronic")
+
+# The kinds of the weekly slots of 10 consecutive merchant groups, in a seeded order each week.
+GROUP_KINDS = (
+    "gateway_timeouts", "gateway_timeouts", "checkout_regression", "checkout_regression",
+    "location_feed_loss", "location_feed_loss", "traffic_drop", "traffic_drop",
+    "promo_surge", "maintenance_window",
+)
+MAX_SESSION_FACTOR = max(kind.sessions[1] for kind in _KINDS if kind.sessions)
+
+
+@dataclass(frozen=True)
+class Incident:
+    incident_id: str
+    kind: Kind
+    positions: tuple  # roster positions of the merchants in scope
+    merchant_ids: tuple
+    provider: str | None
+    # Epoch hours; None for chronic profiles. The onset ramp is [onset, plateau_start),
+    # the recovery ramp [recovery_start, end); end is exclusive.
+    onset: int | None
+    plateau_start: int | None
+    recovery_start: int | None
+    end: int | None
+    # Plateau windows (centre, amplitude) inside the kind's ranges, and the sessions factor.
+    conversion: tuple | None = None
+    errors: tuple | None = None
+    sessions: float | None = None
+
+    # What generator._effects reads.
+    labels = property(lambda self: self.kind.labels)
+    conversion_range = property(lambda self: self.kind.conversion)
+    error_range = property(lambda self: self.kind.errors)
+    drops_location = property(lambda self: self.kind.drops_location)
+
+    def fraction(self, h: int) -> float:
+        """The share of the plateau's effect at hour h (inside [onset, end)): (i + 1) / (n + 1)
+        at the i-th of n ramp hours, so ramps lie strictly between normal and plateau."""
+        if h < self.plateau_start:
+            return (h - self.onset + 1) / (self.plateau_start - self.onset + 1)
+        if h < self.recovery_start:
+            return 1.0
+        return 1.0 - (h - self.recovery_start + 1) / (self.end - self.recovery_start + 1)
+
+    def record(self, scenario: str, seed: int) -> dict:
+        """The answer-key record (JSON-ready)."""
+        kind = self.kind
+        scope = self.provider or ", ".join(self.merchant_ids)
+        record = {"incident_id": self.incident_id, "kind": kind.name, "is_issue": kind.is_issue,
+                  "issues": list(kind.labels), "merchant_ids": list(self.merchant_ids)}
+        if self.provider:
+            record["payment_provider"] = self.provider
+        record["root_cause"] = {"category": kind.category, "component": kind.component.format(provider=self.provider),
+                                "description": kind.description.format(scope=scope, provider=self.provider)}
+        for field in ("onset", "plateau_start", "recovery_start", "end"):
+            h = getattr(self, field)
+            record[field] = None if h is None else generator.stamp(h)
+        record.update(remediation=list(kind.remediation), scenario=scenario, seed=seed)
+        return record
+
+
+def _order(incident: Incident) -> tuple:
+    return incident.onset, incident.incident_id
+
+
+def _stamp_id(h: int) -> str:
+    text = generator.stamp(h)
+    return f"{text[:4]}{text[5:7]}{text[8:10]}{text[11:13]}"
+
+
+class Schedule:
+    """The incidents of one (seed, scenario, roster): per hour for the generator, per range for the answer key.
+
+    scenario: a config.Scenario (base "steady" or "incidents", plus a file's incidents).
+    """
+
+    def __init__(self, seed: int, scenario, merchants: list):
+        self.seed = seed
+        self.scenario = scenario
+        self.max_session_factor = MAX_SESSION_FACTOR
+        self._merchants = merchants
+        self._position = {m.k: i for i, m in enumerate(merchants)}
+        self._providers: dict = {}
+        for i, m in enumerate(merchants):
+            self._providers.setdefault(m.payment_provider, []).append(i)
+        self._catalog = scenario.base == "incidents"
+        self._chronic = [
+            [self._incident(CATALOG[label], f"{label}-{m.merchant_id}", (i,), None, None, None, 0, 0, 0)
+             for label in m.issues]
+            for i, m in enumerate(merchants)
+        ]
+        self._file = [incident for spec in scenario.incidents if (incident := self._from_file(spec))]
+        self._week_cached = None
+        self._week_incidents: list = []
+
+    # --- building incidents ---------------------------------------------------------------
+
+    def _incident(self, kind, incident_id, positions, provider, rng, onset, ramp, plateau, recovery):
+        chronic = onset is None
+        return Incident(
+            incident_id, kind, tuple(positions), tuple(self._merchants[i].merchant_id for i in positions), provider,
+            onset, None if chronic else onset + ramp, None if chronic else onset + ramp + plateau,
+            None if chronic else onset + ramp + plateau + recovery,
+            _window(rng, *kind.conversion) if kind.conversion and rng else None,
+            _window(rng, *kind.errors) if kind.errors and rng else None,
+            rng.uniform(*kind.sessions) if kind.sessions and rng else None,
+        )
+
+    def _from_file(self, spec):
+        kind = CATALOG[spec.kind]
+        if spec.payment_provider:
+            positions, scope = self._providers.get(spec.payment_provider, []), spec.payment_provider
+        else:
+            positions = [self._position[k] for k in spec.merchants if k in self._position]
+            scope = "+".join(f"merchant_{k:03d}" for k in spec.merchants)
+        if not positions:
+            return None
+        incident_id = f"{kind.name}-{scope}-{_stamp_id(spec.start)}"
+        ramp = kind.ramp_hours[0] if spec.ramp_hours is None else spec.ramp_hours
+        recovery = kind.recovery_hours[0] if spec.recovery_hours is None else spec.recovery_hours
+        return self._incident(kind, incident_id, positions, spec.payment_provider,
+                              _rng(self.seed, "scenario", incident_id), spec.start, ramp, spec.hours, recovery)
+
+    def _week(self, week: int) -> list:
+        """Catalog incidents of one week: the payment outage, then one slot per merchant group."""
+        start = week * WEEK_HOURS
+        kind = CATALOG["payment_outage"]
+        rng = _rng(self.seed, "outage", week)
+        provider = rng.choice(generator.PAYMENT_PROVIDERS)
+        ramp, plateau, recovery = (rng.randint(*kind.ramp_hours), rng.randint(*kind.plateau_hours),
+                                   rng.randint(*kind.recovery_hours))
+        outage_start = rng.randrange(WEEK_HOURS - (ramp + plateau + recovery) + 1)
+        outage_end = outage_start + ramp + plateau + recovery
+        incidents = []
+        positions = self._providers.get(provider)
+        if positions:
+            onset = start + outage_start
+            incidents.append(self._incident(kind, f"{kind.name}-{provider}-{_stamp_id(onset)}", positions, provider,
+                                            rng, onset, ramp, plateau, recovery))
+        groups = -(-max(self._position, default=0) // GROUP_SIZE)
+        for group in range(groups):
+            turn, place = divmod(group, len(GROUP_KINDS))
+            if place == 0:
+                order = _rng(self.seed, "kinds", week, turn).sample(GROUP_KINDS, len(GROUP_KINDS))
+            incident = self._slot(week, group, CATALOG[order[place]], outage_start, outage_end)
+            if incident:
+                incidents.append(incident)
+        return incidents
+
+    def _slot(self, week: int, group: int, kind: Kind, outage_start: int, outage_end: int):
+        """The incident of one merchant group in one week, outside the week's outage."""
+        rng = _rng(self.seed, "slot", week, group)
+        first = GROUP_SIZE * group + 1
+        k = first + rng.randrange(GROUP_SIZE)
+        if kind.drops_location and not generator.has_location(self.seed, k):
+            # A feed cannot stop on a merchant that never had a location: the other one, or a traffic drop.
+            k = first + (k == first)
+            if not generator.has_location(self.seed, k):
+                kind = CATALOG["traffic_drop"]
+        position = self._position.get(k)
+        if position is None:
+            return None
+        ramp, plateau, recovery = (rng.randint(*kind.ramp_hours), rng.randint(*kind.plateau_hours),
+                                   rng.randint(*kind.recovery_hours))
+        length = ramp + plateau + recovery
+        # Offsets in the week where the whole incident fits beside the outage.
+        before = max(0, outage_start - length + 1)
+        after = max(0, WEEK_HOURS - length - outage_end + 1)
+        if kind.night:
+            offset_minutes = self._merchants[position].utc_offset_minutes
+            starts = [o for o in [*range(before), *range(outage_end, outage_end + after)]
+                      if generator.local_hour(week * WEEK_HOURS + o, offset_minutes) in NIGHT_ONSET_HOURS]
+            offset = starts[rng.randrange(len(starts))]
+        else:
+            offset = rng.randrange(before + after)
+            offset = offset if offset < before else outage_end + offset - before
+        onset = week * WEEK_HOURS + offset
+        return self._incident(kind, f"{kind.name}-{self._merchants[position].merchant_id}-{_stamp_id(onset)}",
+                              (position,), None, rng, onset, ramp, plateau, recovery)
+
+    def _week_list(self, week: int) -> list:
+        """Every acute incident overlapping the week, by onset then id: the order in which
+        overlapping incidents of one merchant apply, each on top of the ones before."""
+        if week != self._week_cached:
+            start, end = week * WEEK_HOURS, (week + 1) * WEEK_HOURS
+            self._week_incidents = sorted(
+                (self._week(week) if self._catalog else [])
+                + [incident for incident in self._file if incident.onset < end and incident.end > start],
+                key=_order)
+            self._week_cached = week
+        return self._week_incidents
+
+    # --- lookups ---------------------------------------------------------------------------
+
+    def chronic_ids(self, position: int) -> list:
+        return [incident.incident_id for incident in self._chronic[position]]
+
+    def at(self, h: int) -> dict:
+        """{roster position: [(incident, share of its plateau effect)]} of the merchants in an acute incident at h."""
+        if not (self._catalog or self._file):
+            return {}
+        active: dict = {}
+        for incident in self._week_list(h // WEEK_HOURS):
+            if incident.onset <= h < incident.end:
+                share = incident.fraction(h)
+                for position in incident.positions:
+                    active.setdefault(position, []).append((incident, share))
+        return active
+
+    def acute(self, h0: int, h1: int) -> list:
+        """The acute incidents overlapping hours [h0, h1), by onset then id."""
+        found = {}
+        if self._catalog or self._file:
+            for week in range(h0 // WEEK_HOURS, (h1 - 1) // WEEK_HOURS + 1):
+                for incident in self._week_list(week):
+                    if incident.onset < h1 and incident.end > h0:
+                        found[incident.incident_id] = incident
+        return sorted(found.values(), key=_order)
+
+    def chronic(self) -> list:
+        return [incident for incidents in self._chronic for incident in incidents]
+
+    def starting(self, h: int, first: bool) -> list:
+        """The incidents whose answer-key records a run writes at hour h: those beginning at h,
+        and at a run's first hour also every chronic profile and every incident already under way."""
+        acute = [incident for incident in self.acute(h, h + 1) if first or incident.onset == h]
+        return (self.chronic() if first else []) + acute
+
+    def records(self, incidents: list) -> list:
+        return [incident.record(self.scenario.name, self.seed) for incident in incidents]
+
+
+def schedule(cfg, merchants: list | None = None) -> Schedule:
+    """The schedule of a config (its scenario file loaded and checked, see config.load_scenario)."""
+    import config
+
+    merchants = generator.roster(cfg.seed, cfg.merchants) if merchants is None else merchants
+    return Schedule(cfg.seed, config.load_scenario(cfg), merchants)
+
+
+def answer_key(cfg, hour_range) -> list:
+    """The answer-key records of every incident overlapping hour_range, chronic profiles first,
+    then by onset and id: what a run over hour_range writes to the answer-key index."""
+    found = schedule(cfg)
+    h0, h1 = generator.hour_index(hour_range.start), generator.hour_index(hour_range.end)
+    return found.records(found.chronic() + found.acute(h0, h1))

@@ -1,0 +1,122 @@
+"""Scenario files: the shipped examples, and every mistake refused up front naming its field."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+import config
+import incidents
+from config import Config, ConfigError, HourRange, parse_time
+
+GOOD = {"kind": "checkout_regression", "merchants": ["merchant_004"], "start": "2026-11-10T10:00:00Z", "hours": 6}
+OUTAGE = {"kind": "payment_outage", "payment_provider": "northpay", "start": "2026-11-10T14:00:00Z", "hours": 3}
+
+
+def load(tmp_path, content, merchants=20):
+    path = tmp_path / "scenario.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return config.load_scenario(Config(scenario=str(path), merchants=merchants))
+
+
+def with_incident(**changes):
+    incident = {key: value for key, value in {**GOOD, **changes}.items() if value is not None}
+    return {"base": "steady", "incidents": [OUTAGE, incident]}
+
+
+def test_the_shipped_examples_load_by_file_name_alone():
+    shipped = sorted(os.listdir(config.SCENARIO_DIR))
+    assert {"bad-release.json", "black-friday.json"} <= set(shipped)
+    for name in shipped:  # every shipped file is valid
+        scenario = config.load_scenario(Config(scenario=name))
+        assert scenario.name == name and scenario.incidents
+    friday = config.load_scenario(Config(scenario="black-friday.json"))
+    assert friday.base == "incidents"
+    assert [i.kind for i in friday.incidents] == ["promo_surge", "checkout_regression", "payment_outage"]
+
+
+def test_a_file_incident_lands_in_the_answer_key_with_its_hours(tmp_path):
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps({"base": "steady", "incidents": [
+        {**OUTAGE, "ramp_hours": 2, "recovery_hours": 4}, GOOD]}))
+    cfg = Config(scenario=str(path))
+    records = incidents.answer_key(cfg, HourRange(parse_time("2026-11-10T00:00Z", "s"), parse_time("2026-11-11T00:00Z", "e")))
+    regression, outage = [r for r in records if r["onset"]]  # by onset
+    assert (outage["onset"], outage["plateau_start"], outage["recovery_start"], outage["end"]) == (
+        "2026-11-10T14:00:00Z", "2026-11-10T16:00:00Z", "2026-11-10T19:00:00Z", "2026-11-10T23:00:00Z")
+    assert outage["incident_id"] == "payment_outage-northpay-2026111014"
+    assert outage["merchant_ids"] == ["merchant_003", "merchant_004", "merchant_008", "merchant_014", "merchant_017",
+                                      "merchant_018"]
+    assert outage["scenario"] == str(path)
+    # Ramps default to the catalog's shortest: 1 hour each.
+    assert (regression["onset"], regression["plateau_start"], regression["recovery_start"], regression["end"]) == (
+        "2026-11-10T10:00:00Z", "2026-11-10T11:00:00Z", "2026-11-10T17:00:00Z", "2026-11-10T18:00:00Z")
+
+
+MISTAKES = {
+    "not JSON": ("{base: steady}", "is not valid JSON"),
+    "not an object": ([], "the file must hold a JSON object"),
+    "unknown top-level key": ({"base": "steady", "incident": []}, "incident is not a scenario key"),
+    "unknown base": ({"base": "chaos"}, "base must be steady or incidents, got 'chaos'"),
+    "incidents not a list": ({"incidents": {}}, "incidents must be a list"),
+    "incident not an object": ({"incidents": ["x"]}, "incidents[0] must be a JSON object"),
+    "unknown kind": (with_incident(kind="meteor_strike"), "incidents[1].kind must be one of payment_outage, "),
+    "chronic kind": (with_incident(kind="low_conversion"), "incidents[1].kind must be one of"),
+    "unknown incident key": (with_incident(severity="high"), "incidents[1].severity is not an incident key"),
+    "bad time": (with_incident(start="next tuesday"), "incidents[1].start must be an ISO 8601 hour"),
+    "time not on the hour": (with_incident(start="2026-11-10T10:30:00Z"), "incidents[1].start must be an ISO 8601 hour"),
+    "time before 1970": (with_incident(start="1969-12-31T23:00:00Z"), "incidents[1].start must be an ISO 8601 hour"),
+    "merchant outside the roster": (with_incident(merchants=["merchant_004", "merchant_021"]),
+                                    "incidents[1].merchants[1] must be a merchant of the roster (merchant_001 to "
+                                    "merchant_020, MERCHANT_COUNT=20), got 'merchant_021'"),
+    "not a merchant id": (with_incident(merchants=["merchant_4"]), "incidents[1].merchants[0] must be a merchant"),
+    "no merchants": (with_incident(merchants=[]), "incidents[1].merchants must be a non-empty list"),
+    "merchant twice": (with_incident(merchants=["merchant_004", "merchant_004"]), "incidents[1].merchants[1] repeats"),
+    "unknown provider": ({"incidents": [{**OUTAGE, "payment_provider": "stripe"}]},
+                         "incidents[0].payment_provider must be one of cardwise, northpay, paylane, swiftcharge, "
+                         "vaultly, got 'stripe'"),
+    "negative hours": (with_incident(hours=-4), "incidents[1].hours must be a whole number of hours from 2 to "),
+    "plateau under 2 hours": (with_incident(hours=1), "incidents[1].hours must be a whole number of hours from 2"),
+    "hours not a number": (with_incident(hours="6"), "incidents[1].hours must be a whole number"),
+    "hours missing": (with_incident(hours=None), "incidents[1].hours must be a whole number"),
+    "ramp too long": (with_incident(ramp_hours=4), "incidents[1].ramp_hours must be a whole number of hours from 1 to 3"),
+    "recovery zero": (with_incident(recovery_hours=0), "incidents[1].recovery_hours must be a whole number of hours "
+                                                       "from 1 to 6"),
+    "merchants on a provider kind": ({"incidents": [{**OUTAGE, "merchants": ["merchant_001"]}]},
+                                     "incidents[0].merchants does not fit payment_outage"),
+    "provider on a merchant kind": (with_incident(payment_provider="northpay"),
+                                    "incidents[1].payment_provider does not fit checkout_regression"),
+    "location loss without a location": (with_incident(kind="location_feed_loss", merchants=["merchant_003"]),
+                                         "incidents[1].merchants[0] merchant_003 has no location to lose"),
+    "the same incident twice": ({"incidents": [GOOD, OUTAGE, GOOD]}, "incidents[2] repeats incidents[0]"),
+}
+
+
+@pytest.mark.parametrize("content,message", MISTAKES.values(), ids=MISTAKES.keys())
+def test_every_mistake_is_refused_naming_the_field(tmp_path, content, message):
+    with pytest.raises(ConfigError) as failure:
+        load(tmp_path, content)
+    assert message in str(failure.value)
+    assert str(failure.value).startswith(f"scenario file {str(tmp_path / 'scenario.json')!r}")
+
+
+def test_a_missing_file_names_the_shipped_ones():
+    with pytest.raises(ConfigError, match=r"SCENARIO: no scenario file 'black-monday.json' \(nor in the shipped "
+                                          r"scenarios: bad-release.json, black-friday.json, "):
+        config.load_scenario(Config(scenario="black-monday.json"))
+
+
+def test_the_roster_bound_follows_the_merchant_count(tmp_path):
+    content = with_incident(merchants=["merchant_021"])
+    assert load(tmp_path, content, merchants=30).incidents[1].merchants == (21,)
+
+
+def test_an_edited_file_is_read_again(tmp_path):
+    assert load(tmp_path, with_incident(hours=6)).incidents[1].hours == 6
+    path = tmp_path / "scenario.json"
+    stat = path.stat()
+    path.write_text(json.dumps(with_incident(hours=9)))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert config.load_scenario(Config(scenario=str(path))).incidents[1].hours == 9

@@ -13,11 +13,13 @@ elasticsearch-faker (the Makefile's bench target makes both).
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import importlib.util
 import io
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -148,7 +150,7 @@ def into_noop() -> float:
             hours_here = hours if size == 2000 and filter_path else 100
             wall, cpu = time.perf_counter(), time.process_time()
             summary = data_generator.run(Config(host=sink.url, merchants=merchants), _range(hours_here),
-                                         es.Indexer(client))
+                                         es.Indexer(client, {}, patience=0))
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             assert summary["indexed"] == merchants * hours_here
             results[label] = summary["documents"] / wall
@@ -169,9 +171,10 @@ def into_engine(engine_url_holder: dict) -> None:
         engine_url_holder.update(server=server, clone=clone, proxy=proxy)
         merchants, hours = 1000, 20
         client = es.connect(proxy.url)
-        es.ensure_template(client, "pp-merchantai", es.MAPPINGS)
+        indexer = es.Indexer(client, {"pp-merchantai": es.MAPPINGS}, patience=0)
+        indexer.send([])  # puts the index template
         wall = time.perf_counter()
-        summary = data_generator.run(Config(host=proxy.url, merchants=merchants), _range(hours), es.Indexer(client))
+        summary = data_generator.run(Config(host=proxy.url, merchants=merchants), _range(hours), indexer)
         ours = summary["indexed"] / (time.perf_counter() - wall)
         row(f"end to end into the test engine (osmem-server + shim), {summary['indexed']:,} docs",
             f"{ours:,.0f} docs/s", "bound by the engine and the Python shim")
@@ -298,45 +301,74 @@ def cold_start() -> None:
     row("cold import: data_generator (dry run / --output path)", f"{import_ms('import data_generator'):.0f} ms",
         "the client is not imported")
     row("cold import: data_generator + the Elasticsearch client (handler path)",
-        f"{import_ms('import data_generator, elasticsearch.helpers'):.0f} ms")
+        f"{import_ms('import data_generator, elasticsearch'):.0f} ms")
     row("cold import: elasticsearch alone, for comparison", f"{import_ms('import elasticsearch'):.0f} ms")
 
 
-# --- zip --------------------------------------------------------------------------------------
+# --- zip ---------------------------------------------------------------------------------------
+
+# The handler's whole import path on a cold start: the module (config, es, generator), the
+# event's time parser, and the client with its transport and HTTP node.
+HANDLER_IMPORTS = ("import sys, time; t = time.perf_counter(); sys.path.insert(0, sys.argv[1]); "
+                   "import data_generator, dateutil.parser, es; es.connect('http://127.0.0.1:9'); "
+                   "print(time.perf_counter() - t)")
+
+
+def python313() -> str | None:
+    """The Lambda runtime's Python: LAMBDA_PYTHON, else pyenv's 3.13 (the PATH shim may not run)."""
+    found = os.environ.get("LAMBDA_PYTHON") or next(iter(sorted(glob.glob(os.path.join(
+        os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv"), "versions", "3.13*", "bin", "python3.13")),
+        reverse=True)), None)
+    return found
+
+
+def _import_ms(python: str, directory: str, runs: int) -> float:
+    """Best of runs: the handler's imports from directory in an isolated interpreter writing no bytecode."""
+    return 1000 * min(float(subprocess.run([python, "-S", "-I", "-B", "-c", HANDLER_IMPORTS, directory],
+                                           check=True, capture_output=True, text=True).stdout)
+                      for _ in range(runs))
 
 
 def lambda_package() -> float:
-    """Builds the zip with deploy.sh, rows its size, returns the handler's import time from it in ms.
-
-    Lambda's /var/task is read-only and the zip has no bytecode, so every cold
-    start compiles the code: the import runs in an isolated interpreter (-S -I)
-    that sees only the unzipped files and writes no bytecode (-B).
-    """
-    subprocess.run([os.path.join(ROOT, "deploy.sh"), "--package-only"], cwd=ROOT, check=True, capture_output=True)
+    """Builds the zip with deploy.sh (bytecode by python3.13), rows its size and the handler's cold
+    import from it with and without the bytecode; returns both import times in ms (shipped, source)."""
+    python = python313()
+    env = dict(os.environ, **({"LAMBDA_PYTHON": python} if python else {}))
+    subprocess.run([os.path.join(ROOT, "deploy.sh"), "--package-only"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
     path = os.path.join(ROOT, "lambda-deployment.zip")
-    row("Lambda zip size", f"{os.path.getsize(path) / 2**20:.1f} MB", "./deploy.sh --package-only")
+    row("Lambda zip size", f"{os.path.getsize(path) / 2**20:.1f} MB",
+        "./deploy.sh --package-only" + (", with bytecode" if python else ", source only (no python3.13)"))
+    python = python or sys.executable
+    version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                             check=True, capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as unpacked:
         zipfile.ZipFile(path).extractall(unpacked)
-        code = ("import sys, time; t = time.perf_counter(); sys.path.insert(0, sys.argv[1]); "
-                "import data_generator, elasticsearch.helpers; print(time.perf_counter() - t)")
-        ms = 1000 * min(float(subprocess.run([sys.executable, "-S", "-I", "-B", "-c", code, unpacked],
-                                             check=True, capture_output=True, text=True).stdout)
-                        for _ in range(3))
-    row("cold import from the zip, no bytecode (as on Lambda)", f"{ms:.0f} ms", "best of 3; compiles every module")
-    return ms
+        shipped = _import_ms(python, unpacked, 7)
+        for cache in glob.glob(os.path.join(unpacked, "**", "__pycache__"), recursive=True):
+            shutil.rmtree(cache)
+        source = _import_ms(python, unpacked, 3)
+    row(f"cold import from the zip without bytecode (Python {version})", f"{source:.0f} ms",
+        "best of 3; compiles every module, as before this zip carried bytecode")
+    row(f"cold import from the zip as shipped, with bytecode (Python {version})", f"{shipped:.0f} ms",
+        "best of 7; the handler's whole import path, client included")
+    return shipped, source
 
 
 # --- cost ---------------------------------------------------------------------------------------
 
 
-def cost(warm_ms: float, import_ms: float) -> None:
+def cost(warm_ms: float, imports: tuple) -> None:
+    import_ms, source_ms = imports
     # Here the run has a whole core and a cluster on loopback. On Lambda at 512 MB (about
     # 0.29 vCPU) CPU time stretches ~3.5x; an hourly run is nearly always a cold start,
     # whose init (the import) is billed too; plus network round trips to the cluster.
     lambda_ms = (import_ms + warm_ms) / LAMBDA_VCPU_AT_512 + 250
     monthly = RUNS_PER_MONTH * (lambda_ms / 1000 * MEMORY_GB * PRICE_PER_GB_S + PRICE_PER_REQUEST)
+    before_ms = (source_ms + warm_ms) / LAMBDA_VCPU_AT_512 + 250
     row("estimated billed Lambda duration of an hourly run (20 merchants, cold)", f"~{lambda_ms:.0f} ms",
-        f"(import {import_ms:.0f} ms + run {warm_ms:.1f} ms) / {LAMBDA_VCPU_AT_512:.2f} vCPU + 250 ms network")
+        f"(import {import_ms:.0f} ms + run {warm_ms:.1f} ms) / {LAMBDA_VCPU_AT_512:.2f} vCPU + 250 ms network; "
+        f"without bytecode ~{before_ms:.0f} ms")
     row("estimated Lambda cost per month (720 runs, 512 MB arm64)", f"${monthly:.4f}",
         f"even at 5 s a run: ${RUNS_PER_MONTH * (5 * MEMORY_GB * PRICE_PER_GB_S + PRICE_PER_REQUEST):.4f}")
 

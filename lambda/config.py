@@ -55,6 +55,10 @@ REMEDIATION_SUFFIX = "-remediations"
 # Larger backfills go through the CLI or its --invoke fan-out.
 MAX_DOCUMENTS_PER_INVOCATION = 500_000
 
+# CLI --patience: how long a chunk may go on retrying after its first failure.
+DEFAULT_PATIENCE_S = 600
+MAX_PATIENCE_S = 86_400
+
 HOUR = timedelta(hours=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -71,6 +75,10 @@ class ConfigError(ValueError):
 
 class EventError(ValueError):
     """An invocation event is malformed; nothing was written."""
+
+
+class SecretError(RuntimeError):
+    """The secret named by ELASTICSEARCH_API_KEY_SECRET_ARN could not be read."""
 
 
 # A value is quoted in an error message only if it is short and has no run this
@@ -166,6 +174,10 @@ def merchant_count(value: str, name: str = MERCHANT_COUNT) -> int:
 
 def seed(value: str, name: str = GENERATOR_SEED) -> int:
     return integer(value, name)
+
+
+def patience(value: str, name: str = "--patience") -> int:
+    return integer(value, name, 0, MAX_PATIENCE_S)
 
 
 _INDEX_FORBIDDEN = re.compile(r'[\\/*?"<>| ,#:A-Z]')
@@ -552,7 +564,19 @@ def read_secret(arn: str) -> str:
     # botocore logs whole responses at DEBUG, this one included: with LOG_LEVEL (and
     # Lambda's ApplicationLogLevel) at DEBUG the key would land in CloudWatch.
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        # The ARN names the secret's region; a client of another region would not find it.
+        client = boto3.client("secretsmanager", region_name=arn.split(":")[3])
+        value = client.get_secret_value(SecretId=arn).get("SecretString")
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise SecretError(f"cannot read the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN}: "
+                          f"{error.get('Code')}: {' '.join(str(error.get('Message')).split())}") from None
+    except BotoCoreError as exc:
+        raise SecretError(f"cannot read the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN}: "
+                          f"{' '.join(str(exc).split())}") from None
     if not value or not value.strip():
         raise ConfigError(f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN} has no string value")
     return api_key(value, f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN}")

@@ -9,7 +9,6 @@ named error from config; it is translated here, at the edges.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import itertools
@@ -29,8 +28,8 @@ from config import HOUR, Config, ConfigError, EventError, HourRange
 
 logger = logging.getLogger("pp_merchantai")
 
-# Kept free on top of es.CHUNK_WORST_CASE_S before a chunk starts, so Lambda
-# never kills the function mid-chunk.
+# Kept free at the end of an invocation: no attempt starts unless it can end
+# before it, so Lambda never kills the function mid-request.
 SAFETY_MARGIN_S = 5
 TABLE_ROWS = 20
 
@@ -109,12 +108,12 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:00:00Z")
 
 
-def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=None, read_remediations=None) -> dict:
+def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read_remediations=None) -> dict:
     """Generate hour_range's documents, pass them chunk by chunk to sink; return the summary.
 
     sink: an es.Indexer, an NdjsonWriter, or None to send nothing (dry run).
-    time_left: seconds left in the invocation; the run stops between chunks
-    with status "partial" and resume_from when another chunk might not fit.
+    When the indexer runs out of time (es.OutOfTime) the run stops with status
+    "partial" and resume_from, the first hour not wholly sent.
     progress: called with the number of documents after every chunk.
     read_remediations: (start, end) -> remediation hits, with REMEDIATION=on.
     Raises es.BulkError after the last chunk if any document was rejected.
@@ -123,23 +122,26 @@ def run(cfg: Config, hour_range: HourRange, sink=None, time_left=None, progress=
     documents = indexed = answer_key_records = 0
     resume_from = None
     for chunk, records in _chunks(cfg, hour_range, es.CHUNK_SIZE, read_remediations):
-        if time_left is not None and time_left() < es.CHUNK_WORST_CASE_S + SAFETY_MARGIN_S:
-            if not documents:
-                raise es.IndexingError(
-                    f"too little time left to send one chunk safely "
-                    f"(needs {es.CHUNK_WORST_CASE_S + SAFETY_MARGIN_S} s): raise the function's timeout"
-                )
-            # Whole hours done so far; a partly sent hour is sent again (same ids).
-            resume_from = hour_range.start + (documents // cfg.merchants) * HOUR
-            if resume_from == hour_range.start:
-                # Resuming would start over from the same hour, forever.
-                raise es.IndexingError(
-                    f"ran out of time before finishing the first hour ({documents} of {cfg.merchants} "
-                    f"documents sent); raise the function's timeout or lower {config.MERCHANT_COUNT}"
-                )
-            break
         if sink is not None:
-            indexed += sink.send(chunk, records)
+            try:
+                indexed += sink.send(chunk, records)
+            except es.OutOfTime as stopped:
+                # The chunk's records come first: what was done of it beyond them are documents.
+                documents += max(0, stopped.done - records)
+                answer_key_records += min(stopped.done, records)
+                indexed += stopped.indexed
+                # Whole hours done so far; a partly sent hour is sent again (same ids).
+                resume_from = hour_range.start + (documents // cfg.merchants) * HOUR
+                if resume_from == hour_range.start:
+                    if not documents:
+                        raise
+                    # Resuming would start over from the same hour, forever.
+                    raise es.IndexingError(
+                        f"ran out of time before finishing the first hour ({documents} of {cfg.merchants} "
+                        f"documents sent; lower {config.MERCHANT_COUNT} or allow more time): {stopped}"
+                    ) from None
+                logger.warning("stopping early, resume from %s: %s", _stamp(resume_from), stopped)
+                break
         documents += len(chunk) - records
         answer_key_records += records
         if progress is not None:
@@ -181,23 +183,22 @@ def _auth(cfg: Config) -> dict:
 
 @functools.lru_cache(maxsize=1)
 def _client(cfg: Config):
-    """One client per container; the two templates are ensured once, on first use.
-
-    A warm invocation then makes exactly one request, the _bulk. A failure is
-    not cached, so the next invocation tries the templates again.
-    """
-    client = es.connect(cfg.host, **_auth(cfg))
-    es.ensure_template(client, cfg.index, es.data_mappings(cfg.ground_truth == "inline"))
-    es.ensure_template(client, cfg.answer_key_index, es.ANSWER_KEY_MAPPINGS)
-    return client
+    """One client per container. The indexer puts the two templates once per client, on
+    first use, so a warm invocation makes exactly one request, the _bulk; a failure there
+    is not remembered, so the next invocation tries the templates again."""
+    return es.connect(cfg.host, **_auth(cfg))
 
 
-def _remediation_reader(cfg: Config, client=None):
-    """How run() reads remediations: None with REMEDIATION=off. Runs that send nothing
-    use a client of their own, which puts no template."""
+def _templates(cfg: Config) -> dict:
+    return {cfg.index: es.data_mappings(cfg.ground_truth == "inline"), cfg.answer_key_index: es.ANSWER_KEY_MAPPINGS}
+
+
+def _remediation_reader(cfg: Config, retrier=None):
+    """How run() reads remediations: None with REMEDIATION=off. retrier: the run's indexer,
+    so the search shares its deadline; by default the CLI's patience."""
     if not cfg.remediation:
         return None
-    return functools.partial(es.read_remediations, client or es.connect(cfg.host, **_auth(cfg)), cfg.remediation_index)
+    return functools.partial(es.read_remediations, _client(cfg), cfg.remediation_index, retrier=retrier)
 
 
 def _set_log_level(cfg: Config) -> None:
@@ -225,9 +226,18 @@ def lambda_handler(event, context):
         raise
     if hour_range.dry_run:
         return run(cfg, hour_range, read_remediations=_remediation_reader(cfg))
-    client = _client(cfg)
-    time_left = None if context is None else lambda: context.get_remaining_time_in_millis() / 1000
-    return run(cfg, hour_range, es.Indexer(client), time_left, read_remediations=_remediation_reader(cfg, client))
+    try:
+        client = _client(cfg)
+    except (ConfigError, config.SecretError) as exc:
+        logger.error("%s: %s", type(exc).__name__, exc)
+        raise
+    if context is None:  # invoked locally: the CLI's default patience
+        indexer = es.Indexer(client, _templates(cfg), patience=config.DEFAULT_PATIENCE_S)
+    else:
+        # Retries go on while they can end before the safety margin.
+        indexer = es.Indexer(client, _templates(cfg), time_left=lambda: (
+            context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S))
+    return run(cfg, hour_range, indexer, read_remediations=_remediation_reader(cfg, indexer))
 
 
 # --- command line -------------------------------------------------------------------
@@ -244,6 +254,8 @@ def _flag_int(flag: str):
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse  # the command line only: ~15 ms of every Lambda cold start otherwise
+
     parser = argparse.ArgumentParser(
         prog="data_generator.py",
         description="Generate hourly merchant data points and index them into Elasticsearch "
@@ -256,6 +268,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
     parser.add_argument("--seed", metavar="S", help=f"generator seed (env {config.GENERATOR_SEED})")
     parser.add_argument("--index", metavar="NAME", help=f"index name (env {config.ELASTICSEARCH_INDEX})")
+    parser.add_argument("--patience", metavar="SECONDS",
+                        help=f"how long a chunk may go on retrying after its first failure "
+                        f"(default {config.DEFAULT_PATIENCE_S})")
     parser.add_argument("--scenario", metavar="NAME|FILE",
                         help=f"steady, incidents or a scenario file (env {config.SCENARIO}, default steady)")
     parser.add_argument("--remediation", metavar="on|off",
@@ -378,8 +393,8 @@ def _progress(cfg: Config, hour_range: HourRange, stream):
     return progress.Progress(hour_range.hours * cfg.merchants, stream)
 
 
-def _run_with_progress(bar, cfg, hour_range, sink=None, client=None):
-    read = _remediation_reader(cfg, client)
+def _run_with_progress(bar, cfg, hour_range, sink=None, retrier=None):
+    read = _remediation_reader(cfg, retrier)
     if bar is None:
         return run(cfg, hour_range, sink, read_remediations=read)
     try:
@@ -404,6 +419,7 @@ def main(argv=None, environ=None) -> int:
     logger.propagate = False
     try:
         cfg = _config_from_args(args, environ)
+        patience = config.DEFAULT_PATIENCE_S if args.patience is None else config.patience(args.patience)
         _set_log_level(cfg)
         hour_range = _range_from_args(args, datetime.now(timezone.utc))
         if args.invoke:
@@ -441,12 +457,16 @@ def main(argv=None, environ=None) -> int:
                     file=err,
                 )
         else:
-            client = _client(cfg)
-            summary = generate(cfg, hour_range, es.Indexer(client), client)
+            indexer = es.Indexer(_client(cfg), _templates(cfg), patience=patience)
+            summary = generate(cfg, hour_range, indexer, indexer)
+            if summary["status"] == "partial":
+                print(f"error: stopped early; to finish, run again with --start {summary['resume_from']} "
+                      f"--end {summary['end']}", file=err)
+                return 1
     except (ConfigError, EventError) as exc:
         print(f"error: {exc}", file=err)
         return 2
-    except es.IndexingError as exc:
+    except (es.IndexingError, config.SecretError) as exc:
         print(f"error: {exc}", file=err)
         return 1
     finally:

@@ -4,13 +4,26 @@ Retries are safe because every document has a deterministic _id and is
 written with op_type index: a retried or duplicated request overwrites the
 same documents. Failures are collected per run and raised once, so healthy
 documents are still indexed when a few are rejected.
+
+Back pressure is ridden out for as long as the deadline allows: every retry
+waits a capped, fully jittered exponential backoff, and is started only if it
+and a worst-case attempt still fit in the time left (Lambda: before the
+invocation's safety margin; CLI: within --patience of the chunk's first
+failure). Each attempt has a hard deadline, so nothing outlasts its share.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import math
+import random
+import threading
 import time
+import weakref
+
+import config
 
 logger = logging.getLogger("pp_merchantai.es")
 
@@ -20,26 +33,35 @@ logger = logging.getLogger("pp_merchantai.es")
 # Documents per _bulk request: ~850 KB, well inside Elasticsearch's
 # recommended 5-15 MB, small enough for a 512 MB Lambda.
 CHUNK_SIZE = 2000
+# Sustained 429s halve the requests down to this, and successes grow them back.
+MIN_CHUNK_SIZE = 250
+SHRINK_AFTER_429S = 2  # consecutive 429 answers that halve the next requests
+GROW_AFTER_SUCCESSES = 3  # requests accepted in a row that double them again
+# One attempt's hard deadline: connect, send and the whole answer. Also the
+# worst case a retry must still fit before the deadline.
 REQUEST_TIMEOUT_S = 10
 # Whole-request statuses and per-item statuses worth retrying (back pressure,
 # a node or proxy restarting); anything else is permanent.
 RETRY_STATUSES = (429, 502, 503, 504)
-STATUS_RETRIES = 2  # by the bulk helper, with backoff 1 s, 2 s
-CONNECTION_RETRIES = 2  # connection resets and timeouts, backoff 1 s, 2 s
+# Backoff before the n-th retry: uniform in [0, min(MAX, INITIAL * 2**(n-1))] (full jitter).
 INITIAL_BACKOFF_S = 1
-MAX_BACKOFF_S = 4
-# The longest one chunk can take before it succeeds or fails: every attempt
-# timing out. Callers with a deadline (Lambda) start a chunk only if this fits.
-CHUNK_WORST_CASE_S = (CONNECTION_RETRIES + 1) * (
-    (STATUS_RETRIES + 1) * REQUEST_TIMEOUT_S + sum(INITIAL_BACKOFF_S * 2**i for i in range(STATUS_RETRIES))
-) + sum(INITIAL_BACKOFF_S * 2**i for i in range(CONNECTION_RETRIES))
-# Only what the bulk helper and our failure reasons read: the helper zips
-# items with the documents sent and reads each item's status (so every item
-# must stay), the reasons quote _id and error. Cuts the response's size and
-# parsing by about two thirds.
+MAX_BACKOFF_S = 30
+# Only what our item handling reads: each item's status, and _id and error for
+# the failure reasons. Cuts the response's size and parsing by about two thirds.
 BULK_FILTER_PATH = "items.*._id,items.*.status,items.*.error"
 # Reasons quoted in a BulkError and logged: enough to diagnose, not a flood.
 REASONS_SHOWN = 3
+
+# Time and jitter go through these, so tests can run on a fake clock with a seeded JITTER.
+monotonic = time.monotonic
+sleep = time.sleep
+
+
+def wait(done: threading.Event, timeout: float) -> bool:
+    return done.wait(timeout)
+
+
+JITTER = random.Random()
 
 # The observation index: what a real merchant-metrics pipeline would hold.
 MAPPINGS = {
@@ -131,6 +153,16 @@ class CredentialsError(IndexingError):
     """Elasticsearch rejected the credentials (401) or their privileges (403)."""
 
 
+class OutOfTime(IndexingError):
+    """The next attempt could not finish in time; nothing of it was started.
+
+    done counts the pairs of the interrupted chunk finished before it (a prefix
+    of the chunk), indexed the documents among them that succeeded.
+    """
+
+    done = indexed = 0
+
+
 class BulkError(IndexingError):
     """Some documents were rejected for good; the others were indexed."""
 
@@ -140,6 +172,14 @@ class BulkError(IndexingError):
         super().__init__(
             f"{failed} of {total} documents failed to index: " + "; ".join(reasons)
         )
+
+
+class _Deadline(Exception):
+    """An attempt reached its hard deadline (the server is hung or trickling)."""
+
+
+class _TooLarge(IndexingError):
+    """The cluster refused a request as too large (413)."""
 
 
 def connect(host: str, *, api_key: str | None = None, basic_auth: tuple | None = None):
@@ -152,10 +192,36 @@ def connect(host: str, *, api_key: str | None = None, basic_auth: tuple | None =
         # requests, so tests can intercept with the responses library.
         node_class="requests",
         request_timeout=REQUEST_TIMEOUT_S,
-        # Retries live in this module, with backoff and a known worst case;
-        # the transport's own are immediate and would multiply with ours.
+        # Retries live in this module, with backoff and a deadline; the
+        # transport's own are immediate and would multiply with ours.
         max_retries=0,
     )
+
+
+def _attempt(call):
+    """call() with a hard deadline of REQUEST_TIMEOUT_S, whatever the server does.
+
+    The connect and read timeouts restart with every byte, so a trickling
+    server could hold a request for ever; the call runs in a worker thread and
+    is abandoned at the deadline (its own timeouts end it later).
+    """
+    outcome: dict = {}
+    done = threading.Event()
+
+    def target():
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="es-attempt", daemon=True).start()
+    if not wait(done, REQUEST_TIMEOUT_S):
+        raise _Deadline(f"no complete answer within {REQUEST_TIMEOUT_S} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _describe(exc: Exception) -> str:
@@ -163,35 +229,90 @@ def _describe(exc: Exception) -> str:
 
     if isinstance(exc, ApiError):
         return f"HTTP {exc.status_code}: {exc.message}"
+    if isinstance(exc, _Deadline):
+        return f"ConnectionTimeout: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
-def _tries(exc: Exception, attempt: int, status_tries: int) -> str:
-    """How often a failed call was tried, for its error message."""
+def _too_large(exc: Exception) -> bool:
+    """413, or an Elastic Cloud proxy's "request entity too large" under another status."""
     from elasticsearch import ApiError
 
-    if isinstance(exc, ApiError) and exc.status_code in RETRY_STATUSES and status_tries > 1:
-        # The call (the bulk helper) retried this status itself.
-        if attempt == 0:
-            return f"{status_tries} attempt(s)"
-        return f"{attempt + 1} attempt(s), the last of {status_tries} requests"
-    return f"{attempt + 1} attempt(s)"
+    return isinstance(exc, ApiError) and (
+        exc.status_code == 413 or "request entity too large" in f"{exc.message} {exc.body}".lower())
 
 
-def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1,
-              needs: str = "manage_index_templates and write on the index"):
-    """call(), retrying connection errors (and statuses) with exponential backoff.
+def _pair_id(pair) -> str:
+    (meta,) = json.loads(pair[0]).values()
+    return meta["_id"]
 
-    status_tries: how many requests call() itself makes on a retryable status.
-    needs: the privileges to name when the credentials are refused.
+
+def _item_reason(item: dict) -> str:
+    error = item.get("error")
+    if isinstance(error, dict):
+        error = f"{error.get('type')}: {error.get('reason')}"
+    return f"{item.get('_id')}: HTTP {item.get('status')} {error}"
+
+
+# The privileges named when Elasticsearch refuses the generator's own requests.
+WRITER_NEEDS = "manage_index_templates, and write and auto_configure on the data and answer-key indices"
+
+
+def _patient(retrier):
+    """The retrier a one-off call uses: the caller's (sharing its deadline), or the CLI's default patience."""
+    return retrier if retrier is not None else Retrier(patience=config.DEFAULT_PATIENCE_S)
+
+
+# Clients whose index templates are in place (by index name): a warm
+# invocation then makes exactly one request, the _bulk.
+_TEMPLATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class Retrier:
+    """Retries with capped full-jitter backoff while time allows.
+
+    time_left: seconds the caller may still spend (Lambda: to the safety margin);
+    every attempt starts only if it fits. Otherwise patience: seconds a call may
+    go on retrying after its first failure (CLI).
     """
-    from elastic_transport import ConnectionError as TransportConnectionError
-    from elastic_transport import ConnectionTimeout
-    from elasticsearch import ApiError, AuthenticationException, AuthorizationException, UnsupportedProductError
 
-    for attempt in range(CONNECTION_RETRIES + 1):
+    def __init__(self, *, time_left=None, patience: float | None = None):
+        self.time_left = time_left
+        self.patience = patience
+
+    def _left(self, first_failure: float | None) -> float:
+        if self.time_left is not None:
+            return self.time_left()
+        return math.inf if first_failure is None else first_failure + self.patience - monotonic()
+
+    def _limit(self) -> str:
+        if self.time_left is not None:
+            return "the next try would not end before the invocation's time runs out"
+        return f"gave up after {self.patience:g} s of retrying (--patience)"
+
+    def _start(self, what: str) -> None:
+        """Refuse to start a first attempt that might not end in time."""
+        if self._left(None) < REQUEST_TIMEOUT_S:
+            raise OutOfTime(f"too little time left for {what} (an attempt may take "
+                            f"{REQUEST_TIMEOUT_S} s): raise the function's timeout")
+
+    def _pause(self, what: str, reason: str, tries: int, first_failure: float) -> None:
+        """Back off before try tries + 1, or raise OutOfTime if it might not end in time."""
+        delay = JITTER.uniform(0, min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * 2 ** (tries - 1)))
+        if delay + REQUEST_TIMEOUT_S > self._left(first_failure):
+            raise OutOfTime(f"{what} failed after {tries} attempt(s) over "
+                            f"{monotonic() - first_failure:.0f} s ({reason}); {self._limit()}")
+        logger.warning("%s failed (%s); retrying in %.1f s", what, reason, delay)
+        sleep(delay)
+
+    def _call(self, call, what: str, tries: int, needs: str = WRITER_NEEDS):
+        """One attempt: (answer, None), or (None, the failure) when it is worth retrying; else raises."""
+        from elastic_transport import ConnectionError as TransportConnectionError
+        from elastic_transport import ConnectionTimeout
+        from elasticsearch import ApiError, AuthenticationException, AuthorizationException, UnsupportedProductError
+
         try:
-            return call()
+            return _attempt(call), None
         except (AuthenticationException, AuthorizationException) as exc:
             # No retry storm: credentials do not heal by themselves.
             raise CredentialsError(
@@ -201,37 +322,167 @@ def _retrying(call, what: str, statuses: tuple = (), status_tries: int = 1,
             ) from None
         except UnsupportedProductError as exc:
             raise IndexingError(f"ELASTICSEARCH_HOST does not answer as Elasticsearch: {exc.message}") from None
-        except (TransportConnectionError, ConnectionTimeout, ApiError) as exc:
-            retryable = not isinstance(exc, ApiError) or exc.status_code in statuses
-            if not retryable or attempt == CONNECTION_RETRIES:
-                raise IndexingError(f"{what} failed after {_tries(exc, attempt, status_tries)}: {_describe(exc)}") from None
-            delay = min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * 2**attempt)
-            logger.warning("%s failed (%s); retrying in %s s", what, _describe(exc), delay)
-            time.sleep(delay)
+        except (TransportConnectionError, ConnectionTimeout, _Deadline, ApiError) as exc:
+            if _too_large(exc):
+                raise _TooLarge(_describe(exc)) from None
+            if isinstance(exc, ApiError) and exc.status_code not in RETRY_STATUSES:
+                raise IndexingError(f"{what} failed after {tries + 1} attempt(s): {_describe(exc)}") from None
+            return None, exc
+
+    def retry(self, call, what: str, needs: str = WRITER_NEEDS):
+        """call()'s answer, retried on back pressure and connection errors while time allows.
+
+        needs: the privileges to name when the credentials are refused.
+        """
+        self._start(what)
+        tries, first_failure = 0, None
+        while True:
+            answer, failure = self._call(call, what, tries, needs)
+            tries += 1
+            if failure is None:
+                return answer
+            if first_failure is None:
+                first_failure = monotonic()
+            self._pause(what, _describe(failure), tries, first_failure)
 
 
-def ensure_template(client, index: str, mappings: dict) -> None:
-    """Create or update the composable template that maps the index (named after it)."""
-    _retrying(
-        lambda: client.indices.put_index_template(
-            name=index,
-            index_patterns=[index],
-            priority=TEMPLATE_PRIORITY,
-            template={"mappings": mappings},
-            meta={"managed_by": "pp-merchantai-data-generator"},
-        ),
-        f"creating index template {index!r}",
-        RETRY_STATUSES,
-    )
+class Indexer(Retrier):
+    """Sends chunks of bulk lines for one run; collects permanent failures across chunks.
+
+    templates: {index name: mappings}, each put once per client before the first _bulk.
+    time_left or patience: as for Retrier, per chunk and template.
+    """
+
+    def __init__(self, client, templates: dict, *, time_left=None, patience: float | None = None):
+        super().__init__(time_left=time_left, patience=patience)
+        self.client = client
+        self.templates = templates
+        self.failed = 0
+        self.reasons: list = []
+        self.size = CHUNK_SIZE
+        self._429s = self._accepted = 0
+        self._records: set = set()  # action lines of the current chunk's answer-key records
+
+    # --- template ---
+
+    def _put_templates(self) -> None:
+        """Create or update the composable template of each index (named after it), once per client."""
+        in_place = _TEMPLATES.setdefault(self.client, set())
+        for index, mappings in self.templates.items():
+            if index not in in_place:
+                self.retry(lambda: self.client.indices.put_index_template(
+                    name=index,
+                    index_patterns=[index],
+                    priority=TEMPLATE_PRIORITY,
+                    template={"mappings": mappings},
+                    meta={"managed_by": "pp-merchantai-data-generator"},
+                ), f"creating index template {index!r}")
+                in_place.add(index)
+
+    # --- bulk ---
+
+    def _adapt(self, sent: int, pushed_back: bool, clean: bool) -> None:
+        """After an attempt: halve the requests on sustained 429s, double them back after successes."""
+        if pushed_back:
+            self._429s, self._accepted = self._429s + 1, 0
+        elif clean:
+            self._429s, self._accepted = 0, self._accepted + 1
+        size = self.size
+        if self._429s >= SHRINK_AFTER_429S and sent > MIN_CHUNK_SIZE:
+            size, self._429s = max(MIN_CHUNK_SIZE, min(size, sent) // 2), 0
+        elif self._accepted >= GROW_AFTER_SUCCESSES and size < CHUNK_SIZE:
+            size, self._accepted = min(CHUNK_SIZE, size * 2), 0
+        if size != self.size:
+            cause = "sustained 429s" if size < self.size else "accepted again"
+            logger.info("bulk requests of %d documents from now on (%s)", size, cause)
+            self.size = size
+
+    def _bulk(self, pairs: list) -> list:
+        body = "\n".join(itertools.chain.from_iterable(pairs)) + "\n"
+        return self.client.bulk(operations=body, filter_path=BULK_FILTER_PATH).body["items"]
+
+    def _fail(self, reason: str) -> None:
+        self.failed += 1
+        if len(self.reasons) < REASONS_SHOWN:
+            self.reasons.append(reason)
+            logger.error("document rejected: %s", reason)
+
+    def _send(self, pairs: list) -> int:
+        """Index pairs in one request (plus retries; halves on 413); returns how many documents succeeded."""
+        indexed, tries, first_failure = 0, 0, None
+        self._start(f"a bulk request of {len(pairs)} documents")
+        while pairs:
+            what = f"bulk request of {len(pairs)} documents"
+            try:
+                items, failure = self._call(lambda: self._bulk(pairs), what, tries)
+            except _TooLarge as exc:
+                if len(pairs) == 1:
+                    self._fail(f"{_pair_id(pairs[0])}: {exc} (one document larger than the cluster accepts)")
+                    return indexed
+                logger.info("%s too large (%s): sending it in halves", what, exc)
+                half = len(pairs) // 2
+                return indexed + self._send(pairs[:half]) + self._send(pairs[half:])
+            tries += 1
+            retry: list = []
+            if items is None:
+                reason, pushed_back = _describe(failure), getattr(failure, "status_code", None) == 429
+            else:
+                rejected = []
+                for pair, entry in zip(pairs, items):
+                    (item,) = entry.values()
+                    status = item.get("status", 0)
+                    if status < 300:
+                        indexed += pair[0] not in self._records
+                    elif status in RETRY_STATUSES:
+                        retry.append(pair)
+                        rejected.append(item)
+                    else:
+                        self._fail(_item_reason(item))
+                pushed_back = any(item.get("status") == 429 for item in rejected)
+                if rejected:
+                    reason = f"{len(retry)} of {len(pairs)} documents rejected, e.g. {_item_reason(rejected[0])}"
+            self._adapt(len(pairs), pushed_back, clean=items is not None and not retry)
+            if items is not None:
+                if not retry:
+                    return indexed
+                what, pairs = f"bulk request of {len(pairs)} documents ({len(retry)} to retry)", retry
+            if first_failure is None:
+                first_failure = monotonic()
+            self._pause(what, reason, tries, first_failure)
+        return indexed
+
+    def send(self, pairs: list, records: int = 0) -> int:
+        """Index one chunk, in requests of at most self.size pairs; returns how many of its documents succeeded.
+
+        The first `records` pairs are answer-key records: sent alike, failed alike, not counted as documents.
+        Raises OutOfTime (with what of the chunk was done) when a retry no longer fits.
+        """
+        self._put_templates()
+        self._records = {action for action, _ in pairs[:records]}
+        indexed = done = 0
+        try:
+            while done < len(pairs):
+                piece = pairs[done:done + self.size]
+                indexed += self._send(piece)
+                done += len(piece)
+        except OutOfTime as exc:
+            exc.done, exc.indexed = done, indexed
+            raise
+        return indexed
+
+    def raise_failures(self, total: int) -> None:
+        if self.failed:
+            raise BulkError(self.failed, total, self.reasons)
 
 
-def read_remediations(client, index: str, start: str, end: str) -> list:
+# Hits per page of a scroll: well inside index.max_result_window (10,000).
+def read_remediations(client, index: str, start: str, end: str, retrier: Retrier | None = None) -> list:
     """Hits ({_id, _source}) of index with start <= timestamp < end, in one search request.
 
     An index that does not exist yet holds no remediations: not an error.
     Order and validation are remediations.parse's job.
     """
-    response = _retrying(
+    response = _patient(retrier).retry(
         lambda: client.search(
             index=index,
             query={"range": {"timestamp": {"gte": start, "lt": end}}},
@@ -240,7 +491,6 @@ def read_remediations(client, index: str, start: str, end: str) -> list:
             filter_path=REMEDIATION_FILTER_PATH,
         ),
         f"reading remediations from {index!r}",
-        RETRY_STATUSES,
         needs=f"read on {index}",
     ).body
     hits = response.get("hits", {})
@@ -254,85 +504,21 @@ def read_remediations(client, index: str, start: str, end: str) -> list:
     return found
 
 
-def write_remediation(client, index: str, doc_id: str, document: dict) -> None:
+def write_remediation(client, index: str, doc_id: str, document: dict, retrier: Retrier | None = None) -> None:
     """Index one remediation, visible to the next search when this returns (refresh=wait_for)."""
-    _retrying(
+    _patient(retrier).retry(
         lambda: client.index(index=index, id=doc_id, document=document, refresh="wait_for"),
         f"writing remediation {doc_id!r} to {index!r}",
-        RETRY_STATUSES,
         needs=f"write on {index}",
     )
 
 
-def _pair(action):
-    # Actions arrive pre-serialized as (action line, source line); the
-    # helper's serializer passes str through untouched.
-    return action
-
-
-def _item_reason(item: dict) -> str:
-    error = item.get("error")
-    if isinstance(error, dict):
-        error = f"{error.get('type')}: {error.get('reason')}"
-    return f"{item.get('_id')}: HTTP {item.get('status')} {error}"
-
-
-class Indexer:
-    """Sends chunks of bulk lines for one run; collects permanent failures across chunks."""
-
-    def __init__(self, client):
-        self.client = client
-        self.failed = 0
-        self.reasons: list = []
-
-    def send(self, pairs: list, records: int = 0) -> int:
-        """Index one chunk in one _bulk request (plus retries); returns how many of its documents succeeded.
-
-        The first `records` pairs are answer-key records: sent alike, failed alike, not counted as documents.
-        """
-        from elasticsearch import helpers
-
-        def bulk():
-            return [
-                info
-                for ok, info in helpers.streaming_bulk(
-                    self.client,
-                    pairs,
-                    chunk_size=len(pairs),
-                    expand_action_callback=_pair,
-                    raise_on_error=False,
-                    yield_ok=False,
-                    max_retries=STATUS_RETRIES,
-                    initial_backoff=INITIAL_BACKOFF_S,
-                    max_backoff=MAX_BACKOFF_S,
-                    retry_on_status=RETRY_STATUSES,
-                    filter_path=BULK_FILTER_PATH,
-                )
-            ]
-
-        failures = _retrying(bulk, f"bulk request of {len(pairs)} documents", status_tries=STATUS_RETRIES + 1)
-        record_ids = {json.loads(action)["index"]["_id"] for action, _ in pairs[:records]} if failures else ()
-        failed_documents = 0
-        for failure in failures:
-            (item,) = failure.values()
-            self.failed += 1
-            failed_documents += item.get("_id") not in record_ids
-            if len(self.reasons) < REASONS_SHOWN:
-                self.reasons.append(_item_reason(item))
-                logger.error("document rejected: %s", self.reasons[-1])
-        return len(pairs) - records - failed_documents
-
-    def raise_failures(self, total: int) -> None:
-        if self.failed:
-            raise BulkError(self.failed, total, self.reasons)
-
-
-# Hits per page of a scroll: well inside index.max_result_window (10,000).
 SCROLL_PAGE = 5000
 SCROLL_KEEP_ALIVE = "2m"
 
 
-def read_documents(client, index: str, query: dict, sort: list, source: list | None = None):
+def read_documents(client, index: str, query: dict, sort: list, source: list | None = None,
+                   retrier: Retrier | None = None):
     """Yield (_id, _source) of every document of index matching query, in sort order.
 
     A scroll: one consistent snapshot, on any mapping and on engines without point in time.
@@ -341,10 +527,10 @@ def read_documents(client, index: str, query: dict, sort: list, source: list | N
     from elasticsearch import ApiError, TransportError
 
     what = f"reading index {index!r}"
-    page = _retrying(
+    page = _patient(retrier).retry(
         lambda: client.search(index=index, query=query, sort=sort, size=SCROLL_PAGE, source=source,
                               scroll=SCROLL_KEEP_ALIVE),
-        what, RETRY_STATUSES, needs=f"read on {index}",
+        what, needs=f"read on {index}",
     )
     scroll_id = page.get("_scroll_id")
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import datetime, timedelta, timezone
 
 import config
@@ -51,16 +53,71 @@ def expected_documents(start: datetime, hours: int, merchants: int = config.DEFA
 
 
 def fast(monkeypatch, timeout: float = 0.75) -> None:
-    """Short timeouts and backoffs, same retry counts: the fault suites run in seconds.
+    """Short timeouts, backoffs and patience: the fault suites run in seconds.
 
     Chunks of 100 documents keep a healthy _bulk far below the short timeout on a
     busy CI machine (480 documents can take 0.4 s through the proxy), so only the
-    injected faults time out.
+    injected faults time out. A handler invoked without a context (as here) retries
+    for the default patience: 1 s, so a persistent fault gives up after a few tries.
     """
     monkeypatch.setattr(es, "CHUNK_SIZE", 100)
     monkeypatch.setattr(es, "REQUEST_TIMEOUT_S", timeout)
     monkeypatch.setattr(es, "INITIAL_BACKOFF_S", 0.01)
     monkeypatch.setattr(es, "MAX_BACKOFF_S", 0.02)
+    monkeypatch.setattr(es, "JITTER", random.Random(1729))
+    monkeypatch.setattr(config, "DEFAULT_PATIENCE_S", 1)
+
+
+class FakeClock:
+    """Simulated time for es: real time, plus every backoff and every stalled attempt skipped at once.
+
+    An attempt is stalled when the proxy holds its request without answering
+    (Hang, Delay, Trickle): the clock jumps to the attempt's deadline instead of
+    waiting for it, and the proxy lets the request go. attempts records (start, end) of every attempt in simulated seconds.
+    """
+
+    def __init__(self, proxy, monkeypatch):
+        self.proxy = proxy
+        self.skipped = 0.0
+        self.started = time.monotonic()
+        self.attempts: list = []
+        self.sleeps: list = []
+        monkeypatch.setattr(es, "monotonic", self.monotonic)
+        monkeypatch.setattr(es, "sleep", self.sleep)
+        monkeypatch.setattr(es, "wait", self.wait)
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def elapsed(self) -> float:
+        return self.monotonic() - self.started
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.skipped += seconds
+
+    def wait(self, done, timeout: float) -> bool:
+        start, stalled = self.elapsed(), self.proxy.stalled
+        real = time.monotonic()
+        answered = True
+        while not done.wait(0.002):
+            if self.proxy.stalled > stalled:
+                # The client gives up at the deadline; the held request is dropped
+                # (its worker thread ends and frees its connection).
+                self.skipped += max(0.0, timeout - (time.monotonic() - real))
+                self.proxy.release_stalled()
+                answered = False
+                break
+            if time.monotonic() - real >= timeout:
+                answered = False
+                break
+        self.attempts.append((start, self.elapsed()))
+        return answered
+
+    def context(self, budget_s: float) -> "FakeContext":
+        """A Lambda context with budget_s seconds from now, in simulated time."""
+        base = self.elapsed()
+        return FakeContext(lambda: (budget_s - (self.elapsed() - base)) * 1000)
 
 
 def es_error(status: int, kind: str, reason: str) -> dict:

@@ -15,7 +15,6 @@ import re
 import socket
 import struct
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -64,6 +63,13 @@ class Delay:
 
 
 @dataclass
+class Trickle:
+    """Forward, then send the answer one byte every `interval` seconds (a read timeout never fires)."""
+
+    interval: float = 0.05
+
+
+@dataclass
 class Rewrite:
     """Forward, then let edit(response_json) change the answer (per-item faults)."""
 
@@ -74,7 +80,7 @@ class Rewrite:
 class Hang:
     """Never answer: hold the request without forwarding it, then drop the connection.
 
-    Waits at most seconds (or until the proxy closes), like a node that
+    Waits at most seconds (or until released or the proxy closes), like a node that
     accepted the connection and stalled.
     """
 
@@ -162,6 +168,8 @@ class Proxy:
     target: str
     faults: list = field(default_factory=list)
     requests: list = field(default_factory=list)
+    # Requests held without an answer so far (Hang, Delay, Trickle): a fake clock's cue.
+    stalled: int = 0
 
     def __post_init__(self):
         proxy = self
@@ -193,7 +201,7 @@ class Proxy:
                 if isinstance(action, Reset) and not action.forward_first:
                     return self._reset()
                 if isinstance(action, Hang):
-                    proxy._closing.wait(action.seconds)
+                    proxy._stall().wait(action.seconds)
                     return self._reset()
                 if isinstance(action, ItemErrors):
                     return self._item_errors(request, action.errors)
@@ -201,7 +209,9 @@ class Proxy:
                 if isinstance(action, Reset):
                     return self._reset()
                 if isinstance(action, Delay):
-                    time.sleep(action.seconds)
+                    proxy._stall().wait(action.seconds)
+                if isinstance(action, Trickle):
+                    return self._trickle(status, headers, data, action.interval, proxy._stall())
                 if isinstance(action, Rewrite):
                     data = json.dumps(action.edit(json.loads(data))).encode()
                 self._answer(status, headers, data)
@@ -216,6 +226,17 @@ class Proxy:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
+
+            def _trickle(self, status, headers, data, interval, released):
+                head = [f"HTTP/1.1 {status} OK", "X-Elastic-Product: Elasticsearch", f"Content-Length: {len(data)}"]
+                head += [f"{name}: {value}" for name, value in headers.items() if name.lower() == "content-type"]
+                answer = ("\r\n".join(head) + "\r\n\r\n").encode() + data
+                for i in range(len(answer)):
+                    if released.wait(interval):
+                        break
+                    self.wfile.write(answer[i:i + 1])
+                    self.wfile.flush()
+                self.close_connection = True
 
             def _item_errors(self, request, errors):
                 lines = request.body.decode().splitlines()
@@ -253,7 +274,8 @@ class Proxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self._closing = threading.Event()
+        self._released = threading.Event()
+        self._lock = threading.Lock()
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -274,10 +296,23 @@ class Proxy:
         finally:
             connection.close()
 
+    def _stall(self) -> threading.Event:
+        """Count a request held without an answer; the event ends the hold."""
+        with self._lock:
+            self.stalled += 1
+            return self._released
+
+    def release_stalled(self) -> None:
+        """End every hold so far (Hang, Delay, Trickle), as when their clients hang up."""
+        with self._lock:
+            released, self._released = self._released, threading.Event()
+        released.set()
+
     def bulk_requests(self) -> list:
         return [request for request in self.requests if is_bulk(request)]
 
     def close(self):
-        self._closing.set()
+        self.release_stalled()
+        self._released.set()
         self.server.shutdown()
         self.server.server_close()

@@ -108,11 +108,17 @@ def test_bad_input_exits_2_with_a_clear_message_and_writes_nothing(workdir, caps
 
 
 def test_unreachable_cluster_exits_1(workdir, capsys, monkeypatch):
-    monkeypatch.setattr(data_generator.es, "INITIAL_BACKOFF_S", 0)
     monkeypatch.setenv("ELASTICSEARCH_HOST", "http://127.0.0.1:9")  # discard port: connection refused
-    assert data_generator.main(["--merchants", "1"]) == 1
-    assert "error: creating index template 'pp-merchantai' failed after 3 attempt(s): ConnectionError" in (
-        capsys.readouterr().err)
+    assert data_generator.main(["--merchants", "1", "--patience", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "error: creating index template 'pp-merchantai' failed after 1 attempt(s) over 0 s (ConnectionError" in err
+    assert "gave up after 0 s of retrying (--patience)" in err
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "86401"])
+def test_bad_patience_exits_2_naming_the_flag(workdir, capsys, value):
+    assert data_generator.main(["--dry-run", "--patience", value]) == 2
+    assert "error: --patience must be" in capsys.readouterr().err
 
 
 def test_script_entry_point_runs_as_a_program(workdir):

@@ -50,14 +50,15 @@ def add_cluster(rsps, hits=()):
 def test_warm_run_is_one_search_and_the_bulk_and_cold_adds_the_templates(env):
     add_cluster(responses)
     data_generator.lambda_handler(HOUR, None)
+    # The remediations are read before generating; the indexer puts the templates before its first _bulk.
     assert requests_made() == [
+        ("POST", "/pp-merchantai-remediations/_search"),
         ("PUT", "/_index_template/pp-merchantai"),
         ("PUT", "/_index_template/pp-merchantai-incidents"),
-        ("POST", "/pp-merchantai-remediations/_search"),
         ("PUT", "/_bulk"),
     ]
     # No incident in steady: the hour and the one before (whose remediations are new to this run).
-    search = json.loads(responses.calls[2].request.body)
+    search = json.loads(responses.calls[0].request.body)
     assert search["query"] == {"range": {"timestamp": {"gte": "2026-11-27T07:00:00Z", "lt": "2026-11-27T09:00:00Z"}}}
 
     responses.calls.reset()

@@ -132,8 +132,8 @@ def test_the_agent_acted_once_per_problem_with_one_wrong_mapping(loop):
 def test_warm_hourly_runs_make_one_search_and_the_bulk(loop):
     _, _, runs = loop
     search_, bulk = ("POST", "/pp-merchantai-remediations/_search"), ("PUT", "/_bulk")
-    assert runs[0] == [("PUT", "/_index_template/pp-merchantai"), ("PUT", "/_index_template/pp-merchantai-incidents"),
-                       search_, bulk]
+    assert runs[0] == [search_, ("PUT", "/_index_template/pp-merchantai"),
+                       ("PUT", "/_index_template/pp-merchantai-incidents"), bulk]
     assert all(run == [search_, bulk] for run in runs[1:])
 
 

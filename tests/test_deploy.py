@@ -10,11 +10,13 @@ scenario starts from a reset moto.
 from __future__ import annotations
 
 import base64
+import glob
 import hashlib
 import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -38,6 +40,22 @@ QUEUE = f"{FUNCTION}-failed"
 STACK = "pp-merchantai-data-generator"
 SCRIPT_TIMEOUT_S = 300
 SCENARIO_FILE = "example-checkout-regression.json"
+
+
+def find_python313() -> str | None:
+    """The Lambda runtime's Python: LAMBDA_PYTHON, a working python3.13 on PATH, or pyenv's 3.13."""
+    candidates = [os.environ.get("LAMBDA_PYTHON"), shutil.which("python3.13")]
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates += sorted(glob.glob(os.path.join(pyenv, "versions", "3.13*", "bin", "python3.13")), reverse=True)
+    check = "import sys; sys.exit(sys.version_info[:2] != (3, 13))"
+    for candidate in filter(None, candidates):
+        if subprocess.run([candidate, "-I", "-c", check], capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+PYTHON313 = find_python313()
+needs_python313 = pytest.mark.skipif(PYTHON313 is None, reason="no python3.13 (the Lambda runtime's version) here")
 
 
 def free_port() -> int:
@@ -179,10 +197,14 @@ def aws_calls(calls: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def package(project, aws_home, tmp_path_factory):
-    """./deploy.sh --package-only, once per session (pip downloads the Lambda platform's wheels)."""
+    """./deploy.sh --package-only, once per session (pip downloads the Lambda platform's wheels),
+    compiled with python3.13 where there is one."""
     bin_dir, calls = make_recorder(tmp_path_factory.mktemp("package-aws"))
     env = base_env(aws_home, "http://127.0.0.1:9")  # the discard port: any AWS call would fail
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    env.pop("LAMBDA_PYTHON", None)
+    if PYTHON313:
+        env["LAMBDA_PYTHON"] = PYTHON313
     result = run(project, env, "--package-only")
     assert result.returncode == 0, output_of(result)
     return project / "lambda-deployment.zip", result, aws_calls(calls)
@@ -226,6 +248,93 @@ def test_package_only_makes_no_aws_call(package):
     assert calls == []
 
 
+def test_package_without_python313_ships_source_and_says_so_once(project, aws_home, tmp_path):
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("deployment", "lambda-deployment.zip"))
+    # A python3.13 on PATH that does not run (as pyenv's shim when 3.13 is not selected).
+    env = env_with_fake_python313(tmp_path)
+    result = run(copy, env, "--package-only")
+    assert result.returncode == 0, output_of(result)
+    assert result.stdout.count("shipping source only") == 1
+    with zipfile.ZipFile(copy / "lambda-deployment.zip") as archive:
+        assert not [n for n in archive.namelist() if n.endswith(".pyc") or "__pycache__" in n]
+
+
+def test_a_lambda_python_of_another_version_is_refused_before_building(project, aws_home, tmp_path):
+    env = base_env(aws_home, "http://127.0.0.1:9") | {"LAMBDA_PYTHON": sys.executable}  # 3.11 here
+    if sys.version_info[:2] == (3, 13):
+        env["LAMBDA_PYTHON"] = str(tmp_path / "missing-python")
+    result = run(project, env, "--package-only")
+    assert result.returncode == 2
+    assert "LAMBDA_PYTHON=" in result.stderr and "is not a working python3.13" in result.stderr
+    assert "Vendoring" not in result.stdout
+
+
+def env_with_fake_python313(tmp_path) -> dict:
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3.13"
+    fake.write_text("#!/bin/sh\necho 'pyenv: python3.13: command not found' >&2\nexit 127\n")
+    fake.chmod(0o755)
+    env = base_env(tmp_path, "http://127.0.0.1:9")
+    env.pop("LAMBDA_PYTHON", None)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    return env
+
+
+# Imports the handler module and the client as Lambda does (an isolated interpreter, the
+# package first on sys.path) and reports every source file read and every compilation
+# under the package, and each imported module's bytecode file.
+READ_ONLY_IMPORT = """
+import json, sys
+root = sys.argv[1]
+events = []
+def audit(event, args):
+    if event == "open" and isinstance(args[0], str) and args[0].startswith(root) and args[0].endswith(".py"):
+        events.append(("read", args[0]))
+    elif event == "compile" and isinstance(args[1], str) and args[1].startswith(root):
+        events.append(("compile", args[1]))
+sys.addaudithook(audit)
+sys.path.insert(0, root)
+import data_generator, es, elasticsearch
+data_generator.lambda_handler({"dry_run": True}, None)
+es.connect("http://127.0.0.1:9")
+mine = {name: module for name, module in sys.modules.items() if (getattr(module, "__file__", None) or "").startswith(root)}
+print(json.dumps({"events": events, "modules": len(mine),
+                  "cached": sorted(name for name, m in mine.items() if m.__cached__ and __import__("os").path.exists(m.__cached__)),
+                  "all": sorted(mine)}))
+"""
+
+
+def snapshot(root: Path) -> dict:
+    return {str(path): (path.stat().st_size, path.stat().st_mtime_ns) for path in sorted(root.rglob("*"))}
+
+
+@needs_python313
+def test_package_imports_from_a_read_only_directory_without_compiling(package, tmp_path):
+    zip_path, result, _ = package
+    assert "Compiling to bytecode" in result.stdout
+    task = tmp_path / "task"  # as Lambda's /var/task: read-only
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(task)
+    paths = [task, *task.rglob("*")]
+    for path in paths:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    before = snapshot(task)
+    try:
+        answer = subprocess.run([PYTHON313, "-I", "-c", READ_ONLY_IMPORT, str(task)], env={"PATH": os.environ["PATH"]},
+                                capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert answer.returncode == 0, answer.stderr
+        report = json.loads(answer.stdout.splitlines()[-1])
+        assert snapshot(task) == before, "the import wrote into the package"
+    finally:
+        for path in paths:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    assert report["events"] == [], "sources read or compiled at import"
+    assert report["modules"] > 100  # the handler, the client, the transport, requests, urllib3, dateutil...
+    assert report["cached"] == report["all"], "modules imported without bytecode"
+
+
 def test_package_is_self_contained(unzipped):
     answer = run_isolated(unzipped, {"dry_run": True})
     summary = answer["summary"]
@@ -248,7 +357,15 @@ def test_package_layout(package):
     for module in sorted(p.name for p in (ROOT / "lambda").glob("*.py")):
         assert module in names, f"{module} not at the zip's root"
     assert "index.py" not in names
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    pycs = [n for n in names if n.endswith(".pyc")]
+    if PYTHON313:
+        # Bytecode for the runtime's Python only, next to each source, except the unused DSL's.
+        assert {n.split(".")[-2] for n in pycs} == {"cpython-313"}
+        sources = [n for n in names if n.endswith(".py") and not n.startswith("elasticsearch/dsl/")]
+        cached = {n.replace("__pycache__/", "").replace(".cpython-313.pyc", ".py") for n in pycs}
+        assert set(sources) == cached
+    else:
+        assert not pycs and not [n for n in names if "__pycache__" in n]
     # boto3 comes with the Lambda runtime; the zip must not carry (or shadow) it.
     assert not [n for n in names if n.startswith(("boto3/", "botocore/", "s3transfer/"))]
     assert not [n for n in names if n.startswith("bin/")]

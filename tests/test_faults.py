@@ -1,15 +1,20 @@
-"""Fault injection against the real engine: every hour ends up indexed exactly once, or the run fails loudly.
+"""Fault injection against the real engine: every hour ends up indexed exactly once, or the run stops cleanly.
 
 A fault-injecting proxy (tests/shim.py) sits between the client and the
-engine. Each fault is bounded (fires N times, then forwards) so a run can
-succeed within es.py's retry budget; the engine is then asked what it holds.
+engine. Each fault is bounded (fires N times, then forwards) or timed on a
+fake clock; the engine is then asked what it holds. Where simulated time
+matters (backoffs, hung attempts, the Lambda deadline) reliability.FakeClock
+skips every wait at once, so minutes of back pressure take a second.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 
 import pytest
 
@@ -18,9 +23,12 @@ import data_generator
 import es
 import incidents
 from reliability import (
-    EVENTS, ITEM_REJECTED, TOO_MANY_REQUESTS, UNAVAILABLE, expected_documents, fast, scheduled,
+    BACKFILL, DAY_START, EVENTS, ITEM_REJECTED, TOO_MANY_REQUESTS, UNAVAILABLE, FakeClock, es_error,
+    expected_documents, fast, scheduled,
 )
-from shim import Delay, Fault, Hang, ItemErrors, Reply, Reset, Script, bulk_ids, is_bulk
+from shim import Delay, Fault, Hang, ItemErrors, Reply, Reset, Script, Trickle, bulk_ids, is_bulk
+
+LAMBDA_TIMEOUT_S = 300  # the template's Timeout
 
 
 @pytest.fixture
@@ -28,6 +36,15 @@ def live(cluster, monkeypatch):
     """The cluster, with the function pointed at it and fast timeouts/backoffs."""
     fast(monkeypatch)
     monkeypatch.setenv(config.ELASTICSEARCH_HOST, cluster.url)
+    return cluster
+
+
+@pytest.fixture
+def shipped(cluster, monkeypatch):
+    """The cluster with the shipped timeouts and backoffs, on a fake clock with seeded jitter."""
+    monkeypatch.setenv(config.ELASTICSEARCH_HOST, cluster.url)
+    monkeypatch.setattr(es, "JITTER", random.Random(1729))
+    cluster.clock = FakeClock(cluster.proxy, monkeypatch)
     return cluster
 
 
@@ -46,19 +63,20 @@ def slow():
 
 ENVOY_503 = "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 
-# name -> factory of the faults (bounded so the run fits es.py's retry budget).
+# name -> factory of the faults (bounded: two firings, then the cluster answers).
 FAULTS = {
-    "bulk-429": lambda: [Fault(Reply(429, TOO_MANY_REQUESTS), times=es.STATUS_RETRIES, when=is_bulk)],
-    "bulk-503": lambda: [Fault(Reply(503, UNAVAILABLE), times=es.STATUS_RETRIES, when=is_bulk)],
-    "bulk-503-plain-text": lambda: [
-        Fault(Reply(503, ENVOY_503, "text/plain"), times=es.STATUS_RETRIES, when=is_bulk)],
-    "item-429": lambda: [Fault(third_of_items(), times=es.STATUS_RETRIES, when=is_bulk)],
-    "reset-before-answer": lambda: [Fault(Reset(), times=es.CONNECTION_RETRIES, when=is_bulk)],
-    "reset-after-indexing": lambda: [Fault(Reset(forward_first=True), times=es.CONNECTION_RETRIES, when=is_bulk)],
-    "slow-beyond-timeout": lambda: [Fault(lambda request: slow(), times=es.CONNECTION_RETRIES, when=is_bulk)],
+    "bulk-429": lambda: [Fault(Reply(429, TOO_MANY_REQUESTS), times=2, when=is_bulk)],
+    "bulk-503": lambda: [Fault(Reply(503, UNAVAILABLE), times=2, when=is_bulk)],
+    "bulk-503-plain-text": lambda: [Fault(Reply(503, ENVOY_503, "text/plain"), times=2, when=is_bulk)],
+    "bulk-502": lambda: [Fault(Reply(502, "Bad Gateway", "text/plain"), times=2, when=is_bulk)],
+    "bulk-504": lambda: [Fault(Reply(504, "Gateway Timeout", "text/plain"), times=2, when=is_bulk)],
+    "item-429": lambda: [Fault(third_of_items(), times=2, when=is_bulk)],
+    "item-503": lambda: [Fault(third_of_items(503, {"type": "unavailable_shards_exception", "reason": "primary"}),
+                               times=2, when=is_bulk)],
+    "reset-before-answer": lambda: [Fault(Reset(), times=2, when=is_bulk)],
+    "reset-after-indexing": lambda: [Fault(Reset(forward_first=True), times=2, when=is_bulk)],
+    "slow-beyond-timeout": lambda: [Fault(lambda request: slow(), times=2, when=is_bulk)],
     "template-429-then-reset": lambda: [Script([Reply(429, TOO_MANY_REQUESTS), Reset()], when=is_template)],
-    # The most one chunk survives: two status retries inside each of the
-    # first two attempts, each attempt ended by a connection-level fault.
     "mix": lambda: [Script([
         Reply(429, TOO_MANY_REQUESTS), third_of_items(), Reset(),
         Reply(503, UNAVAILABLE), third_of_items(), lambda request: slow(),
@@ -80,22 +98,22 @@ def held(cluster) -> int:
         raise
 
 
-def assert_exactly(cluster, start, hours):
+def assert_exactly(cluster, start, hours, merchants=config.DEFAULT_MERCHANTS):
     """The engine holds exactly the fault-free run's documents: every id once, identical sources."""
-    expected = expected_documents(start, hours)
+    expected = expected_documents(start, hours, merchants)
     assert cluster.count() == len(expected)
     assert cluster.documents() == expected
 
 
 @pytest.mark.parametrize("event_name", EVENTS)
 @pytest.mark.parametrize("fault_name", FAULTS)
-def test_bounded_fault_is_retried_and_every_document_lands_once(live, fault_name, event_name):
+def test_bounded_fault_is_retried_and_every_document_lands_once(live, monkeypatch, fault_name, event_name):
     # 100-document chunks (see fast()): the backfill is 5 _bulk requests, the fault hits the first.
     event, (start, hours) = EVENTS[event_name]
     faults = FAULTS[fault_name]()
     live.proxy.faults.extend(faults)
 
-    summary = data_generator.lambda_handler(event, None)
+    summary = data_generator.lambda_handler(event, FakeClock(live.proxy, monkeypatch).context(LAMBDA_TIMEOUT_S))
 
     assert fired(faults) == sum(getattr(f, "times", None) or len(f.actions) for f in faults)
     assert summary["status"] == "ok"
@@ -104,23 +122,202 @@ def test_bounded_fault_is_retried_and_every_document_lands_once(live, fault_name
     assert_exactly(live, start, hours)
 
 
-def test_mix_takes_the_documented_number_of_requests(live):
+def test_mix_takes_the_documented_number_of_requests(live, monkeypatch):
     """The mixed fault costs the first chunk exactly 7 _bulk requests: 6 faulted, 1 clean.
 
     A chunk is 20 documents and the 9 answer-key records of the default roster's chronic profiles."""
     faults = FAULTS["mix"]()
     live.proxy.faults.extend(faults)
-    data_generator.lambda_handler(scheduled(), None)
+    data_generator.lambda_handler(scheduled(), FakeClock(live.proxy, monkeypatch).context(LAMBDA_TIMEOUT_S))
     bulks = live.proxy.bulk_requests()
     assert len(bulks) == 7
-    # Status retries resend only the rejected items; a new attempt resends the chunk.
-    assert [len(bulk_ids(b)) for b in bulks] == [29, 29, 10, 29, 29, 10, 29]
+    # A retry after item errors resends only the rejected items; any other retry resends what was pending.
+    assert [len(bulk_ids(b)) for b in bulks] == [29, 29, 10, 10, 10, 4, 4]
     assert_exactly(live, *EVENTS["scheduled-hour"][1])
 
 
-# --- beyond the retry budget: fail loudly, then the retried invocation completes ---------------
+# Every kind of fault, in turn, for the consecutive-fault runs below.
+MIXED = [
+    lambda request: Reply(429, TOO_MANY_REQUESTS),
+    third_of_items(),
+    lambda request: Reset(),
+    lambda request: Reply(503, UNAVAILABLE),
+    lambda request: Reply(502, "Bad Gateway", "text/plain"),
+    lambda request: Reset(forward_first=True),
+    third_of_items(503, {"type": "unavailable_shards_exception", "reason": "primary shard is not active"}),
+    lambda request: Reply(504, "Gateway Timeout", "text/plain"),
+    lambda request: Hang(),
+    lambda request: Reply(503, ENVOY_503, "text/plain"),
+    lambda request: slow(),
+]
 
-BEYOND_BUDGET = {
+
+@pytest.mark.parametrize("count", [10, 30, 60])
+@pytest.mark.parametrize("event_name", EVENTS)
+def test_consecutive_mixed_faults_every_document_lands_exactly_once(live, monkeypatch, count, event_name):
+    """count bad answers in a row, of every kind, then a healthy cluster: ridden out inside the invocation."""
+    clock = FakeClock(live.proxy, monkeypatch)
+    event, (start, hours) = EVENTS[event_name]
+    script = Script([MIXED[i % len(MIXED)] for i in range(count)], when=is_bulk)
+    live.proxy.faults.append(script)
+
+    summary = data_generator.lambda_handler(event, clock.context(LAMBDA_TIMEOUT_S))
+
+    assert script.fired == count
+    assert summary["status"] == "ok"
+    assert summary["documents"] == summary["indexed"] == hours * 20
+    assert_exactly(live, start, hours)
+    assert clock.elapsed() < LAMBDA_TIMEOUT_S
+
+
+# --- back pressure for minutes, with the shipped timeouts and backoffs, in simulated time -------------------
+
+
+def for_seconds(clock, seconds, action, when=lambda request: True):
+    """A fault answering action to every matching request for the first `seconds` of simulated time."""
+    return lambda request: action if when(request) and clock.elapsed() < seconds else None
+
+
+def test_two_minutes_of_429s_the_scheduled_hour_rides_them_out(shipped):
+    clock = shipped.clock
+    shipped.proxy.faults.append(for_seconds(clock, 120, Reply(429, TOO_MANY_REQUESTS)))
+
+    summary = data_generator.lambda_handler(scheduled(), clock.context(LAMBDA_TIMEOUT_S))
+
+    assert summary["status"] == "ok" and summary["indexed"] == 20
+    assert_exactly(shipped, *EVENTS["scheduled-hour"][1])
+    assert 120 <= clock.elapsed() < LAMBDA_TIMEOUT_S - data_generator.SAFETY_MARGIN_S
+    # Capped exponential backoff with full jitter: no wait above the cap, and they do grow.
+    assert max(clock.sleeps) <= es.MAX_BACKOFF_S
+    assert max(clock.sleeps) > 4 * es.INITIAL_BACKOFF_S
+    assert len(shipped.proxy.requests) == len(clock.sleeps) + 3  # every 429 waited once; two templates + bulk landed
+
+
+def test_ten_minutes_of_429s_the_scheduled_hour_fails_clearly_inside_the_invocation(shipped):
+    clock = shipped.clock
+    shipped.proxy.faults.append(for_seconds(clock, 600, Reply(429, TOO_MANY_REQUESTS), is_bulk))
+
+    with pytest.raises(es.IndexingError) as failure:
+        data_generator.lambda_handler(scheduled(), clock.context(LAMBDA_TIMEOUT_S))
+
+    message = str(failure.value)
+    assert "bulk request of 29 documents failed after" in message  # 20 documents, 9 answer-key records
+    assert "HTTP 429" in message and "time runs out" in message
+    # Stopped before the safety margin, and not long before it: the patience was used.
+    assert LAMBDA_TIMEOUT_S - 60 < clock.elapsed() <= LAMBDA_TIMEOUT_S - data_generator.SAFETY_MARGIN_S
+    assert held(shipped) == 0
+
+
+def test_ten_minutes_of_429s_in_a_backfill_stop_partial_and_resume_exactly(shipped, monkeypatch):
+    monkeypatch.setattr(es, "CHUNK_SIZE", 100)
+    clock = shipped.clock
+    bulks = lambda: len(shipped.proxy.bulk_requests())  # noqa: E731
+    # Three chunks land, then the cluster pushes back for ten minutes.
+    shipped.proxy.faults.append(
+        lambda request: Reply(429, TOO_MANY_REQUESTS) if is_bulk(request) and bulks() > 3 else None)
+
+    summary = data_generator.lambda_handler(BACKFILL, clock.context(LAMBDA_TIMEOUT_S))
+
+    assert summary["status"] == "partial"
+    # 300 pairs: 9 answer-key records and 291 documents = 14 whole hours
+    assert summary["resume_from"] == "2026-11-01T14:00:00Z"
+    assert summary["documents"] == summary["indexed"] == 291
+    assert clock.elapsed() <= LAMBDA_TIMEOUT_S - data_generator.SAFETY_MARGIN_S
+    shipped.proxy.faults.clear()
+    resumed = data_generator.lambda_handler({"start": summary["resume_from"], "end": BACKFILL["end"]},
+                                            clock.context(LAMBDA_TIMEOUT_S))
+    assert resumed["status"] == "ok"
+    assert_exactly(shipped, DAY_START, 24)
+
+
+def test_sustained_429s_halve_the_requests_down_to_the_minimum_then_grow_back(shipped, monkeypatch, caplog):
+    caplog.set_level("INFO", logger="pp_merchantai.es")
+    monkeypatch.setattr(es, "CHUNK_SIZE", 400)
+    monkeypatch.setattr(es, "MIN_CHUNK_SIZE", 100)
+    monkeypatch.setenv(config.MERCHANT_COUNT, "400")
+    clock = shipped.clock
+    # Two 429s on each of the first two requests; then the cluster keeps up.
+    shipped.proxy.faults.append(Fault(Reply(429, TOO_MANY_REQUESTS), times=4, when=is_bulk))
+
+    event = {"start": "2026-11-01T00:00:00Z", "end": "2026-11-01T04:00:00Z"}  # 4 hours x 400 = 4 chunks
+    summary = data_generator.lambda_handler(event, clock.context(LAMBDA_TIMEOUT_S))
+
+    assert summary["status"] == "ok" and summary["indexed"] == 1600
+    sizes = [len(bulk_ids(b)) for b in shipped.proxy.bulk_requests()]
+    # Retries resend the pending request as it was; the halving applies to the requests after it.
+    # Chunks of 400 pairs: 1,600 documents and 139 answer-key records.
+    assert summary["answer_key_records"] == 139
+    assert sizes == [400] * 5 + [100, 100, 200, 200, 200, 400, 139]
+    changes = [r.getMessage() for r in caplog.records if "from now on" in r.getMessage()]
+    assert changes == ["bulk requests of 200 documents from now on (sustained 429s)",
+                       "bulk requests of 100 documents from now on (sustained 429s)",
+                       "bulk requests of 200 documents from now on (accepted again)",
+                       "bulk requests of 400 documents from now on (accepted again)"]
+    assert_exactly(shipped, DAY_START, 4, merchants=400)
+
+
+# --- request too large ----------------------------------------------------------------------
+
+
+TOO_LARGE = {
+    "413-json": Reply(413, es_error(413, "http_exception", "request entity too large")),
+    "413-cloud-proxy": Reply(413, "Request Entity Too Large", "text/plain"),
+}
+
+
+@pytest.mark.parametrize("answer", TOO_LARGE)
+def test_a_413_on_a_2000_document_chunk_is_split_and_lands_exactly(live, monkeypatch, answer):
+    monkeypatch.setattr(es, "CHUNK_SIZE", 2000)
+    monkeypatch.setattr(es, "REQUEST_TIMEOUT_S", 30)  # 2,000 documents through the Python shim
+    monkeypatch.setenv(config.MERCHANT_COUNT, "2000")
+    live.proxy.faults.append(lambda request: TOO_LARGE[answer] if len(bulk_ids(request)) > 500 else None)
+
+    summary = data_generator.lambda_handler(scheduled(), None)
+
+    assert summary["status"] == "ok" and summary["indexed"] == 2000
+    # The hour's 2,000 documents and 700 answer-key records are two chunks: 2,000 and 700 pairs.
+    assert [len(bulk_ids(b)) for b in live.proxy.bulk_requests()] == [2000, 1000, 500, 500, 1000, 500, 500,
+                                                                      700, 350, 350]
+    assert_exactly(live, *EVENTS["scheduled-hour"][1], merchants=2000)
+
+
+def test_a_single_document_still_too_large_fails_by_name_and_never_loops(live):
+    big = "merchant_007-2026110105"
+    live.proxy.faults.append(lambda request: TOO_LARGE["413-json"] if big in bulk_ids(request) else None)
+
+    with pytest.raises(es.BulkError) as failure:
+        data_generator.lambda_handler(scheduled(), None)
+
+    assert failure.value.failed == 1
+    assert f"{big}: HTTP 413" in str(failure.value) and "larger than the cluster accepts" in str(failure.value)
+    # 9 answer-key records, then the 20 documents: halves down to the one, the rest sent once.
+    assert [len(bulk_ids(b)) for b in live.proxy.bulk_requests()] == [29, 14, 15, 7, 3, 1, 2, 1, 1, 4, 8]
+    expected = expected_documents(*EVENTS["scheduled-hour"][1])
+    assert live.documents() == {_id: doc for _id, doc in expected.items() if _id != big}
+
+
+# --- a trickling server ----------------------------------------------------------------------
+
+
+def test_a_trickling_server_is_cut_at_the_attempt_deadline(live, monkeypatch, capsys):
+    """One byte every 50 ms never trips the read timeout; the attempt's hard deadline ends it."""
+    monkeypatch.setattr(es, "REQUEST_TIMEOUT_S", 0.5)
+    live.proxy.faults.append(Fault(Trickle(0.05), times=10**6, when=is_bulk))
+    started = time.monotonic()
+    code = data_generator.main(["--start", "2026-11-01T05:00:00Z", "--end", "2026-11-01T06:00:00Z",
+                                "--patience", "0"])
+    elapsed = time.monotonic() - started
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "ConnectionTimeout: no complete answer within 0.5 s" in err
+    assert "failed after 1 attempt(s)" in err and "gave up after 0 s of retrying (--patience)" in err
+    assert len(live.proxy.bulk_requests()) == 1
+    # The template (answered at once) and one bulk attempt cut at its deadline, not the ~1,000 s of trickle.
+    assert 0.5 <= elapsed < 0.5 + 1.0
+
+# --- beyond the patience: stop loudly, then the retried invocation completes ---------------
+
+PERSISTENT = {
     "bulk-503-always": (lambda: Fault(Reply(503, UNAVAILABLE), times=10**6, when=is_bulk), "HTTP 503"),
     "bulk-503-plain-text-always": (
         lambda: Fault(Reply(503, ENVOY_503, "text/plain"), times=10**6, when=is_bulk), "HTTP 503"),
@@ -131,17 +328,19 @@ BEYOND_BUDGET = {
 
 
 @pytest.mark.parametrize("event_name", EVENTS)
-@pytest.mark.parametrize("fault_name", BEYOND_BUDGET)
-def test_persistent_fault_fails_loudly_and_the_retry_completes_exactly(live, fault_name, event_name):
+@pytest.mark.parametrize("fault_name", PERSISTENT)
+def test_persistent_fault_fails_loudly_and_the_retry_completes_exactly(live, monkeypatch, fault_name, event_name):
+    FakeClock(live.proxy, monkeypatch)
     event, (start, hours) = EVENTS[event_name]
-    make, named = BEYOND_BUDGET[fault_name]
+    make, named = PERSISTENT[fault_name]
     fault = make()
     live.proxy.faults.append(fault)
 
     with pytest.raises(es.IndexingError) as failure:
-        data_generator.lambda_handler(event, None)
+        data_generator.lambda_handler(event, None)  # no context: the default patience (1 s in fast())
     assert named in str(failure.value)
     assert "bulk request" in str(failure.value)
+    assert len(live.proxy.bulk_requests()) > 1
 
     # AWS retries the failed invocation; the cluster has recovered.
     live.proxy.faults.remove(fault)
@@ -151,7 +350,8 @@ def test_persistent_fault_fails_loudly_and_the_retry_completes_exactly(live, fau
 
 
 @pytest.mark.parametrize("event_name", EVENTS)
-def test_items_rejected_beyond_retries_fail_the_run_naming_them(live, event_name):
+def test_items_rejected_until_the_patience_ends_stop_the_run_naming_them(live, monkeypatch, event_name):
+    FakeClock(live.proxy, monkeypatch)
     event, (start, hours) = EVENTS[event_name]
     last_answer = {}  # _id -> was it rejected in the last request that carried it
 
@@ -163,19 +363,20 @@ def test_items_rejected_beyond_retries_fail_the_run_naming_them(live, event_name
 
     fault = Fault(reject, times=10**6, when=is_bulk)
     live.proxy.faults.append(fault)
-    with pytest.raises(es.BulkError) as failure:
+    with pytest.raises(es.IndexingError) as failure:
         data_generator.lambda_handler(event, None)
     failed = {_id for _id, rejected in last_answer.items() if rejected}
     message = str(failure.value)
     assert "es_rejected_execution_exception" in message and "HTTP 429" in message
-    assert failure.value.failed == len(failed) > 0
     assert any(_id in message for _id in failed)
-    # Per-item 429s were retried (STATUS_RETRIES times per chunk) before counting as failed.
-    chunks = -(-hours * 20 // es.CHUNK_SIZE)
-    assert len(live.proxy.bulk_requests()) == chunks * (es.STATUS_RETRIES + 1)
-    # The healthy documents are indexed, the rejected ones are not.
+    # Only the rejected items were resent, ever fewer: one chunk, never a second.
+    sizes = [len(bulk_ids(b)) for b in live.proxy.bulk_requests()]
+    assert sizes[:4] == {1: [29, 10, 4, 2], 24: [100, 34, 12, 4]}[hours]  # 9 answer-key records first
+    assert set(sizes[4:]) <= {1, 2}
+    # The healthy documents of that chunk are indexed, the rejected ones are not.
     expected = expected_documents(start, hours)
-    assert live.documents() == {_id: doc for _id, doc in expected.items() if _id not in failed}
+    assert live.documents() == {_id: expected[_id] for _id, rejected in last_answer.items()
+                                if not rejected and _id in expected}
 
     live.proxy.faults.remove(fault)
     data_generator.lambda_handler(event, None)
@@ -213,73 +414,82 @@ def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_d
 
 
 # --- a hung cluster fails the invocation inside a known bound --------------------------------
+# Shipped constants, simulated time: every attempt hangs until its deadline.
 
 
-def test_hung_bulk_fails_after_the_documented_number_of_attempts(live):
-    live.proxy.faults.append(Fault(Hang(), times=10**6, when=is_bulk))
+def test_every_attempt_hanging_ends_at_its_deadline_and_none_starts_that_could_outlast_the_margin(
+        shipped, monkeypatch):
+    clock = shipped.clock
+    data_generator.lambda_handler(scheduled(), None)  # the template is in place: only the bulk hangs
+    shipped.proxy.faults.append(Fault(Hang(), times=10**6, when=is_bulk))
+    last_end = LAMBDA_TIMEOUT_S - data_generator.SAFETY_MARGIN_S
+
+    for seed in range(10):  # the jitter decides where the last attempt falls: try several
+        monkeypatch.setattr(es, "JITTER", random.Random(seed))
+        first, requests = len(clock.attempts), len(shipped.proxy.bulk_requests())
+        context = clock.context(LAMBDA_TIMEOUT_S)
+        base = clock.elapsed()
+        with pytest.raises(es.IndexingError) as failure:
+            data_generator.lambda_handler(scheduled(), context)
+
+        message = str(failure.value)
+        assert f"ConnectionTimeout: no complete answer within {es.REQUEST_TIMEOUT_S} s" in message
+        assert "time runs out" in message
+        attempts = [(start - base, end - base) for start, end in clock.attempts[first:]]
+        assert len(attempts) == len(shipped.proxy.bulk_requests()) - requests > 5
+        for start, end in attempts:
+            assert end - start == pytest.approx(es.REQUEST_TIMEOUT_S, abs=0.5)  # cut at its deadline, not later
+            assert end <= last_end, f"seed {seed}: an attempt ran into the safety margin"
+        # It gave up only when one more backoff and attempt could not fit.
+        assert attempts[-1][1] > last_end - es.REQUEST_TIMEOUT_S - es.MAX_BACKOFF_S
+        assert clock.elapsed() - base <= last_end
+    assert held(shipped) == 20
+
+
+@pytest.mark.parametrize("budget_s", [14.9, 15.5, 16, 25.5, 60, 120, LAMBDA_TIMEOUT_S])
+def test_a_hung_cluster_fails_inside_the_invocation_whatever_time_is_left(shipped, budget_s):
+    """A cold start (template, then the chunk) against a cluster that never answers."""
+    clock = shipped.clock
+    shipped.proxy.faults.append(Fault(Hang(), times=10**6))
+
     with pytest.raises(es.IndexingError) as failure:
-        data_generator.lambda_handler(scheduled(), None)
-    assert "ConnectionTimeout" in str(failure.value)
-    assert len(live.proxy.bulk_requests()) == es.CONNECTION_RETRIES + 1
-    assert held(live) == 0
+        data_generator.lambda_handler(scheduled(), clock.context(budget_s))
+
+    assert clock.elapsed() <= budget_s - data_generator.SAFETY_MARGIN_S
+    message = str(failure.value)
+    if budget_s < es.REQUEST_TIMEOUT_S + data_generator.SAFETY_MARGIN_S:
+        assert "too little time left" in message
+        assert shipped.proxy.requests == []
+    else:
+        assert "creating index template" in message and "ConnectionTimeout" in message
+        assert len(shipped.proxy.requests) == len(clock.attempts) >= 1
+        assert not shipped.proxy.bulk_requests()
 
 
-def test_hung_template_fails_before_any_bulk(live):
+def test_hung_template_fails_before_any_bulk(live, monkeypatch):
+    FakeClock(live.proxy, monkeypatch)
     live.proxy.faults.append(Fault(Hang(), times=10**6))
     with pytest.raises(es.IndexingError) as failure:
         data_generator.lambda_handler(scheduled(), None)
     assert "index template" in str(failure.value)
-    assert len(live.proxy.requests) == es.CONNECTION_RETRIES + 1
+    assert len(live.proxy.requests) > 1
     assert not live.proxy.bulk_requests()
 
 
-def test_worst_case_attempts_match_the_chunk_worst_case_formula(live):
-    """Status retries inside every connection attempt: (CONNECTION_RETRIES+1) x (STATUS_RETRIES+1) requests."""
-    pattern = [Reply(429, TOO_MANY_REQUESTS)] * es.STATUS_RETRIES + [Hang()]
-    live.proxy.faults.append(Script(pattern * (es.CONNECTION_RETRIES + 1), when=is_bulk))
-    with pytest.raises(es.IndexingError):
-        data_generator.lambda_handler(scheduled(), None)
-    attempts = (es.CONNECTION_RETRIES + 1) * (es.STATUS_RETRIES + 1)
-    assert len(live.proxy.bulk_requests()) == attempts
-    # CHUNK_WORST_CASE_S is those attempts each timing out, plus every backoff.
-    backoffs = (es.CONNECTION_RETRIES + 1) * sum(
-        min(es.MAX_BACKOFF_S, es.INITIAL_BACKOFF_S * 2**i) for i in range(es.STATUS_RETRIES)
-    ) + sum(min(es.MAX_BACKOFF_S, es.INITIAL_BACKOFF_S * 2**i) for i in range(es.CONNECTION_RETRIES))
-    assert backoffs < attempts * es.REQUEST_TIMEOUT_S  # sanity of the fast settings
-
-
-def test_chunk_worst_case_is_well_inside_the_lambda_timeout():
-    # No fixture patches here: these are the shipped constants.
-    attempts = (es.CONNECTION_RETRIES + 1) * (es.STATUS_RETRIES + 1)
-    status_backoffs = sum(min(es.MAX_BACKOFF_S, es.INITIAL_BACKOFF_S * 2**i) for i in range(es.STATUS_RETRIES))
-    connection_backoffs = sum(
-        min(es.MAX_BACKOFF_S, es.INITIAL_BACKOFF_S * 2**i) for i in range(es.CONNECTION_RETRIES))
-    assert es.CHUNK_WORST_CASE_S == (
-        attempts * es.REQUEST_TIMEOUT_S + (es.CONNECTION_RETRIES + 1) * status_backoffs + connection_backoffs)
-    # A cold start also creates the template (its own bounded retries) before the first chunk.
-    template = (es.CONNECTION_RETRIES + 1) * es.REQUEST_TIMEOUT_S + connection_backoffs
-    assert template + es.CHUNK_WORST_CASE_S + data_generator.SAFETY_MARGIN_S <= 300 / 2
-
-
-def test_connect_and_retries_read_the_module_constants_at_call_time(live, monkeypatch):
-    """Patching es's constants after import changes the client's timeout and both retry loops."""
+def test_the_client_reads_the_request_timeout_at_call_time(live, monkeypatch):
     monkeypatch.setattr(es, "REQUEST_TIMEOUT_S", 0.25)
-    monkeypatch.setattr(es, "STATUS_RETRIES", 1)
-    monkeypatch.setattr(es, "CONNECTION_RETRIES", 1)
     assert es.connect(live.url)._request_timeout == 0.25
-    pattern = [Reply(503, UNAVAILABLE), Hang()]
-    live.proxy.faults.append(Script(pattern * 3, when=is_bulk))
-    with pytest.raises(es.IndexingError):
-        data_generator.lambda_handler(scheduled(), None)
-    assert len(live.proxy.bulk_requests()) == (1 + 1) * (1 + 1)
 
 
 @pytest.mark.parametrize("status, body", [(503, UNAVAILABLE), (429, TOO_MANY_REQUESTS)])
-def test_a_status_failure_says_it_was_retried(live, status, body):
+def test_a_status_failure_says_how_long_it_was_retried(live, monkeypatch, status, body):
     """An operator reading the error must not think a 503/429 was given up on at once."""
+    FakeClock(live.proxy, monkeypatch)
     live.proxy.faults.append(Fault(Reply(status, body), times=10**6, when=is_bulk))
     with pytest.raises(es.IndexingError) as failure:
         data_generator.lambda_handler(scheduled(), None)
-    assert len(live.proxy.bulk_requests()) == es.STATUS_RETRIES + 1
-    assert f"after {es.STATUS_RETRIES + 1} attempt(s)" in str(failure.value)
+    tries = len(live.proxy.bulk_requests())
+    assert tries > 2
+    assert f"after {tries} attempt(s) over 0 s" in str(failure.value)  # 1 s of patience, 0.75 s attempts
     assert f"HTTP {status}" in str(failure.value)
+    assert "gave up after 1 s of retrying" in str(failure.value)

@@ -138,3 +138,82 @@ def test_empty_secret_is_a_clear_config_error(aws, monkeypatch, cluster, caplog)
     with pytest.raises(config.ConfigError, match=config.ELASTICSEARCH_API_KEY_SECRET_ARN):
         data_generator.lambda_handler({}, None)
     assert cluster.proxy.requests == []
+
+
+# --- failures reading the secret: one clear line, exit 1 (CLI) or a failed invocation (Lambda) ---
+
+
+def denying_credentials(monkeypatch) -> None:
+    """Switch boto3 to an IAM user that may not read secrets, with moto enforcing IAM."""
+    iam = boto3.client("iam")
+    iam.create_user(UserName="no-secrets")
+    policy = iam.create_policy(PolicyName="nothing", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]}))
+    iam.attach_user_policy(UserName="no-secrets", PolicyArn=policy["Policy"]["Arn"])
+    key = iam.create_access_key(UserName="no-secrets")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it cached the first credentials
+    from moto.core.config import default_user_config
+
+    monkeypatch.setitem(default_user_config["iam"], "load_aws_managed_policies", False)
+    from moto import settings
+
+    monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+
+
+UNREADABLE = {
+    # a secret that was never created (or was deleted)
+    "not-found": (lambda arn, monkeypatch: arn.replace("elasticsearch-api-key", "no-such-secret"),
+                  "ResourceNotFoundException"),
+    # the right name with another region in the ARN: that region has no such secret
+    "wrong-region": (lambda arn, monkeypatch: arn.replace(":us-east-1:", ":eu-west-1:"),
+                     "ResourceNotFoundException"),
+    # the function's role (here: an IAM user) may not read it; moto answers this one in XML, so
+    # botocore reports the code as 403 and the XML as the message: still one line
+    "access-denied": (lambda arn, monkeypatch: denying_credentials(monkeypatch) or arn, "AccessDenied"),
+}
+
+
+@pytest.mark.parametrize("case", UNREADABLE)
+def test_cli_an_unreadable_secret_is_one_clear_line_and_exit_1(case, secret_arn, cluster, monkeypatch, capsys):
+    make, code = UNREADABLE[case]
+    monkeypatch.setenv(config.ELASTICSEARCH_HOST, cluster.url)
+    monkeypatch.setenv(config.ELASTICSEARCH_API_KEY_SECRET_ARN, make(secret_arn, monkeypatch))
+
+    assert data_generator.main(["--merchants", "1"]) == 1
+
+    err = capsys.readouterr().err
+    (line,) = err.splitlines()
+    assert line.startswith(f"error: cannot read the secret named by {config.ELASTICSEARCH_API_KEY_SECRET_ARN}: ")
+    assert code in line
+    assert "Traceback" not in err and "botocore" not in err
+    assert cluster.proxy.requests == []
+
+
+@pytest.mark.parametrize("case", UNREADABLE)
+def test_lambda_an_unreadable_secret_fails_the_invocation_with_the_same_line(case, secret_arn, cluster, monkeypatch,
+                                                                              caplog):
+    make, code = UNREADABLE[case]
+    monkeypatch.setenv(config.ELASTICSEARCH_HOST, cluster.url)
+    monkeypatch.setenv(config.ELASTICSEARCH_API_KEY_SECRET_ARN, make(secret_arn, monkeypatch))
+
+    with pytest.raises(config.SecretError) as failure:
+        data_generator.lambda_handler({}, None)
+
+    message = str(failure.value)
+    assert message.startswith(f"cannot read the secret named by {config.ELASTICSEARCH_API_KEY_SECRET_ARN}: ")
+    assert code in message
+    assert "\n" not in message
+    assert failure.value.__cause__ is None and failure.value.__suppress_context__
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [f"SecretError: {message}"]
+    assert cluster.proxy.requests == []
+
+
+def test_the_secret_is_read_in_the_region_its_arn_names(secret_env, secret_arn, monkeypatch, cluster):
+    """A function (or shell) configured for another region still reads the secret where it lives."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    summary = data_generator.lambda_handler({}, None)
+    assert summary["indexed"] == 20
+    assert authorizations(cluster) == {f"ApiKey {SECRET_VALUE}"}

@@ -117,7 +117,7 @@ def test_bulk_responses_are_filtered_and_item_errors_still_reported(cluster):
 
     cluster.proxy.faults.append(lambda request: Rewrite(reject_second) if "_bulk" in request.path else None)
     client = es.connect(cluster.url)
-    indexer = es.Indexer(client)
+    indexer = es.Indexer(client, {"pp-merchantai": es.MAPPINGS}, patience=0)
     roster = generator.roster(1729, 3)
     pairs = generator.HourlyLines(roster, "pp-merchantai", incidents.schedule(Config(merchants=3), roster)).lines(T0)
     assert indexer.send(pairs) == 2

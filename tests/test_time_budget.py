@@ -17,7 +17,8 @@ import incidents
 from reliability import BACKFILL, DAY_START, HOUR, FakeContext, expected_documents, fast, scheduled
 from shim import bulk_ids
 
-NEEDED_S = lambda: es.CHUNK_WORST_CASE_S + data_generator.SAFETY_MARGIN_S  # noqa: E731
+# An attempt starts only with its deadline and the safety margin still ahead.
+NEEDED_S = lambda: es.REQUEST_TIMEOUT_S + data_generator.SAFETY_MARGIN_S  # noqa: E731
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_a_backfill_that_cannot_finish_stops_between_chunks_and_resumes_exactly(
     # Never mid-chunk: exactly the chunks that fitted, each one whole.
     bulks = live.proxy.bulk_requests()
     assert [len(bulk_ids(bulk)) for bulk in bulks] == [chunk_size] * allowed
-    assert context.calls == allowed + 1  # asked before every chunk, and once more to stop
+    assert context.calls == 2 + allowed + 1  # asked before the two templates, every chunk, and once more to stop
     # The hours before resume_from are all indexed (plus, with split hours, part of the next).
     expected = expected_documents(DAY_START, 24)
     held = live.documents()
@@ -101,7 +102,7 @@ def test_a_scheduled_hour_with_time_completes_and_consults_the_context(live):
     context = budget(live, 5)
     summary = data_generator.lambda_handler(scheduled(), context)
     assert summary["status"] == "ok" and "resume_from" not in summary
-    assert context.calls == 1
+    assert context.calls == 3  # before the two templates and before the chunk
     assert_exactly(live, expected_documents(datetime(2026, 11, 1, 5, tzinfo=timezone.utc), 1))
 
 
@@ -111,8 +112,8 @@ def test_too_little_time_for_one_chunk_fails_before_sending_any(live):
     assert live.proxy.bulk_requests() == []
 
 
-def test_the_safety_threshold_is_the_chunk_worst_case_plus_the_margin(live):
-    """Exactly at the threshold a chunk still starts; a millisecond less and it does not."""
+def test_the_safety_threshold_is_the_attempt_deadline_plus_the_margin(live):
+    """Exactly at the threshold an attempt still starts; a millisecond less and it does not."""
     threshold_ms = NEEDED_S() * 1000
     summary = data_generator.lambda_handler(scheduled(), FakeContext(lambda: threshold_ms))
     assert summary["status"] == "ok"

@@ -362,8 +362,9 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
                 fail(f"{where}.merchants[{j}]", _not_a_merchant(merchant_id, merchants))
             if k in found:
                 fail(f"{where}.merchants[{j}]", f"repeats {merchant_id}")
-            if catalog.drops_location and not generator.has_location(seed, k):
-                fail(f"{where}.merchants[{j}]", f"{merchant_id} has no location to lose ({GENERATOR_SEED}={seed})")
+            if catalog.is_issue and generator.already_shows(seed, k, catalog.labels):
+                fail(f"{where}.merchants[{j}]", f"{merchant_id}'s chronic profile already shows "
+                     f"{', '.join(catalog.labels)} ({GENERATOR_SEED}={seed}): {kind} would change nothing visible")
             found.append(k)
         numbers = tuple(found)
 

@@ -186,6 +186,13 @@ def has_location(seed: int, k: int) -> bool:
     return _rng(seed, "location", k).random() >= MISSING_LOCATION_PROBABILITY
 
 
+def already_shows(seed: int, k: int, labels: tuple) -> bool:
+    """Whether merchant k's chronic profile already shows every one of labels: an incident
+    with these labels would change nothing anyone could see."""
+    chronic = _profile_issues(seed, k) + ([] if has_location(seed, k) else [MISSING_LOCATION])
+    return bool(labels) and set(labels) <= set(chronic)
+
+
 def _payment_provider(seed: int, k: int) -> str:
     # Its own stream, so no draw of the merchants made before providers existed changes.
     block, slot = divmod(k - 1, PROFILE_BLOCK)

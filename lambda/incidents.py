@@ -261,10 +261,11 @@ class Schedule:
         rng = _rng(self.seed, "slot", week, group)
         first = GROUP_SIZE * group + 1
         k = first + rng.randrange(GROUP_SIZE)
-        if kind.drops_location and not generator.has_location(self.seed, k):
-            # A feed cannot stop on a merchant that never had a location: the other one, or a traffic drop.
+        if generator.already_shows(self.seed, k, kind.labels):
+            # Invisible on a merchant whose profile already shows its labels (a feed cannot stop
+            # where there never was a location): the other merchant, or a traffic drop.
             k = first + (k == first)
-            if not generator.has_location(self.seed, k):
+            if generator.already_shows(self.seed, k, kind.labels):
                 kind = CATALOG["traffic_drop"]
         position = self._position.get(k)
         if position is None:

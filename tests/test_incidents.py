@@ -237,8 +237,14 @@ WINDOW = 30 * 24
 
 def check_frequency_rules(seed: int, start: int) -> None:
     """Every 30-day window (any starting hour) inside SPAN hours from start, 20 merchants."""
-    schedule = incidents.Schedule(seed, INCIDENTS, generator.roster(seed, 20))
+    roster = generator.roster(seed, 20)
+    schedule = incidents.Schedule(seed, INCIDENTS, roster)
     found = schedule.acute(start - 168, start + SPAN)
+    for incident in found:
+        if incident.kind.scope == "merchant" and incident.kind.is_issue:
+            # Never where the merchant's chronic profile already shows all its labels: nothing would show.
+            (position,) = incident.positions
+            assert not set(incident.labels) <= set(roster[position].issues), (seed, incident.incident_id)
     onsets: dict = {}
     for incident in found:
         onsets.setdefault(incident.kind.name, []).append(incident.onset)

@@ -89,7 +89,12 @@ MISTAKES = {
     "provider on a merchant kind": (with_incident(payment_provider="northpay"),
                                     "incidents[1].payment_provider does not fit checkout_regression"),
     "location loss without a location": (with_incident(kind="location_feed_loss", merchants=["merchant_003"]),
-                                         "incidents[1].merchants[0] merchant_003 has no location to lose"),
+                                         "incidents[1].merchants[0] merchant_003's chronic profile already shows "
+                                         "missing_location"),
+    # Seed 1729's merchant_012 converts poorly all the time: a checkout regression would not show.
+    "a regression masked by the profile": (with_incident(merchants=["merchant_012"]),
+                                           "incidents[1].merchants[0] merchant_012's chronic profile already shows "
+                                           "low_conversion"),
     "the same incident twice": ({"incidents": [GOOD, OUTAGE, GOOD]}, "incidents[2] repeats incidents[0]"),
     "requires_action not a boolean": (with_incident(requires_action="yes"),
                                       "incidents[1].requires_action must be true or false, got 'yes'"),

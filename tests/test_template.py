@@ -549,3 +549,8 @@ def test_the_rule_evaluator_itself():
     assert refusals(template, A="") == ["A is set"]
     assert refusals(template, A="a") == []
     assert refusals(template, A="", B="y") == []  # the rule does not apply
+
+
+def test_readme_stays_short():
+    # A newcomer's page: the long material lives in docs/.
+    assert len(README.encode("utf-8")) < 15_000

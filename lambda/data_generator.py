@@ -193,9 +193,9 @@ def _templates(cfg: Config) -> dict:
     return {cfg.index: es.data_mappings(cfg.ground_truth == "inline"), cfg.answer_key_index: es.ANSWER_KEY_MAPPINGS}
 
 
-def _remediation_reader(cfg: Config, retrier=None):
-    """How run() reads remediations: None with REMEDIATION=off. retrier: the run's indexer,
-    so the search shares its deadline; by default the CLI's patience."""
+def _remediation_reader(cfg: Config, retrier):
+    """How run() reads remediations: None with REMEDIATION=off. retrier (an es.Retrier,
+    the run's indexer when it has one) bounds the search's retries like the run's."""
     if not cfg.remediation:
         return None
     return functools.partial(es.read_remediations, _client(cfg), cfg.remediation_index, retrier=retrier)
@@ -224,19 +224,18 @@ def lambda_handler(event, context):
         # the invocation fails visibly (Errors metric, on-failure destination).
         logger.error("%s: %s", type(exc).__name__, exc)
         raise
-    if hour_range.dry_run:
-        return run(cfg, hour_range, read_remediations=_remediation_reader(cfg))
+    if context is None:  # invoked locally: the CLI's default patience
+        limits = {"patience": config.DEFAULT_PATIENCE_S}
+    else:
+        # Retries go on while they can end before the safety margin.
+        limits = {"time_left": lambda: context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S}
     try:
-        client = _client(cfg)
+        if hour_range.dry_run:
+            return run(cfg, hour_range, read_remediations=_remediation_reader(cfg, es.Retrier(**limits)))
+        indexer = es.Indexer(_client(cfg), _templates(cfg), **limits)
     except (ConfigError, config.SecretError) as exc:
         logger.error("%s: %s", type(exc).__name__, exc)
         raise
-    if context is None:  # invoked locally: the CLI's default patience
-        indexer = es.Indexer(client, _templates(cfg), patience=config.DEFAULT_PATIENCE_S)
-    else:
-        # Retries go on while they can end before the safety margin.
-        indexer = es.Indexer(client, _templates(cfg), time_left=lambda: (
-            context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S))
     return run(cfg, hour_range, indexer, read_remediations=_remediation_reader(cfg, indexer))
 
 
@@ -246,6 +245,8 @@ def lambda_handler(event, context):
 def _flag_int(flag: str):
     """An argparse type: an integer (range checked later), refused showing the value as config does."""
     def parse(value: str) -> int:
+        import argparse
+
         try:
             return config.integer(value, flag)
         except ConfigError as exc:
@@ -359,8 +360,8 @@ def _print_table(cfg: Config, hour: datetime, out, read_remediations=None) -> No
         print(f"... and {cfg.merchants - TABLE_ROWS} more merchants", file=out)
 
 
-def _print_answer_key(cfg: Config, hour_range: HourRange, out) -> None:
-    records, _ = answer_key(cfg, hour_range, _remediation_reader(cfg))
+def _print_answer_key(cfg: Config, hour_range: HourRange, out, retrier) -> None:
+    records, _ = answer_key(cfg, hour_range, _remediation_reader(cfg, retrier))
     print(f"Answer key ({cfg.answer_key_index}), {_stamp(hour_range.start)} to {_stamp(hour_range.end)}: "
           f"scenario {cfg.scenario}, seed {cfg.seed}, {cfg.merchants} merchants, {len(records)} incidents", file=out)
     row = "{:<20} {:<36} {:<17} {:<17} {:<33} {}"
@@ -393,7 +394,7 @@ def _progress(cfg: Config, hour_range: HourRange, stream):
     return progress.Progress(hour_range.hours * cfg.merchants, stream)
 
 
-def _run_with_progress(bar, cfg, hour_range, sink=None, retrier=None):
+def _run_with_progress(bar, retrier, cfg, hour_range, sink=None):
     read = _remediation_reader(cfg, retrier)
     if bar is None:
         return run(cfg, hour_range, sink, read_remediations=read)
@@ -429,15 +430,16 @@ def main(argv=None, environ=None) -> int:
         if args.chunk_hours is not None or args.concurrency is not None:
             raise ConfigError("--chunk-hours and --concurrency need --invoke")
         config.check_remediation_source(cfg)
+        patient = es.Retrier(patience=patience)
         if args.incidents:
-            _print_answer_key(cfg, hour_range, sys.stdout)
+            _print_answer_key(cfg, hour_range, sys.stdout, patient)
             return 0
         # A backfill (more than one hour) shows progress on stderr.
         bar = _progress(cfg, hour_range, err)
-        generate = functools.partial(_run_with_progress, bar)
+        generate = functools.partial(_run_with_progress, bar, patient)
         if args.dry_run:
             summary = generate(cfg, hour_range)
-            _print_table(cfg, hour_range.end - HOUR, err, _remediation_reader(cfg))
+            _print_table(cfg, hour_range.end - HOUR, err, _remediation_reader(cfg, patient))
         elif args.output == "-":
             summary = generate(cfg, hour_range, NdjsonWriter(sys.stdout))
         elif args.output or not cfg.host:
@@ -458,7 +460,7 @@ def main(argv=None, environ=None) -> int:
                 )
         else:
             indexer = es.Indexer(_client(cfg), _templates(cfg), patience=patience)
-            summary = generate(cfg, hour_range, indexer, indexer)
+            summary = _run_with_progress(bar, indexer, cfg, hour_range, indexer)
             if summary["status"] == "partial":
                 print(f"error: stopped early; to finish, run again with --start {summary['resume_from']} "
                       f"--end {summary['end']}", file=err)

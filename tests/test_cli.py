@@ -121,6 +121,16 @@ def test_bad_patience_exits_2_naming_the_flag(workdir, capsys, value):
     assert "error: --patience must be" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--chunk-hours", "--concurrency"])
+def test_a_fan_out_flag_that_is_not_a_number_exits_2_naming_it(workdir, capsys, flag):
+    # argparse is imported only for the command line; its type errors must still be one line.
+    with pytest.raises(SystemExit) as exit_:
+        data_generator.main(["--invoke", "some-function", flag, "soon"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: {flag} must be" in err and "Traceback" not in err
+
+
 def test_script_entry_point_runs_as_a_program(workdir):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ELASTICSEARCH_", "MERCHANT_", "GENERATOR_"))}
     result = subprocess.run(

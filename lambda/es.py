@@ -1,4 +1,5 @@
-"""All Elasticsearch I/O: the client, the index template, bulk indexing, remediations.
+"""All Elasticsearch I/O: the client, the index templates, bulk indexing, and reads
+(observations, findings, remediations).
 
 Retries are safe because every document has a deterministic _id and is
 written with op_type index: a retried or duplicated request overwrites the

@@ -603,6 +603,12 @@ def parse_time(value, name: str) -> datetime:
     return moment
 
 
+def past_hour(value, name: str, now: datetime) -> datetime:
+    """The hour of an ISO 8601 time that is not after the current hour (now, aware); else an EventError naming name."""
+    current = floor_hour(now.astimezone(timezone.utc))
+    return floor_hour(_not_future(parse_time(value, name), name, current))
+
+
 def _ceil_hour(moment: datetime) -> datetime:
     floored = floor_hour(moment)
     return floored if floored == moment else floored + HOUR
@@ -625,7 +631,7 @@ def parse_event(event, now: datetime) -> HourRange:
             raise EventError(f"unexpected keys in scheduled event: {', '.join(unknown)}")
         if "time" not in event:
             raise EventError("scheduled event has no time")
-        start = floor_hour(_not_future(parse_time(event["time"], "time"), "time", current))
+        start = past_hour(event["time"], "time", now)
         hour_range = HourRange(start, start + HOUR)
     else:
         unknown = sorted(map(shown, set(event) - set(MANUAL_EVENT_KEYS)))
@@ -657,7 +663,7 @@ def parse_event(event, now: datetime) -> HourRange:
             hour_range = HourRange(floor_hour(start), _ceil_hour(end), dry_run)
         else:
             if "time" in event:
-                start = floor_hour(_not_future(parse_time(event["time"], "time"), "time", current))
+                start = past_hour(event["time"], "time", now)
             else:
                 start = current
             hour_range = HourRange(start, start + HOUR, dry_run)

@@ -209,10 +209,11 @@ def _remediate(args, cfg: config.Config, out) -> None:
         target = {"payment_provider": args.payment_provider}
     else:
         raise ConfigError(f"--payment-provider must be one of {', '.join(generator.PAYMENT_PROVIDERS)}, "
-                          f"got {args.payment_provider!r}")
+                          f"got {config.shown(args.payment_provider)}")
     if args.action not in ACTIONS:
-        raise ConfigError(f"--action must be one of {', '.join(ACTIONS)}, got {args.action!r}")
-    hour = config.floor_hour(config.parse_time(args.at, "--at"))
+        raise ConfigError(f"--action must be one of {', '.join(ACTIONS)}, got {config.shown(args.action)}")
+    # The AI acts on data it has seen: never in an hour not generated yet.
+    hour = config.past_hour(args.at, "--at", datetime.now(timezone.utc))
     document = {**target, "action": args.action, "timestamp": hour.strftime("%Y-%m-%dT%H:00:00Z")}
     for field, value in (("incident_id", args.incident_id), ("note", args.note)):
         if value is not None:

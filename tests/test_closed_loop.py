@@ -139,3 +139,23 @@ def test_on_the_engine_a_missing_index_means_no_remediations(cluster, monkeypatc
     assert [(r.method, r.path.split("?")[0]) for r in cluster.proxy.requests[before:]] == [
         ("POST", "/pp-merchantai-remediations/_search"), ("PUT", "/_bulk")]
     assert cluster.count() == 40
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--at", "2999-01-01T00:00:00Z"], "refusing hours after the current one"),
+    (["--at", "yesterday"], "--at is not an ISO 8601 time"),
+    (["--action", "reboot-the-world"], "--action must be one of"),
+])
+@responses.activate
+def test_remediate_refuses_a_future_hour_or_an_unknown_action_before_writing(env, args, message):
+    import io
+
+    import evaluate
+
+    options = {"--merchant": "merchant_001", "--action": "rollback_release", "--at": "2026-11-27T08:00:00Z"}
+    options.update(zip(args[::2], args[1::2]))
+    err = io.StringIO()
+    argv = ["remediate"] + [word for pair in options.items() for word in pair]
+    assert evaluate.main(argv, err=err, out=io.StringIO()) == 2
+    assert message in err.getvalue()
+    assert requests_made() == []

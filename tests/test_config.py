@@ -428,3 +428,20 @@ def test_events_do_not_depend_on_the_machine_time_zone(monkeypatch, zone):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_the_current_hour_is_the_utc_hour_whatever_the_machine_time_zone(monkeypatch):
+    # At +05:30 a floor of local time would end "the current hour" at 08:30 UTC.
+    import time
+
+    now = datetime(2026, 11, 27, 8, 10, tzinfo=timezone.utc)
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert parse_event({"time": "2026-11-27T08:59:00Z"}, now).start == datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
+        assert config.past_hour("2026-11-27T08:45:00Z", "--at", now) == datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
+        with pytest.raises(EventError, match="--at"):
+            config.past_hour("2026-11-27T09:00:00Z", "--at", now)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

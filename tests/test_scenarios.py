@@ -130,3 +130,16 @@ def test_an_edited_file_is_read_again(tmp_path):
     path.write_text(json.dumps(with_incident(hours=9)))
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert config.load_scenario(Config(scenario=str(path))).incidents[1].hours == 9
+
+
+def test_the_edges_of_every_range_are_accepted(tmp_path):
+    """The smallest and largest hours the file format allows, and requires_action either way."""
+    scenario = load(tmp_path, {"base": "steady", "incidents": [
+        {**GOOD, "hours": 2, "ramp_hours": 1, "recovery_hours": 1, "requires_action": True},
+        {**OUTAGE, "hours": 8784, "ramp_hours": 3, "recovery_hours": 6, "requires_action": False},
+    ]})
+    short, long = scenario.incidents
+    assert (short.hours, short.ramp_hours, short.recovery_hours, short.requires_action) == (2, 1, 1, True)
+    assert (long.hours, long.ramp_hours, long.recovery_hours, long.requires_action) == (8784, 3, 6, False)
+    # start is the onset as an epoch hour: a whole number, as the generator's hour arithmetic needs.
+    assert type(short.start) is int and short.start == 498418  # 2026-11-10T10:00Z

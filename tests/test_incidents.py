@@ -109,6 +109,33 @@ def test_layered_scenario_files_follow_the_oracle_too():
     assert layered > 0
 
 
+def test_overlapping_session_effects_multiply_as_the_oracle_says(tmp_path):
+    """A promotion and a traffic drop on one merchant at once: both factors apply."""
+    path = tmp_path / "both.json"
+    path.write_text(json.dumps({"base": "steady", "incidents": [
+        {"kind": "promo_surge", "merchants": ["merchant_004"], "start": "2026-11-10T08:00:00Z", "hours": 8},
+        {"kind": "traffic_drop", "merchants": ["merchant_004"], "start": "2026-11-10T10:00:00Z", "hours": 4},
+    ]}))
+    cfg = Config(merchants=6, scenario=str(path), ground_truth="inline")
+    merchants, schedule, docs = generate(cfg, 24, datetime(2026, 11, 10, tzinfo=timezone.utc))
+    both = 0
+    for (position, h), doc in docs.items():
+        assert json.dumps(doc, separators=(",", ":")) == oracle.source_line(merchants[position], h, schedule, inline=True)
+        both += len(schedule.at(h).get(position, ())) == 2
+    assert both >= 4
+
+
+def test_inline_labels_follow_the_issues_inclusive_ranges():
+    """conversion 5-30 %, errors 15-40 % (ends included), sessions at most half of usual."""
+    shown = generator._shown
+    assert shown("low_conversion", 30.0, 0, True, 0, 0) and shown("low_conversion", 5.0, 0, True, 0, 0)
+    assert not shown("low_conversion", 30.01, 0, True, 0, 0) and not shown("low_conversion", 4.99, 0, True, 0, 0)
+    assert shown("high_error_rate", 0, 15.0, True, 0, 0) and shown("high_error_rate", 0, 40.0, True, 0, 0)
+    assert not shown("high_error_rate", 0, 14.99, True, 0, 0) and not shown("high_error_rate", 0, 40.01, True, 0, 0)
+    assert shown("missing_location", 50, 5, False, 0, 0) and not shown("missing_location", 50, 5, True, 0, 0)
+    assert shown("traffic_drop", 50, 5, True, 500, 1000) and not shown("traffic_drop", 50, 5, True, 501, 1000)
+
+
 def test_every_kinds_plateau_values_lie_in_its_labels_ranges(world):
     merchants, schedule, docs, steady, _ = world
     seen = set()
@@ -175,8 +202,9 @@ def test_benign_lookalikes_stay_in_the_normal_ranges(world):
             # 2-3 quiet hours in the local night, 1-hour ramps.
             assert 2 <= incident.recovery_start - incident.plateau_start <= 3
             assert incident.plateau_start - incident.onset == incident.end - incident.recovery_start == 1
+            local = timezone(timedelta(minutes=m.utc_offset_minutes))
             for h in hours_of(incident, "plateau"):
-                assert 1 <= generator.local_hour(h, m.utc_offset_minutes) <= 4
+                assert 1 <= datetime.fromtimestamp(h * 3600, local).hour <= 4, (incident.incident_id, h)
 
 
 def test_incidents_equal_steady_outside_incidents(world):

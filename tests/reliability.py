@@ -97,11 +97,13 @@ class FakeClock:
         self.skipped += seconds
 
     def wait(self, done, timeout: float) -> bool:
-        start, stalled = self.elapsed(), self.proxy.stalled
+        start = self.elapsed()
         real = time.monotonic()
         answered = True
         while not done.wait(0.002):
-            if self.proxy.stalled > stalled:
+            # Held now, not "more stalls than when the wait began": the attempt's thread may
+            # reach the proxy before this wait starts. Every earlier hold was released by now.
+            if self.proxy.held:
                 # The client gives up at the deadline; the held request is dropped
                 # (its worker thread ends and frees its connection).
                 self.skipped += max(0.0, timeout - (time.monotonic() - real))

@@ -170,6 +170,7 @@ class Proxy:
     requests: list = field(default_factory=list)
     # Requests held without an answer so far (Hang, Delay, Trickle): a fake clock's cue.
     stalled: int = 0
+    held: int = 0  # requests held now, since the last release_stalled()
 
     def __post_init__(self):
         proxy = self
@@ -300,12 +301,14 @@ class Proxy:
         """Count a request held without an answer; the event ends the hold."""
         with self._lock:
             self.stalled += 1
+            self.held += 1
             return self._released
 
     def release_stalled(self) -> None:
         """End every hold so far (Hang, Delay, Trickle), as when their clients hang up."""
         with self._lock:
             released, self._released = self._released, threading.Event()
+            self.held = 0
         released.set()
 
     def bulk_requests(self) -> list:

@@ -264,7 +264,7 @@ def merchant_number(value, merchants: int) -> int | None:
 
 def _not_a_merchant(value, merchants: int) -> str:
     return (f"must be a merchant of the roster (merchant_001 to merchant_{merchants:03d}, "
-            f"{MERCHANT_COUNT}={merchants}), got {value!r}")
+            f"{MERCHANT_COUNT}={merchants}), got {shown(value)}")
 
 
 def merchant_id(value: str, name: str, merchants: int) -> str:
@@ -293,7 +293,8 @@ def load_scenario(cfg: Config) -> Scenario:
 
 @functools.lru_cache(maxsize=8)
 def _scenario_file(path: str, mtime: int, name: str, merchants: int, seed: int) -> Scenario:
-    # mtime in the key: an edited file is read again.
+    # mtime in the key: an edited file is read again. The path is shown in full: scenario()
+    # let through only a .json path, never a key; the file's values go through shown().
     def fail(where: str, problem: str):
         raise ConfigError(f"scenario file {name!r}: {where} {problem}")
 
@@ -311,7 +312,7 @@ def _scenario_file(path: str, mtime: int, name: str, merchants: int, seed: int) 
             fail(key, f"is not a scenario key (allowed: {', '.join(SCENARIO_KEYS)})")
     base = data.get("base", "steady")
     if base not in SCENARIOS:
-        fail("base", f"must be {' or '.join(SCENARIOS)}, got {base!r}")
+        fail("base", f"must be {' or '.join(SCENARIOS)}, got {shown(base)}")
     if not isinstance(data.get("description", ""), str):
         fail("description", "must be a string")
     specs = data.get("incidents", [])
@@ -339,7 +340,7 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
             fail(f"{where}.{key}", f"is not an incident key (allowed: {', '.join(SCENARIO_INCIDENT_KEYS)})")
     kind = spec.get("kind")
     if kind not in incidents.ACUTE_KINDS:
-        fail(f"{where}.kind", f"must be one of {', '.join(incidents.ACUTE_KINDS)}, got {kind!r}")
+        fail(f"{where}.kind", f"must be one of {', '.join(incidents.ACUTE_KINDS)}, got {shown(kind)}")
     catalog = incidents.CATALOG[kind]
 
     provider, numbers = spec.get("payment_provider"), ()
@@ -348,13 +349,13 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
             fail(f"{where}.merchants", f"does not fit {kind}, which hits every merchant of a payment_provider")
         if provider not in generator.PAYMENT_PROVIDERS:
             fail(f"{where}.payment_provider",
-                 f"must be one of {', '.join(generator.PAYMENT_PROVIDERS)}, got {provider!r}")
+                 f"must be one of {', '.join(generator.PAYMENT_PROVIDERS)}, got {shown(provider)}")
     else:
         if "payment_provider" in spec:
             fail(f"{where}.payment_provider", f"does not fit {kind}, which hits the merchants it names")
         ids = spec.get("merchants")
         if not isinstance(ids, list) or not ids:
-            fail(f"{where}.merchants", f"must be a non-empty list of merchant ids, got {ids!r}")
+            fail(f"{where}.merchants", f"must be a non-empty list of merchant ids, got {shown(ids)}")
         found = []
         for j, merchant_id in enumerate(ids):
             k = merchant_number(merchant_id, merchants)
@@ -374,19 +375,19 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
     except EventError:
         moment = None
     if moment is None or floor_hour(moment) != moment:
-        fail(f"{where}.start", f"must be an ISO 8601 hour from 1970 on, such as 2026-12-01T10:00:00Z, got {start!r}")
+        fail(f"{where}.start", f"must be an ISO 8601 hour from 1970 on, such as 2026-12-01T10:00:00Z, got {shown(start)}")
 
     def hours(key: str, lo: int, hi: int, required: bool = False):
         if key not in spec and not required:
             return None
         value = spec.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            fail(f"{where}.{key}", f"must be a whole number of hours from {lo} to {hi}, got {value!r}")
+            fail(f"{where}.{key}", f"must be a whole number of hours from {lo} to {hi}, got {shown(value)}")
         return value
 
     requires_action = spec.get("requires_action")
     if requires_action is not None and not isinstance(requires_action, bool):
-        fail(f"{where}.requires_action", f"must be true or false, got {requires_action!r}")
+        fail(f"{where}.requires_action", f"must be true or false, got {shown(requires_action)}")
     if requires_action and not catalog.remediation:
         fail(f"{where}.requires_action", f"cannot be true: no remediation is accepted for {kind}")
 

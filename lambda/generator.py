@@ -253,6 +253,12 @@ def stamp(h: int) -> str:
     return datetime.fromtimestamp(h * 3600, tz=timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")
 
 
+def hour_id(h: int) -> str:
+    """YYYYMMDDHH of epoch hour h: the hour part of document and incident ids."""
+    text = stamp(h)
+    return f"{text[:4]}{text[5:7]}{text[8:10]}{text[11:13]}"
+
+
 def local_hour(h: int, utc_offset_minutes: int) -> int:
     return (h * 60 + utc_offset_minutes) // 60 % 24
 
@@ -430,11 +436,10 @@ class HourlyLines:
     def lines(self, hour: datetime) -> list:
         h = hour_index(hour)
         timestamp = stamp(h)
-        id_suffix = f"-{timestamp[:4]}{timestamp[5:7]}{timestamp[8:10]}{timestamp[11:13]}" + '"}}'
+        id_suffix = f"-{hour_id(h)}" + '"}}'
         days = []
         for utc_offset in self._offsets:
-            local_minutes = h * 60 + utc_offset
-            days.append((DAILY_CURVE[(local_minutes // 60) % 24], (local_minutes // 1440 + 3) % 7))
+            days.append((DAILY_CURVE[local_hour(h, utc_offset)], ((h * 60 + utc_offset) // 1440 + 3) % 7))
         affected = self._schedule.at(h)
         rate_repr = _rate_repr
         decimals = self._decimals

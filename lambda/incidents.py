@@ -164,11 +164,6 @@ def _order(incident: Incident) -> tuple:
     return incident.onset, incident.incident_id
 
 
-def _stamp_id(h: int) -> str:
-    text = generator.stamp(h)
-    return f"{text[:4]}{text[5:7]}{text[8:10]}{text[11:13]}"
-
-
 class Schedule:
     """The incidents of one (seed, scenario, roster): per hour for the generator, per range for the answer key.
 
@@ -223,7 +218,7 @@ class Schedule:
             scope = "+".join(f"merchant_{k:03d}" for k in spec.merchants)
         if not positions:
             return None
-        incident_id = f"{kind.name}-{scope}-{_stamp_id(spec.start)}"
+        incident_id = f"{kind.name}-{scope}-{generator.hour_id(spec.start)}"
         ramp = kind.ramp_hours[0] if spec.ramp_hours is None else spec.ramp_hours
         recovery = kind.recovery_hours[0] if spec.recovery_hours is None else spec.recovery_hours
         return self._incident(kind, incident_id, positions, spec.payment_provider,
@@ -244,8 +239,8 @@ class Schedule:
         positions = self._providers.get(provider)
         if positions:
             onset = start + outage_start
-            incidents.append(self._incident(kind, f"{kind.name}-{provider}-{_stamp_id(onset)}", positions, provider,
-                                            rng, onset, ramp, plateau, recovery))
+            incident_id = f"{kind.name}-{provider}-{generator.hour_id(onset)}"
+            incidents.append(self._incident(kind, incident_id, positions, provider, rng, onset, ramp, plateau, recovery))
         groups = -(-max(self._position, default=0) // GROUP_SIZE)
         for group in range(groups):
             turn, place = divmod(group, len(GROUP_KINDS))
@@ -285,7 +280,7 @@ class Schedule:
             offset = rng.randrange(before + after)
             offset = offset if offset < before else outage_end + offset - before
         onset = week * WEEK_HOURS + offset
-        return self._incident(kind, f"{kind.name}-{self._merchants[position].merchant_id}-{_stamp_id(onset)}",
+        return self._incident(kind, f"{kind.name}-{self._merchants[position].merchant_id}-{generator.hour_id(onset)}",
                               (position,), None, rng, onset, ramp, plateau, recovery)
 
     def _week_list(self, week: int) -> list:

@@ -392,7 +392,7 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
         fail(f"{where}.requires_action", f"cannot be true: no remediation is accepted for {kind}")
 
     return ScenarioIncident(
-        kind, int(moment.timestamp()) // 3600,
+        kind, generator.hour_index(moment),
         # Every plateau lasts 2 hours or more, every ramp 1-3 hours, every recovery 1-6.
         hours("hours", 2, MAX_SCENARIO_HOURS, required=True), numbers, provider,
         hours("ramp_hours", 1, 3), hours("recovery_hours", 1, 6), requires_action,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from config import EventError, parse_time
-from generator import stamp
+from generator import hour_index, stamp
 
 # An incident that waits for a fix recovers by itself this long after its onset.
 CAP_HOURS = 7 * 24
@@ -77,7 +77,7 @@ def _parse_one(doc_id: str, source) -> Remediation:
     return Remediation(
         id=doc_id,
         time=moment,
-        hour=int(moment.timestamp()) // 3600,
+        hour=hour_index(moment),
         action=action,
         incident_id=_optional_text(source, "incident_id"),
         note=_optional_text(source, "note"),

@@ -327,7 +327,7 @@ compile_package() {
 }
 
 # Builds lambda-deployment.zip: the runtime dependencies for the Lambda platform
-# (boto3 comes with the runtime and is not vendored), lambda/*.py and, beside them,
+# (boto3 comes with the runtime and is not vendored), the function's lambda/*.py and, beside them,
 # lambda/scenarios/*.json (so SCENARIO=<file name> finds them in scenarios/); compiled
 # to bytecode when python${PYTHON_VERSION} is at hand.
 build_package() {
@@ -342,7 +342,12 @@ build_package() {
     --requirement "${ROOT_DIR}/requirements.txt" --target "${BUILD_DIR}" \
     --platform "${platform}" --only-binary=:all: \
     --python-version "${PYTHON_VERSION}" --implementation cp
-  cp "${ROOT_DIR}"/lambda/*.py "${BUILD_DIR}/"
+  # The function's modules only: the grader (lambda/grader/, launched by evaluate.py)
+  # is a product of its own and never ships.
+  local module
+  for module in "${ROOT_DIR}"/lambda/*.py; do
+    [[ "$(basename "${module}")" == "evaluate.py" ]] || cp "${module}" "${BUILD_DIR}/"
+  done
   mkdir -p "${BUILD_DIR}/scenarios"
   cp "${ROOT_DIR}"/lambda/scenarios/*.json "${BUILD_DIR}/scenarios/"
   # Console scripts and caches are of no use in Lambda.

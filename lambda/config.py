@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -225,34 +223,7 @@ def scenario(value: str, name: str = SCENARIO) -> str:
     return value
 
 
-# Scenario files named by file name alone are looked up here (shipped in the zip).
-SCENARIO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
-SCENARIO_KEYS = ("base", "description", "incidents")
-SCENARIO_INCIDENT_KEYS = ("kind", "merchants", "payment_provider", "start", "hours", "ramp_hours", "recovery_hours",
-                          "requires_action")
-MAX_SCENARIO_HOURS = 24 * 366  # a plateau of a year at most
 _MERCHANT_ID = re.compile(r"merchant_(\d{3,})")
-
-
-@dataclass(frozen=True)
-class ScenarioIncident:
-    """One incident of a scenario file, checked; start is the onset, in hours since the epoch."""
-
-    kind: str
-    start: int
-    hours: int
-    merchants: tuple = ()  # merchant numbers k
-    payment_provider: str | None = None
-    ramp_hours: int | None = None  # None: the kind's default
-    recovery_hours: int | None = None
-    requires_action: bool | None = None  # None: whether the kind has an accepted remediation
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str  # as SCENARIO gives it: steady, incidents or the file's name or path
-    base: str  # steady or incidents
-    incidents: tuple = ()
 
 
 def merchant_number(value, merchants: int) -> int | None:
@@ -262,141 +233,15 @@ def merchant_number(value, merchants: int) -> int | None:
     return k if match and f"merchant_{k:03d}" == value and 1 <= k <= merchants else None
 
 
-def _not_a_merchant(value, merchants: int) -> str:
+def not_a_merchant(value, merchants: int) -> str:
     return (f"must be a merchant of the roster (merchant_001 to merchant_{merchants:03d}, "
             f"{MERCHANT_COUNT}={merchants}), got {shown(value)}")
 
 
 def merchant_id(value: str, name: str, merchants: int) -> str:
     if merchant_number(value, merchants) is None:
-        raise ConfigError(f"{name} {_not_a_merchant(value, merchants)}")
+        raise ConfigError(f"{name} {not_a_merchant(value, merchants)}")
     return value
-
-
-def load_scenario(cfg: Config) -> Scenario:
-    """cfg's scenario, its file read and checked against cfg's roster: a ConfigError naming the
-    field path (incidents[1].start) for any mistake, before anything is generated."""
-    if cfg.scenario in SCENARIOS:
-        return Scenario(cfg.scenario, cfg.scenario)
-    path = cfg.scenario
-    if not os.path.isfile(path) and os.path.basename(path) == path:
-        path = os.path.join(SCENARIO_DIR, path)
-    try:
-        mtime = os.stat(path).st_mtime_ns
-    except OSError:
-        shipped = ", ".join(sorted(os.listdir(SCENARIO_DIR))) if os.path.isdir(SCENARIO_DIR) else "none"
-        raise ConfigError(
-            f"{SCENARIO}: no scenario file {cfg.scenario!r} (nor in the shipped scenarios: {shipped})"
-        ) from None
-    return _scenario_file(path, mtime, cfg.scenario, cfg.merchants, cfg.seed)
-
-
-@functools.lru_cache(maxsize=8)
-def _scenario_file(path: str, mtime: int, name: str, merchants: int, seed: int) -> Scenario:
-    # mtime in the key: an edited file is read again. The path is shown in full: scenario()
-    # let through only a .json path, never a key; the file's values go through shown().
-    def fail(where: str, problem: str):
-        raise ConfigError(f"scenario file {name!r}: {where} {problem}")
-
-    try:
-        with open(path, encoding="utf-8") as stream:
-            data = json.load(stream)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"scenario file {name!r} cannot be read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"scenario file {name!r} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        fail("the file", "must hold a JSON object")
-    for key in data:
-        if key not in SCENARIO_KEYS:
-            fail(key, f"is not a scenario key (allowed: {', '.join(SCENARIO_KEYS)})")
-    base = data.get("base", "steady")
-    if base not in SCENARIOS:
-        fail("base", f"must be {' or '.join(SCENARIOS)}, got {shown(base)}")
-    if not isinstance(data.get("description", ""), str):
-        fail("description", "must be a string")
-    specs = data.get("incidents", [])
-    if not isinstance(specs, list):
-        fail("incidents", "must be a list")
-    incidents = []
-    for i, spec in enumerate(specs):
-        incident = _scenario_incident(spec, f"incidents[{i}]", merchants, seed, fail)
-        for j, earlier in enumerate(incidents):
-            if (earlier.kind, earlier.merchants, earlier.payment_provider, earlier.start) == (
-                    incident.kind, incident.merchants, incident.payment_provider, incident.start):
-                fail(f"incidents[{i}]", f"repeats incidents[{j}] (same kind, scope and start)")
-        incidents.append(incident)
-    return Scenario(name, base, tuple(incidents))
-
-
-def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> ScenarioIncident:
-    import generator
-    import incidents
-
-    if not isinstance(spec, dict):
-        fail(where, "must be a JSON object")
-    for key in spec:
-        if key not in SCENARIO_INCIDENT_KEYS:
-            fail(f"{where}.{key}", f"is not an incident key (allowed: {', '.join(SCENARIO_INCIDENT_KEYS)})")
-    kind = spec.get("kind")
-    if kind not in incidents.ACUTE_KINDS:
-        fail(f"{where}.kind", f"must be one of {', '.join(incidents.ACUTE_KINDS)}, got {shown(kind)}")
-    catalog = incidents.CATALOG[kind]
-
-    provider, numbers = spec.get("payment_provider"), ()
-    if catalog.scope == "provider":
-        if "merchants" in spec:
-            fail(f"{where}.merchants", f"does not fit {kind}, which hits every merchant of a payment_provider")
-        if provider not in generator.PAYMENT_PROVIDERS:
-            fail(f"{where}.payment_provider",
-                 f"must be one of {', '.join(generator.PAYMENT_PROVIDERS)}, got {shown(provider)}")
-    else:
-        if "payment_provider" in spec:
-            fail(f"{where}.payment_provider", f"does not fit {kind}, which hits the merchants it names")
-        ids = spec.get("merchants")
-        if not isinstance(ids, list) or not ids:
-            fail(f"{where}.merchants", f"must be a non-empty list of merchant ids, got {shown(ids)}")
-        found = []
-        for j, merchant_id in enumerate(ids):
-            k = merchant_number(merchant_id, merchants)
-            if k is None:
-                fail(f"{where}.merchants[{j}]", _not_a_merchant(merchant_id, merchants))
-            if k in found:
-                fail(f"{where}.merchants[{j}]", f"repeats {merchant_id}")
-            if catalog.is_issue and generator.already_shows(seed, k, catalog.labels):
-                fail(f"{where}.merchants[{j}]", f"{merchant_id}'s chronic profile already shows "
-                     f"{', '.join(catalog.labels)} ({GENERATOR_SEED}={seed}): {kind} would change nothing visible")
-            found.append(k)
-        numbers = tuple(found)
-
-    start = spec.get("start")
-    try:
-        moment = parse_time(start, "start")
-    except EventError:
-        moment = None
-    if moment is None or floor_hour(moment) != moment:
-        fail(f"{where}.start", f"must be an ISO 8601 hour from 1970 on, such as 2026-12-01T10:00:00Z, got {shown(start)}")
-
-    def hours(key: str, lo: int, hi: int, required: bool = False):
-        if key not in spec and not required:
-            return None
-        value = spec.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            fail(f"{where}.{key}", f"must be a whole number of hours from {lo} to {hi}, got {shown(value)}")
-        return value
-
-    requires_action = spec.get("requires_action")
-    if requires_action is not None and not isinstance(requires_action, bool):
-        fail(f"{where}.requires_action", f"must be true or false, got {shown(requires_action)}")
-    if requires_action and not catalog.remediation:
-        fail(f"{where}.requires_action", f"cannot be true: no remediation is accepted for {kind}")
-
-    return ScenarioIncident(
-        kind, generator.hour_index(moment),
-        # Every plateau lasts 2 hours or more, every ramp 1-3 hours, every recovery 1-6.
-        hours("hours", 2, MAX_SCENARIO_HOURS, required=True), numbers, provider,
-        hours("ramp_hours", 1, 3), hours("recovery_hours", 1, 6), requires_action,
-    )
 
 
 def _is_loopback(hostname: str) -> bool:
@@ -582,6 +427,15 @@ def read_secret(arn: str) -> str:
     if not value or not value.strip():
         raise ConfigError(f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN} has no string value")
     return api_key(value, f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN}")
+
+
+def auth(cfg: Config) -> dict:
+    """The client's credentials for cfg: basic auth, the key, or the key read from its secret."""
+    if cfg.password:
+        return {"basic_auth": (cfg.username, cfg.password)}
+    if cfg.api_key_secret_arn:
+        return {"api_key": read_secret(cfg.api_key_secret_arn)}
+    return {"api_key": cfg.api_key}
 
 
 def floor_hour(moment: datetime) -> datetime:

@@ -23,7 +23,7 @@ import config
 import es
 import generator
 import incidents
-import remediations
+import scenario
 from config import HOUR, Config, ConfigError, EventError, HourRange
 
 logger = logging.getLogger("pp_merchantai")
@@ -34,20 +34,9 @@ SAFETY_MARGIN_S = 5
 TABLE_ROWS = 20
 
 
-def remediate(schedule, hour_range: HourRange, read) -> list:
-    """Applies to schedule the remediations that can shape hour_range and the hour before it
-    (whose remediations are new to a run of hour_range), read in one search; returns the
-    malformed ones (remediations.Skipped), logged here by id.
-    """
-    first = generator.hour_index(hour_range.start) - 1
-    stop = generator.hour_index(hour_range.end)
-    spans = schedule.spans(first, stop)
-    lo, _ = remediations.search_window(spans, first, stop)
-    found, skipped = remediations.parse(read(generator.stamp(lo), generator.stamp(stop)))
-    for bad in skipped:
+def _remediate(schedule, hour_range: HourRange, read) -> None:
+    for bad in incidents.remediate(schedule, hour_range, read):
         logger.warning("remediation %s skipped: %s", bad.id, bad.reason)
-    schedule.resolve(*remediations.apply(spans, found))
-    return skipped
 
 
 def _chunks(cfg: Config, hour_range: HourRange, size: int, read_remediations=None):
@@ -60,7 +49,7 @@ def _chunks(cfg: Config, hour_range: HourRange, size: int, read_remediations=Non
     merchants = generator.roster(cfg.seed, cfg.merchants)
     schedule = incidents.schedule(cfg, merchants)
     if read_remediations is not None:
-        remediate(schedule, hour_range, read_remediations)
+        _remediate(schedule, hour_range, read_remediations)
     lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
     record_action = '{"index":{"_index":' + json.dumps(cfg.answer_key_index) + ',"_id":'
     records: list = []
@@ -173,20 +162,12 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read_remed
     return summary
 
 
-def _auth(cfg: Config) -> dict:
-    if cfg.password:
-        return {"basic_auth": (cfg.username, cfg.password)}
-    if cfg.api_key_secret_arn:
-        return {"api_key": config.read_secret(cfg.api_key_secret_arn)}
-    return {"api_key": cfg.api_key}
-
-
 @functools.lru_cache(maxsize=1)
 def _client(cfg: Config):
     """One client per container. The indexer puts the two templates once per client, on
     first use, so a warm invocation makes exactly one request, the _bulk; a failure there
     is not remembered, so the next invocation tries the templates again."""
-    return es.connect(cfg.host, **_auth(cfg))
+    return es.connect(cfg.host, **config.auth(cfg))
 
 
 def _templates(cfg: Config) -> dict:
@@ -212,7 +193,7 @@ def lambda_handler(event, context):
     """Entry point for EventBridge schedules and manual `aws lambda invoke`."""
     try:
         cfg = config.load_config(os.environ)
-        config.load_scenario(cfg)
+        scenario.load(cfg)
         _set_log_level(cfg)
         hour_range = config.parse_event(event, datetime.now(timezone.utc))
         config.check_invocation_size(hour_range, cfg.merchants)
@@ -287,7 +268,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_from_args(args: argparse.Namespace, environ) -> Config:
+def config_from_args(args: argparse.Namespace, environ) -> Config:
     cfg = config.load_config(environ)
     overrides = {}
     if args.merchants is not None:
@@ -301,7 +282,7 @@ def _config_from_args(args: argparse.Namespace, environ) -> Config:
     if args.remediation is not None:
         overrides["remediation"] = config.remediation(args.remediation, "--remediation")
     cfg = dataclasses.replace(cfg, **overrides)
-    config.load_scenario(cfg)
+    scenario.load(cfg)
     return cfg
 
 
@@ -326,16 +307,9 @@ def documents(cfg: Config, hour: datetime, read_remediations=None) -> list:
     merchants = generator.roster(cfg.seed, cfg.merchants)
     schedule = incidents.schedule(cfg, merchants)
     if read_remediations is not None:
-        remediate(schedule, HourRange(hour, hour + HOUR), read_remediations)
+        _remediate(schedule, HourRange(hour, hour + HOUR), read_remediations)
     lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
     return [json.loads(source) for _, source in lines.lines(hour)]
-
-
-def answer_key(cfg: Config, hour_range: HourRange, read_remediations=None) -> tuple[list, list]:
-    """(the answer-key records of hour_range, the malformed remediations skipped on the way)."""
-    schedule = incidents.schedule(cfg)
-    skipped = [] if read_remediations is None else remediate(schedule, hour_range, read_remediations)
-    return incidents.answer_key(cfg, hour_range, schedule), skipped
 
 
 def _print_table(cfg: Config, hour: datetime, out, read_remediations=None) -> None:
@@ -361,7 +335,7 @@ def _print_table(cfg: Config, hour: datetime, out, read_remediations=None) -> No
 
 
 def _print_answer_key(cfg: Config, hour_range: HourRange, out, retrier) -> None:
-    records, _ = answer_key(cfg, hour_range, _remediation_reader(cfg, retrier))
+    records, _ = incidents.answer_key(cfg, hour_range, _remediation_reader(cfg, retrier))
     print(f"Answer key ({cfg.answer_key_index}), {_stamp(hour_range.start)} to {_stamp(hour_range.end)}: "
           f"scenario {cfg.scenario}, seed {cfg.seed}, {cfg.merchants} merchants, {len(records)} incidents", file=out)
     row = "{:<20} {:<36} {:<17} {:<17} {:<33} {}"
@@ -419,7 +393,7 @@ def main(argv=None, environ=None) -> int:
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        cfg = _config_from_args(args, environ)
+        cfg = config_from_args(args, environ)
         patience = config.DEFAULT_PATIENCE_S if args.patience is None else config.patience(args.patience)
         _set_log_level(cfg)
         hour_range = _range_from_args(args, datetime.now(timezone.utc))

@@ -132,7 +132,7 @@ def _mix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def _rng(seed: int, *parts: object) -> random.Random:
+def seeded(seed: int, *parts: object) -> random.Random:
     # A str seed is hashed with SHA-512, so this is stable across processes
     # and Python versions (unlike hash()).
     return random.Random("pp-merchantai/" + "/".join(map(str, (seed,) + parts)))
@@ -169,7 +169,7 @@ class Merchant:
 
 def _profile_issues(seed: int, k: int) -> list:
     block, slot = divmod(k - 1, PROFILE_BLOCK)
-    rng = _rng(seed, "block", block)
+    rng = seeded(seed, "block", block)
     low_slot = rng.randrange(PROFILE_BLOCK)
     error_slot = (low_slot + 1 + rng.randrange(PROFILE_BLOCK - 1)) % PROFILE_BLOCK
     low_also_error = rng.random() < BOTH_PROBLEMS_PROBABILITY
@@ -183,7 +183,7 @@ def _profile_issues(seed: int, k: int) -> list:
 
 
 def has_location(seed: int, k: int) -> bool:
-    return _rng(seed, "location", k).random() >= MISSING_LOCATION_PROBABILITY
+    return seeded(seed, "location", k).random() >= MISSING_LOCATION_PROBABILITY
 
 
 def already_shows(seed: int, k: int, labels: tuple) -> bool:
@@ -196,14 +196,14 @@ def already_shows(seed: int, k: int, labels: tuple) -> bool:
 def _payment_provider(seed: int, k: int) -> str:
     # Its own stream, so no draw of the merchants made before providers existed changes.
     block, slot = divmod(k - 1, PROFILE_BLOCK)
-    rng = _rng(seed, "provider", block)
+    rng = seeded(seed, "provider", block)
     names = rng.sample(PAYMENT_PROVIDERS, len(PAYMENT_PROVIDERS))
     slots = [name for name, share in zip(names, PROVIDER_SHARES) for _ in range(share)]
     rng.shuffle(slots)
     return slots[slot]
 
 
-def _window(rng: random.Random, lo: float, hi: float) -> tuple:
+def window(rng: random.Random, lo: float, hi: float) -> tuple:
     """(centre, amplitude) of a window inside [lo, hi]: values vary within it, never past the ends."""
     amplitude = 0.2 * (hi - lo)
     return rng.uniform(lo + amplitude, hi - amplitude), amplitude
@@ -211,7 +211,7 @@ def _window(rng: random.Random, lo: float, hi: float) -> tuple:
 
 def merchant(seed: int, k: int) -> Merchant:
     """Merchant number k (1-based) of the roster for seed."""
-    rng = _rng(seed, "merchant", k)
+    rng = seeded(seed, "merchant", k)
     category = rng.choice(sorted(CATEGORIES))
     nouns, weekday_demand = CATEGORIES[category]
     name = f"{rng.choice(NAME_PREFIXES)} {rng.choice(nouns)}"
@@ -224,8 +224,8 @@ def merchant(seed: int, k: int) -> Merchant:
     issues = _profile_issues(seed, k)
     conversion_range = CONVERSION_RANGES[LOW_CONVERSION if LOW_CONVERSION in issues else "normal"]
     error_range = ERROR_RANGES[HIGH_ERROR_RATE if HIGH_ERROR_RATE in issues else "normal"]
-    conversion_centre, conversion_amplitude = _window(rng, *conversion_range)
-    error_centre, error_amplitude = _window(rng, *error_range)
+    conversion_centre, conversion_amplitude = window(rng, *conversion_range)
+    error_centre, error_amplitude = window(rng, *error_range)
     located = has_location(seed, k)
     if not located:
         issues.append(MISSING_LOCATION)

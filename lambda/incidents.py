@@ -1,6 +1,6 @@
 """Incidents over time and the answer key: pure, like the generator (no I/O, no clock).
 
-Every kind is one entry of CATALOG: its scope, labels, plateau effects, root
+Every kind is one entry of catalog.CATALOG: its scope, labels, plateau effects, root
 cause and accepted remediations. An incident is an explicit interval of hours
 (onset, ramp, plateau, recovery, end) on a merchant or a payment provider; the
 generator looks up the incidents active at an hour and moves the documents
@@ -27,7 +27,9 @@ from dataclasses import dataclass, replace
 
 import generator
 import remediations
-from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, _rng, _window
+import scenario
+from catalog import CATALOG, MAX_SESSION_FACTOR, Kind
+
 
 WEEK_HOURS = 168
 GROUP_SIZE = 2
@@ -35,70 +37,12 @@ GROUP_SIZE = 2
 NIGHT_ONSET_HOURS = (0, 1)
 
 
-@dataclass(frozen=True)
-class Kind:
-    name: str
-    scope: str  # "merchant", "provider" or "chronic" (the seed's profiles, always on)
-    is_issue: bool  # False: a benign look-alike that should not be flagged
-    labels: tuple  # the labels its documents show at the plateau
-    category: str  # root cause
-    component: str  # {provider}: the payment provider's name
-    description: str  # {scope}: the merchant(s) or provider
-    remediation: tuple = ()  # accepted actions
-    # Effects at the plateau: conversion and error ranges (percent), a factor on
-    # the merchant's usual sessions for that hour, no location.
-    conversion: tuple | None = None
-    errors: tuple | None = None
-    sessions: tuple | None = None
-    drops_location: bool = False
-    # Hours drawn for catalog incidents (inclusive); scenario files default to the first value.
-    ramp_hours: tuple = (1, 3)
-    plateau_hours: tuple = (4, 36)
-    recovery_hours: tuple = (1, 6)
-    night: bool = False  # the plateau falls in quiet local night hours
-
-
-_KINDS = (
-    Kind("payment_outage", "provider", True, (HIGH_ERROR_RATE,), "dependency", "payment_provider:{provider}",
-         "Payment provider {provider} is failing: card payments of every merchant on it error out.",
-         ("failover_payment_provider",), errors=(15, 40), plateau_hours=(2, 8)),
-    Kind("gateway_timeouts", "merchant", True, (HIGH_ERROR_RATE, LOW_CONVERSION), "configuration",
-         "payment_gateway", "The payment gateway timeout of {scope} is too low: slow authorisations fail "
-         "and buyers give up.", ("raise_gateway_timeout",), conversion=(5, 30), errors=(15, 40)),
-    Kind("checkout_regression", "merchant", True, (LOW_CONVERSION,), "code_defect", "checkout_release",
-         "A checkout release of {scope} broke a step of the checkout: fewer sessions convert.",
-         ("rollback_release",), conversion=(5, 30), plateau_hours=(8, 60)),
-    Kind("location_feed_loss", "merchant", True, (MISSING_LOCATION,), "data_pipeline", "location_feed",
-         "The location feed of {scope} stopped: its data arrive without location, city and country.",
-         ("restore_location_feed",), drops_location=True, plateau_hours=(8, 60)),
-    Kind("traffic_drop", "merchant", True, (TRAFFIC_DROP,), "configuration", "storefront_dns",
-         "A DNS record of the storefront of {scope} is wrong: most visitors never reach the shop.",
-         ("fix_dns_record",), sessions=(0.12, 0.45)),
-    Kind("promo_surge", "merchant", False, (), "marketing", "promotion",
-         "{scope} runs a promotion: two to four times the usual traffic, rates as usual.",
-         sessions=(2.2, 3.8), plateau_hours=(6, 48)),
-    # 2-3 quiet hours: the catalog's 1-3 narrowed by the rule that every plateau lasts 2 hours or more.
-    Kind("maintenance_window", "merchant", False, (), "operations", "planned_maintenance",
-         "{scope} has planned maintenance in quiet night hours: fewer sessions, rates as usual.",
-         sessions=(0.25, 0.55), ramp_hours=(1, 1), plateau_hours=(2, 3), recovery_hours=(1, 1), night=True),
-    # The seed's chronic profiles: no onset, no end.
-    Kind(LOW_CONVERSION, "chronic", True, (LOW_CONVERSION,), "merchant_profile", "checkout_funnel",
-         "{scope} converts poorly all the time: a chronic profile, not an incident."),
-    Kind(HIGH_ERROR_RATE, "chronic", True, (HIGH_ERROR_RATE,), "merchant_profile", "payment_integration",
-         "Payments of {scope} fail often all the time: a chronic profile, not an incident."),
-    Kind(MISSING_LOCATION, "chronic", True, (MISSING_LOCATION,), "merchant_profile", "merchant_address",
-         "{scope} has no location on record: a chronic profile, not an incident."),
-)
-CATALOG = {kind.name: kind for kind in _KINDS}
-ACUTE_KINDS = tuple(kind.name for kind in _KINDS if kind.scope != "chronic")
-
 # The kinds of the weekly slots of 10 consecutive merchant groups, in a seeded order each week.
 GROUP_KINDS = (
     "gateway_timeouts", "gateway_timeouts", "checkout_regression", "checkout_regression",
     "location_feed_loss", "location_feed_loss", "traffic_drop", "traffic_drop",
     "promo_surge", "maintenance_window",
 )
-MAX_SESSION_FACTOR = max(kind.sessions[1] for kind in _KINDS if kind.sessions)
 
 
 @dataclass(frozen=True)
@@ -167,7 +111,7 @@ def _order(incident: Incident) -> tuple:
 class Schedule:
     """The incidents of one (seed, scenario, roster): per hour for the generator, per range for the answer key.
 
-    scenario: a config.Scenario (base "steady" or "incidents", plus a file's incidents).
+    scenario: a scenario.Scenario (base "steady" or "incidents", plus a file's incidents).
     """
 
     def __init__(self, seed: int, scenario, merchants: list, remediation: bool = False):
@@ -203,8 +147,8 @@ class Schedule:
             incident_id, kind, tuple(positions), tuple(self._merchants[i].merchant_id for i in positions), provider,
             onset, None if chronic else onset + ramp, None if chronic else onset + ramp + plateau,
             None if chronic else onset + ramp + plateau + recovery,
-            _window(rng, *kind.conversion) if kind.conversion and rng else None,
-            _window(rng, *kind.errors) if kind.errors and rng else None,
+            generator.window(rng, *kind.conversion) if kind.conversion and rng else None,
+            generator.window(rng, *kind.errors) if kind.errors and rng else None,
             rng.uniform(*kind.sessions) if kind.sessions and rng else None,
             bool(kind.remediation) if requires_action is None else requires_action,
         )
@@ -222,14 +166,14 @@ class Schedule:
         ramp = kind.ramp_hours[0] if spec.ramp_hours is None else spec.ramp_hours
         recovery = kind.recovery_hours[0] if spec.recovery_hours is None else spec.recovery_hours
         return self._incident(kind, incident_id, positions, spec.payment_provider,
-                              _rng(self.seed, "scenario", incident_id), spec.start, ramp, spec.hours, recovery,
+                              generator.seeded(self.seed, "scenario", incident_id), spec.start, ramp, spec.hours, recovery,
                               spec.requires_action)
 
     def _week(self, week: int) -> list:
         """Catalog incidents of one week: the payment outage, then one slot per merchant group."""
         start = week * WEEK_HOURS
         kind = CATALOG["payment_outage"]
-        rng = _rng(self.seed, "outage", week)
+        rng = generator.seeded(self.seed, "outage", week)
         provider = rng.choice(generator.PAYMENT_PROVIDERS)
         ramp, plateau, recovery = (rng.randint(*kind.ramp_hours), rng.randint(*kind.plateau_hours),
                                    rng.randint(*kind.recovery_hours))
@@ -245,7 +189,7 @@ class Schedule:
         for group in range(groups):
             turn, place = divmod(group, len(GROUP_KINDS))
             if place == 0:
-                order = _rng(self.seed, "kinds", week, turn).sample(GROUP_KINDS, len(GROUP_KINDS))
+                order = generator.seeded(self.seed, "kinds", week, turn).sample(GROUP_KINDS, len(GROUP_KINDS))
             incident = self._slot(week, group, CATALOG[order[place]], outage_start, outage_end)
             if incident:
                 incidents.append(incident)
@@ -253,7 +197,7 @@ class Schedule:
 
     def _slot(self, week: int, group: int, kind: Kind, outage_start: int, outage_end: int):
         """The incident of one merchant group in one week, outside the week's outage."""
-        rng = _rng(self.seed, "slot", week, group)
+        rng = generator.seeded(self.seed, "slot", week, group)
         first = GROUP_SIZE * group + 1
         k = first + rng.randrange(GROUP_SIZE)
         if generator.already_shows(self.seed, k, kind.labels):
@@ -384,19 +328,32 @@ class Schedule:
 
 
 def schedule(cfg, merchants: list | None = None) -> Schedule:
-    """The schedule of a config (its scenario file loaded and checked, see config.load_scenario)."""
-    import config
-
+    """The schedule of a config (its scenario file loaded and checked, see scenario.load)."""
     merchants = generator.roster(cfg.seed, cfg.merchants) if merchants is None else merchants
-    return Schedule(cfg.seed, config.load_scenario(cfg), merchants, cfg.remediation)
+    return Schedule(cfg.seed, scenario.load(cfg), merchants, cfg.remediation)
 
 
-def answer_key(cfg, hour_range, resolved: Schedule | None = None) -> list:
-    """The answer-key records of every incident overlapping hour_range, chronic profiles first,
-    then by onset and id, then the unmatched remediations of the range: what a run over
-    hour_range writes to the answer-key index (with REMEDIATION=on, a run also rewrites
-    those of the hour before). resolved: a schedule the remediations were applied to
-    (REMEDIATION=on); by default, none are."""
-    found = resolved or schedule(cfg)
+def remediate(found: Schedule, hour_range, read) -> list:
+    """Applies to found the remediations that can shape hour_range and the hour before it
+    (whose remediations are new to a run of hour_range), read in one search by
+    read(start stamp, end stamp); returns the malformed ones (remediations.Skipped).
+    """
+    first = generator.hour_index(hour_range.start) - 1
+    stop = generator.hour_index(hour_range.end)
+    spans = found.spans(first, stop)
+    lo, _ = remediations.search_window(spans, first, stop)
+    parsed, skipped = remediations.parse(read(generator.stamp(lo), generator.stamp(stop)))
+    found.resolve(*remediations.apply(spans, parsed))
+    return skipped
+
+
+def answer_key(cfg, hour_range, read_remediations=None) -> tuple[list, list]:
+    """(the answer-key records of every incident overlapping hour_range, the malformed
+    remediations skipped on the way): chronic profiles first, then by onset and id, then the
+    unmatched remediations of the range. This is what a run over hour_range writes to the
+    answer-key index (with REMEDIATION=on, a run also rewrites those of the hour before);
+    read_remediations, with REMEDIATION=on, reads them as run() does."""
+    found = schedule(cfg)
+    skipped = [] if read_remediations is None else remediate(found, hour_range, read_remediations)
     h0, h1 = generator.hour_index(hour_range.start), generator.hour_index(hour_range.end)
-    return found.records(found.chronic() + found.acute(h0, h1)) + found.unmatched_records(h0, h1)
+    return found.records(found.chronic() + found.acute(h0, h1)) + found.unmatched_records(h0, h1), skipped

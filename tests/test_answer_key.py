@@ -28,7 +28,7 @@ def hour_range(event=RANGE):
 
 def test_the_answer_key_in_the_engine_equals_incidents_output(host, capsys):
     summary = data_generator.lambda_handler(RANGE, None)
-    expected = incidents.answer_key(Config(scenario="incidents"), hour_range())
+    expected = incidents.answer_key(Config(scenario="incidents"), hour_range())[0]
     assert summary["scenario"] == "incidents"
     assert summary["answer_key_records"] == len(expected) > 9
     held = host.documents("pp-merchantai-incidents")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import baseline
+from grader import baseline
 
 T0 = datetime(2026, 12, 8, tzinfo=timezone.utc)
 

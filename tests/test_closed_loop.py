@@ -150,7 +150,7 @@ def test_on_the_engine_a_missing_index_means_no_remediations(cluster, monkeypatc
 def test_remediate_refuses_a_future_hour_or_an_unknown_action_before_writing(env, args, message):
     import io
 
-    import evaluate
+    from grader import cli as evaluate
 
     options = {"--merchant": "merchant_001", "--action": "rollback_release", "--at": "2026-11-27T08:00:00Z"}
     options.update(zip(args[::2], args[1::2]))

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import baseline
+from grader import baseline
 import data_generator
 import es
-import evaluate
+from grader import cli as evaluate
 from config import Config
 
 HOUR = timedelta(hours=1)

@@ -354,8 +354,10 @@ def test_package_layout(package):
     zip_path = package[0]
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
-    for module in sorted(p.name for p in (ROOT / "lambda").glob("*.py")):
-        assert module in names, f"{module} not at the zip's root"
+    ours = {p.name for p in (ROOT / "lambda").glob("*.py")}
+    shipped = {n for n in names if "/" not in n and n in ours}
+    assert shipped == handler_modules(), "the zip ships exactly the project modules the handler imports"
+    assert not [n for n in names if n.startswith("grader/") or n == "evaluate.py"]
     assert "index.py" not in names
     pycs = [n for n in names if n.endswith(".pyc")]
     if PYTHON313:
@@ -370,6 +372,31 @@ def test_package_layout(package):
     assert not [n for n in names if n.startswith(("boto3/", "botocore/", "s3transfer/"))]
     assert not [n for n in names if n.startswith("bin/")]
     assert zip_path.stat().st_size < 5 * 1024 * 1024
+
+
+def handler_modules() -> set:
+    """The project's modules data_generator imports, directly or not (lazy imports too)."""
+    import ast
+
+    found, todo = set(), ["data_generator"]
+    while todo:
+        name = todo.pop()
+        path = ROOT / "lambda" / f"{name}.py"
+        if name in found or not path.exists():
+            continue
+        found.add(name)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                todo += [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                todo.append(node.module.split(".")[0])
+    return {f"{name}.py" for name in found}
+
+
+def test_the_handler_runs_from_the_zip_without_the_grader(unzipped):
+    assert not (unzipped / "grader").exists() and not (unzipped / "evaluate.py").exists()
+    answer = run_isolated(unzipped, {"dry_run": True})
+    assert answer["summary"]["documents"] == 20
 
 
 def test_package_ships_the_scenario_files(package):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import data_generator
-import evaluate
+from grader import cli as evaluate
 
 START, END = "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z"
 

@@ -7,11 +7,11 @@ import json
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
-import baseline
+from grader import baseline
 import data_generator
 import es
-import evaluate
-import findings
+from grader import cli as evaluate
+from grader import findings
 
 T0 = datetime(2026, 11, 20, tzinfo=timezone.utc)
 

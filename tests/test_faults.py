@@ -409,7 +409,7 @@ def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_d
     # Healthy documents indexed, identical to a fault-free run.
     assert live.documents() == {_id: doc for _id, doc in expected.items() if _id not in bad}
     # Permanent: not retried (one _bulk per chunk of documents and answer-key records).
-    records = len(incidents.answer_key(config.Config(), config.HourRange(start, start + hours * config.HOUR)))
+    records = len(incidents.answer_key(config.Config(), config.HourRange(start, start + hours * config.HOUR))[0])
     assert len(live.proxy.bulk_requests()) == -(-(len(expected) + records) // es.CHUNK_SIZE)
 
 

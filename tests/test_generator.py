@@ -17,7 +17,8 @@ import data_generator
 import generator
 import incidents
 import oracle
-from config import Config, HourRange, Scenario
+from config import Config, HourRange
+from scenario import Scenario
 from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION
 
 HOUR = timedelta(hours=1)

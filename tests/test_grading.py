@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 
 import config
 import data_generator
-import evaluate
+from grader import cli as evaluate
 import incidents
-import scoring
+from grader import scoring
 
 START, END = datetime(2026, 11, 13, tzinfo=timezone.utc), datetime(2026, 11, 27, tzinfo=timezone.utc)
 RANGE = ["--start", "2026-11-13T00:00:00Z", "--end", "2026-11-27T00:00:00Z"]
@@ -33,7 +33,7 @@ def score(findings_path, *extra, environ=None):
 def test_the_perfect_ai_scores_precision_and_recall_1_and_nab_100(tmp_path):
     cfg = dataclasses.replace(config.load_config({}), scenario="incidents")
     hour_range = config.HourRange(START, END)
-    records = incidents.answer_key(cfg, hour_range)
+    records = incidents.answer_key(cfg, hour_range)[0]
     path = tmp_path / "perfect.jsonl"
     path.write_text("".join(json.dumps(f) + "\n" for f in
                             scoring.perfect_findings(records, hour_range.start, hour_range.end)))

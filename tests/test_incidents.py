@@ -9,11 +9,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+import catalog
 import data_generator
 import generator
 import incidents
 import oracle
-from config import Config, HourRange, Scenario
+from config import Config, HourRange
+from scenario import Scenario
 
 HOUR = timedelta(hours=1)
 T0 = datetime(2026, 10, 1, 5, tzinfo=timezone.utc)  # not on a week boundary
@@ -60,7 +62,7 @@ def in_window(h: int) -> bool:
 
 def test_the_catalog_is_the_issues_table():
     table = {name: (kind.scope, kind.labels, kind.is_issue, kind.category, kind.component, kind.remediation)
-             for name, kind in incidents.CATALOG.items() if kind.scope != "chronic"}
+             for name, kind in catalog.CATALOG.items() if kind.scope != "chronic"}
     assert table == {
         "payment_outage": ("provider", ("high_error_rate",), True, "dependency", "payment_provider:{provider}",
                            ("failover_payment_provider",)),
@@ -74,7 +76,7 @@ def test_the_catalog_is_the_issues_table():
         "promo_surge": ("merchant", (), False, "marketing", "promotion", ()),
         "maintenance_window": ("merchant", (), False, "operations", "planned_maintenance", ()),
     }
-    for kind in incidents.CATALOG.values():
+    for kind in catalog.CATALOG.values():
         assert 1 <= kind.ramp_hours[0] <= kind.ramp_hours[1] <= 3, kind.name
         assert 2 <= kind.plateau_hours[0] <= kind.plateau_hours[1], kind.name
         assert 1 <= kind.recovery_hours[0] <= kind.recovery_hours[1] <= 6, kind.name
@@ -163,7 +165,7 @@ def test_every_kinds_plateau_values_lie_in_its_labels_ranges(world):
                     assert 0.20 * usual <= doc["sessions"] <= 0.60 * usual, (incident.incident_id, h)
                 if not kind.sessions:
                     assert doc["sessions"] == usual
-    assert seen == set(incidents.ACUTE_KINDS)
+    assert seen == set(catalog.ACUTE_KINDS)
 
 
 def test_ramps_lie_between_normal_and_plateau(world):
@@ -293,7 +295,7 @@ def check_frequency_rules(seed: int, start: int) -> None:
         def occurrences(name):
             times = onsets.get(name, [])
             return bisect.bisect_left(times, w + WINDOW) - bisect.bisect_left(times, w)
-        for name in (*(k for k in incidents.ACUTE_KINDS if incidents.CATALOG[k].is_issue), "outage on 2+"):
+        for name in (*(k for k in catalog.ACUTE_KINDS if catalog.CATALOG[k].is_issue), "outage on 2+"):
             assert occurrences(name) >= 1, (seed, w, name)
         assert occurrences("benign") >= 5, (seed, w)
         share = (prefix[w - start + WINDOW] - prefix[w - start]) / (20 * WINDOW)
@@ -349,7 +351,7 @@ def test_the_seed_changes_the_incidents():
 
 def test_steady_has_no_acute_incidents_and_its_answer_key_is_the_chronic_profiles():
     cfg = Config(merchants=20)
-    records = incidents.answer_key(cfg, HourRange(T0, T0 + 24 * HOUR))
+    records = incidents.answer_key(cfg, HourRange(T0, T0 + 24 * HOUR))[0]
     assert [(r["kind"], r["merchant_ids"]) for r in records] == [
         ("missing_location", ["merchant_003"]), ("missing_location", ["merchant_008"]),
         ("low_conversion", ["merchant_009"]), ("high_error_rate", ["merchant_009"]),
@@ -362,7 +364,7 @@ def test_steady_has_no_acute_incidents_and_its_answer_key_is_the_chronic_profile
 
 def test_answer_key_records_have_the_issues_fields():
     cfg = Config(merchants=20, scenario="incidents")
-    records = incidents.answer_key(cfg, HourRange(T0, T0 + 14 * 24 * HOUR))
+    records = incidents.answer_key(cfg, HourRange(T0, T0 + 14 * 24 * HOUR))[0]
     fields = ["incident_id", "kind", "is_issue", "issues", "merchant_ids", "root_cause", "onset", "plateau_start",
               "recovery_start", "end", "remediation", "scenario", "seed"]
     outage = next(r for r in records if r["kind"] == "payment_outage")
@@ -379,7 +381,7 @@ def test_answer_key_records_have_the_issues_fields():
     assert len({r["incident_id"] for r in records}) == len(records)
     # Deterministic order: chronic profiles, then by onset.
     assert [r["onset"] for r in acute] == sorted(r["onset"] for r in acute)
-    assert records == incidents.answer_key(cfg, HourRange(T0, T0 + 14 * 24 * HOUR))
+    assert records == incidents.answer_key(cfg, HourRange(T0, T0 + 14 * 24 * HOUR))[0]
 
 
 def test_end_is_exclusive_and_the_stamps_are_hours():

@@ -76,7 +76,7 @@ def test_with_remediation_off_the_incident_ends_as_planned_and_remediations_are_
     # Onset 06:00, plateau 07:00-12:59, recovery 13:00, over from 14:00.
     assert planned[:6] == steady[:6] and planned[14:] == steady[14:]
     assert all(planned[h] != steady[h] for h in range(6, 14))
-    record = next(r for r in incidents.answer_key(off, HourRange(DAY1, DAY1 + 24 * HOUR))
+    record = next(r for r in incidents.answer_key(off, HourRange(DAY1, DAY1 + 24 * HOUR))[0]
                   if r["kind"] == "checkout_regression")
     assert (record["recovery_start"], record["end"]) == ("2026-11-16T13:00:00Z", "2026-11-16T14:00:00Z")
     assert "resolved_by" not in record
@@ -108,7 +108,7 @@ def test_the_answer_key_records_the_fix_the_wrong_action_and_the_unmatched_one()
         fix(ONSET + 3 * HOUR, _id="r1"),
         fix(DAY1 + 2 * HOUR, "rollback_release", merchant="merchant_002", _id="o1"),  # nothing active there
     ])
-    records, skipped = data_generator.answer_key(ON, HourRange(DAY1, DAY1 + 24 * HOUR), store)
+    records, skipped = incidents.answer_key(ON, HourRange(DAY1, DAY1 + 24 * HOUR), store)
     assert skipped == []
     regression = next(r for r in records if r["kind"] == "checkout_regression")
     assert {k: regression[k] for k in ("recovery_start", "end", "resolved_by", "resolved_at", "remediation_id",
@@ -138,7 +138,7 @@ def test_a_fix_during_the_onset_ramp_ramps_down_from_the_share_reached(tmp_path)
                                                "start": at(ONSET), "hours": 4, "ramp_hours": 3, "recovery_hours": 2}]}))
     cfg = Config(scenario=str(path), remediation=True)
     schedule = incidents.schedule(cfg)
-    data_generator.remediate(schedule, HourRange(ONSET, ONSET + HOUR), Store([fix(ONSET, "fix_dns_record",
+    incidents.remediate(schedule, HourRange(ONSET, ONSET + HOUR), Store([fix(ONSET, "fix_dns_record",
                                                                                   merchant="merchant_002")]))
     h = generator.hour_index(ONSET)
     shares = [[share for _, share in schedule.at(h + i).get(1, [])] for i in range(5)]
@@ -154,7 +154,7 @@ def test_an_incident_that_requires_no_action_ends_as_planned_but_a_fix_still_end
     cfg = Config(scenario=str(path), remediation=True)
     hours = HourRange(DAY1, DAY1 + 24 * HOUR)
     def regression(store):
-        (record,) = [r for r in data_generator.answer_key(cfg, hours, store)[0] if r["kind"] == "checkout_regression"]
+        (record,) = [r for r in incidents.answer_key(cfg, hours, store)[0] if r["kind"] == "checkout_regression"]
         return record
 
     record = regression(Store())

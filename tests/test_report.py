@@ -13,12 +13,12 @@ import pytest
 import browser
 import config
 import data_generator
-import evaluate
-import findings
+from grader import cli as evaluate
+from grader import findings
 import incidents
 import png
-import report
-import scoring
+from grader import report
+from grader import scoring
 
 T0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
 
@@ -109,7 +109,7 @@ def test_the_report_renders_in_headless_chromium(tmp_path):
         assert evaluate.main(argv, environ=env, out=io.StringIO(), err=io.StringIO()) == 0
     cfg = dataclasses.replace(config.load_config({}), scenario="incidents")
     start, end = datetime(2026, 11, 20, tzinfo=timezone.utc), datetime(2026, 11, 27, tzinfo=timezone.utc)
-    timed = {r["incident_id"] for r in incidents.answer_key(cfg, config.HourRange(start, end)) if r["onset"]}
+    timed = {r["incident_id"] for r in incidents.answer_key(cfg, config.HourRange(start, end))[0] if r["onset"]}
 
     width, height, channels, rows = png.pixels(browser.screenshot(page, tmp_path / "shot.png", 1200, 900))
     assert (width, height) == (1200, 900)

@@ -9,6 +9,7 @@ import pytest
 
 import config
 import incidents
+import scenario
 from config import Config, ConfigError, HourRange, parse_time
 
 GOOD = {"kind": "checkout_regression", "merchants": ["merchant_004"], "start": "2026-11-10T10:00:00Z", "hours": 6}
@@ -18,7 +19,7 @@ OUTAGE = {"kind": "payment_outage", "payment_provider": "northpay", "start": "20
 def load(tmp_path, content, merchants=20):
     path = tmp_path / "scenario.json"
     path.write_text(content if isinstance(content, str) else json.dumps(content))
-    return config.load_scenario(Config(scenario=str(path), merchants=merchants))
+    return scenario.load(Config(scenario=str(path), merchants=merchants))
 
 
 def with_incident(**changes):
@@ -27,12 +28,12 @@ def with_incident(**changes):
 
 
 def test_the_shipped_examples_load_by_file_name_alone():
-    shipped = sorted(os.listdir(config.SCENARIO_DIR))
+    shipped = sorted(os.listdir(scenario.SCENARIO_DIR))
     assert {"bad-release.json", "black-friday.json"} <= set(shipped)
     for name in shipped:  # every shipped file is valid
-        scenario = config.load_scenario(Config(scenario=name))
-        assert scenario.name == name and scenario.incidents
-    friday = config.load_scenario(Config(scenario="black-friday.json"))
+        loaded = scenario.load(Config(scenario=name))
+        assert loaded.name == name and loaded.incidents
+    friday = scenario.load(Config(scenario="black-friday.json"))
     assert friday.base == "incidents"
     assert [i.kind for i in friday.incidents] == ["promo_surge", "checkout_regression", "payment_outage"]
 
@@ -42,7 +43,7 @@ def test_a_file_incident_lands_in_the_answer_key_with_its_hours(tmp_path):
     path.write_text(json.dumps({"base": "steady", "incidents": [
         {**OUTAGE, "ramp_hours": 2, "recovery_hours": 4}, GOOD]}))
     cfg = Config(scenario=str(path))
-    records = incidents.answer_key(cfg, HourRange(parse_time("2026-11-10T00:00Z", "s"), parse_time("2026-11-11T00:00Z", "e")))
+    records = incidents.answer_key(cfg, HourRange(parse_time("2026-11-10T00:00Z", "s"), parse_time("2026-11-11T00:00Z", "e")))[0]
     regression, outage = [r for r in records if r["onset"]]  # by onset
     assert (outage["onset"], outage["plateau_start"], outage["recovery_start"], outage["end"]) == (
         "2026-11-10T14:00:00Z", "2026-11-10T16:00:00Z", "2026-11-10T19:00:00Z", "2026-11-10T23:00:00Z")
@@ -115,7 +116,7 @@ def test_every_mistake_is_refused_naming_the_field(tmp_path, content, message):
 def test_a_missing_file_names_the_shipped_ones():
     with pytest.raises(ConfigError, match=r"SCENARIO: no scenario file 'black-monday.json' \(nor in the shipped "
                                           r"scenarios: bad-release.json, black-friday.json, "):
-        config.load_scenario(Config(scenario="black-monday.json"))
+        scenario.load(Config(scenario="black-monday.json"))
 
 
 def test_the_roster_bound_follows_the_merchant_count(tmp_path):
@@ -129,7 +130,7 @@ def test_an_edited_file_is_read_again(tmp_path):
     stat = path.stat()
     path.write_text(json.dumps(with_incident(hours=9)))
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-    assert config.load_scenario(Config(scenario=str(path))).incidents[1].hours == 9
+    assert scenario.load(Config(scenario=str(path))).incidents[1].hours == 9
 
 
 def test_the_edges_of_every_range_are_accepted(tmp_path):

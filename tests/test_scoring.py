@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import findings
-import scoring
+from grader import findings
+from grader import scoring
 
 T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 START, END = T0, T0 + timedelta(hours=48)

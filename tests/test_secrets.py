@@ -339,7 +339,7 @@ def test_the_client_verifies_certificates_and_host_names(monkeypatch):
         monkeypatch.setenv(name, value)
     cfg = config.load_config({config.ELASTICSEARCH_HOST: "https://my-cluster.es.io:443",
                               config.ELASTICSEARCH_API_KEY: KEY})
-    client = es.connect(cfg.host, **data_generator._auth(cfg))
+    client = es.connect(cfg.host, **config.auth(cfg))
     (node,) = client.transport.node_pool.all()
     assert node.config.verify_certs is True
     assert node.config.ssl_assert_fingerprint is None

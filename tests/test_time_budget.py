@@ -53,7 +53,7 @@ def test_a_backfill_that_cannot_finish_stops_between_chunks_and_resumes_exactly(
     summary = data_generator.lambda_handler(BACKFILL, context)
 
     # The first chunk opens with the answer-key records (the 9 chronic profiles of the default roster).
-    records = len(incidents.answer_key(config.Config(), config.HourRange(DAY_START, DAY_START + HOUR)))
+    records = len(incidents.answer_key(config.Config(), config.HourRange(DAY_START, DAY_START + HOUR))[0])
     assert summary["answer_key_records"] == records == 9
     sent = allowed * chunk_size - records
     done_hours = sent // 20

@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, hour_index, stamp
-from scoring import hour_of
+from grader.scoring import hour_of
 
 # Everything the baseline and the report may read of an observation.
 OBSERVED_FIELDS = ("merchant_id", "merchant_name", "city", "payment_provider", "timestamp", "sessions",

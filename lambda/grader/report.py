@@ -11,10 +11,10 @@ import html
 from collections import defaultdict
 from datetime import datetime
 
-import scoring
 from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, hour_index, stamp
+from grader import scoring
+from grader.scoring import hour_of
 from remediations import REMEDIATION, UNMATCHED
-from scoring import hour_of
 
 KIND_COLOURS = {
     "payment_outage": "#d62728",

@@ -18,7 +18,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from findings import LABELS, Finding, Findings
+from grader.findings import LABELS, Finding, Findings
 from generator import hour_index, stamp
 from remediations import REMEDIATION, UNMATCHED
 

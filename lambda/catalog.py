@@ -1,0 +1,71 @@
+"""The incident catalog: every kind is one declarative entry (kinds are data, not branches).
+
+Each Kind says what it hits (scope), what its documents show (labels), its effects on
+every observed field at the plateau, its root cause, the actions that fix it and how
+long its phases last. incidents.py schedules them; generator.py applies their effects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    scope: str  # "merchant", "provider" or "chronic" (the seed's profiles, always on)
+    is_issue: bool  # False: a benign look-alike that should not be flagged
+    labels: tuple  # the labels its documents show at the plateau
+    category: str  # root cause
+    component: str  # {provider}: the payment provider's name
+    description: str  # {scope}: the merchant(s) or provider
+    remediation: tuple = ()  # accepted actions
+    # Effects at the plateau: conversion and error ranges (percent), a factor on
+    # the merchant's usual sessions for that hour, no location.
+    conversion: tuple | None = None
+    errors: tuple | None = None
+    sessions: tuple | None = None
+    drops_location: bool = False
+    # Hours drawn for catalog incidents (inclusive); scenario files default to the first value.
+    ramp_hours: tuple = (1, 3)
+    plateau_hours: tuple = (4, 36)
+    recovery_hours: tuple = (1, 6)
+    night: bool = False  # the plateau falls in quiet local night hours
+
+
+KINDS = (
+    Kind("payment_outage", "provider", True, (HIGH_ERROR_RATE,), "dependency", "payment_provider:{provider}",
+         "Payment provider {provider} is failing: card payments of every merchant on it error out.",
+         ("failover_payment_provider",), errors=(15, 40), plateau_hours=(2, 8)),
+    Kind("gateway_timeouts", "merchant", True, (HIGH_ERROR_RATE, LOW_CONVERSION), "configuration",
+         "payment_gateway", "The payment gateway timeout of {scope} is too low: slow authorisations fail "
+         "and buyers give up.", ("raise_gateway_timeout",), conversion=(5, 30), errors=(15, 40)),
+    Kind("checkout_regression", "merchant", True, (LOW_CONVERSION,), "code_defect", "checkout_release",
+         "A checkout release of {scope} broke a step of the checkout: fewer sessions convert.",
+         ("rollback_release",), conversion=(5, 30), plateau_hours=(8, 60)),
+    Kind("location_feed_loss", "merchant", True, (MISSING_LOCATION,), "data_pipeline", "location_feed",
+         "The location feed of {scope} stopped: its data arrive without location, city and country.",
+         ("restore_location_feed",), drops_location=True, plateau_hours=(8, 60)),
+    Kind("traffic_drop", "merchant", True, (TRAFFIC_DROP,), "configuration", "storefront_dns",
+         "A DNS record of the storefront of {scope} is wrong: most visitors never reach the shop.",
+         ("fix_dns_record",), sessions=(0.12, 0.45)),
+    Kind("promo_surge", "merchant", False, (), "marketing", "promotion",
+         "{scope} runs a promotion: two to four times the usual traffic, rates as usual.",
+         sessions=(2.2, 3.8), plateau_hours=(6, 48)),
+    # 2-3 quiet hours: the catalog's 1-3 narrowed by the rule that every plateau lasts 2 hours or more.
+    Kind("maintenance_window", "merchant", False, (), "operations", "planned_maintenance",
+         "{scope} has planned maintenance in quiet night hours: fewer sessions, rates as usual.",
+         sessions=(0.25, 0.55), ramp_hours=(1, 1), plateau_hours=(2, 3), recovery_hours=(1, 1), night=True),
+    # The seed's chronic profiles: no onset, no end.
+    Kind(LOW_CONVERSION, "chronic", True, (LOW_CONVERSION,), "merchant_profile", "checkout_funnel",
+         "{scope} converts poorly all the time: a chronic profile, not an incident."),
+    Kind(HIGH_ERROR_RATE, "chronic", True, (HIGH_ERROR_RATE,), "merchant_profile", "payment_integration",
+         "Payments of {scope} fail often all the time: a chronic profile, not an incident."),
+    Kind(MISSING_LOCATION, "chronic", True, (MISSING_LOCATION,), "merchant_profile", "merchant_address",
+         "{scope} has no location on record: a chronic profile, not an incident."),
+)
+CATALOG = {kind.name: kind for kind in KINDS}
+ACUTE_KINDS = tuple(kind.name for kind in KINDS if kind.scope != "chronic")
+MAX_SESSION_FACTOR = max(kind.sessions[1] for kind in KINDS if kind.sessions)

@@ -8,6 +8,7 @@ field. They are translated only at the edges: the Lambda handler and the CLI.
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
 import logging
 import re
@@ -172,6 +173,14 @@ def merchant_count(value: str, name: str = MERCHANT_COUNT) -> int:
 
 def seed(value: str, name: str = GENERATOR_SEED) -> int:
     return integer(value, name)
+
+
+def seed_digest(seed: int) -> str:
+    """What records and reports show of a seed: the first 12 hex digits of the SHA-256 of its decimal text.
+
+    The seed itself is a credential for any scenario but steady: with it, the answer key can be recomputed.
+    """
+    return hashlib.sha256(str(seed).encode()).hexdigest()[:12]
 
 
 def patience(value: str, name: str = "--patience") -> int:

@@ -155,6 +155,33 @@ def _answer_key(cfg: config.Config, hour_range: HourRange) -> tuple[list, list |
         client, cfg.remediation_index, lo, hi))
 
 
+class _Kept:
+    """A sink for data_generator.run that keeps the data index's documents, observed fields only."""
+
+    def __init__(self, index: str):
+        self.index = index
+        self.documents: list = []
+
+    def send(self, pairs: list, records: int = 0) -> int:
+        for action, source in pairs[records:]:
+            (meta,) = json.loads(action).values()
+            if meta["_index"] == self.index:
+                self.documents.append(baseline.observed(json.loads(source)))
+        return len(pairs) - records
+
+
+def baseline_nab(cfg: config.Config, hour_range: HourRange) -> dict:
+    """The shipped baseline's NAB scores on cfg's range, seed and scenario, computed here: its data
+    generated in-process (with its 7 days of history) in the world it leaves, where nobody remediates."""
+    nobody = (lambda lo, hi: []) if cfg.remediation else None
+    kept = _Kept(cfg.index)
+    data_generator.run(cfg, HourRange(hour_range.start - HISTORY, hour_range.end), kept, read_remediations=nobody)
+    found = baseline.detect(kept.documents, hour_range.start, hour_range.end)
+    records = incidents.answer_key(cfg, hour_range, nobody)[0]
+    parsed = findings.parse_lines(json.dumps(f) for f in found)
+    return scoring.assess(records, parsed, hour_range.start, hour_range.end).summary()["nab"]
+
+
 def _baseline(args, cfg, hour_range, out, err) -> None:
     # The traffic rule compares with the 7 days before each hour: read them too.
     observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end)
@@ -173,7 +200,8 @@ def _baseline(args, cfg, hour_range, out, err) -> None:
 def _score(args, cfg, hour_range, out, err) -> None:
     parsed = _usable(_findings(args, cfg), args.findings or args.findings_index, err)
     records, skipped = _answer_key(cfg, hour_range)
-    result = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped).summary()
+    result = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped,
+                            baseline_nab(cfg, hour_range)).summary()
     out.write(json.dumps(result, indent=2) + "\n" if args.json else scoring.table(result))
 
 
@@ -185,7 +213,8 @@ def _report(args, cfg, hour_range, out, err) -> None:
     source = args.findings or args.findings_index
     if source:
         parsed = _usable(_findings(args, cfg), source, err)
-        assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped)
+        assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped,
+                                    baseline_nab(cfg, hour_range))
     meta = {"scenario": cfg.scenario, "seed": cfg.seed, "merchants": cfg.merchants,
             "range": f"{generator.stamp(generator.hour_index(hour_range.start))} to "
                      f"{generator.stamp(generator.hour_index(hour_range.end))} ({hour_range.hours} hours)",

@@ -1,4 +1,4 @@
-"""The scenario model: steady, incidents, or a JSON scenario file, read and checked here.
+"""The scenario model: steady, incidents, hard, or a JSON scenario file, read and checked here.
 
 A scenario file places incidents of the catalog on merchants or providers over a base
 scenario. Every mistake is a ConfigError naming the field path (incidents[1].start),
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import generator
 from catalog import ACUTE_KINDS, CATALOG
-from config import (GENERATOR_SEED, SCENARIO, SCENARIOS, Config, ConfigError, EventError,
+from config import (GENERATOR_SEED, SCENARIO, SCENARIO_NAMES, SCENARIOS, Config, ConfigError, EventError,
                     floor_hour, merchant_number, not_a_merchant, parse_time, shown)
 
 # Scenario files named by file name alone are looked up here (shipped in the zip).
@@ -41,8 +41,8 @@ class ScenarioIncident:
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str  # as SCENARIO gives it: steady, incidents or the file's name or path
-    base: str  # steady or incidents
+    name: str  # as SCENARIO gives it: steady, incidents, hard or the file's name or path
+    base: str  # steady, incidents or hard
     incidents: tuple = ()
 
 
@@ -85,7 +85,7 @@ def _scenario_file(path: str, mtime: int, name: str, merchants: int, seed: int) 
             fail(key, f"is not a scenario key (allowed: {', '.join(SCENARIO_KEYS)})")
     base = data.get("base", "steady")
     if base not in SCENARIOS:
-        fail("base", f"must be {' or '.join(SCENARIOS)}, got {shown(base)}")
+        fail("base", f"must be {SCENARIO_NAMES}, got {shown(base)}")
     if not isinstance(data.get("description", ""), str):
         fail("description", "must be a string")
     specs = data.get("incidents", [])

@@ -60,7 +60,7 @@ MISTAKES = {
     "not JSON": ("{base: steady}", "is not valid JSON"),
     "not an object": ([], "the file must hold a JSON object"),
     "unknown top-level key": ({"base": "steady", "incident": []}, "incident is not a scenario key"),
-    "unknown base": ({"base": "chaos"}, "base must be steady or incidents, got 'chaos'"),
+    "unknown base": ({"base": "chaos"}, "base must be steady, incidents or hard, got 'chaos'"),
     "incidents not a list": ({"incidents": {}}, "incidents must be a list"),
     "incident not an object": ({"incidents": ["x"]}, "incidents[0] must be a JSON object"),
     "unknown kind": (with_incident(kind="meteor_strike"), "incidents[1].kind must be one of payment_outage, "),
@@ -144,3 +144,9 @@ def test_the_edges_of_every_range_are_accepted(tmp_path):
     assert (long.hours, long.ramp_hours, long.recovery_hours, long.requires_action) == (8784, 3, 6, False)
     # start is the onset as an epoch hour: a whole number, as the generator's hour arithmetic needs.
     assert type(short.start) is int and short.start == 498418  # 2026-11-10T10:00Z
+
+
+def test_a_file_may_build_on_the_hard_tier(tmp_path):
+    loaded = load(tmp_path, {"base": "hard", "incidents": [GOOD]})
+    assert (loaded.base, [i.kind for i in loaded.incidents]) == ("hard", ["checkout_regression"])
+    assert scenario.load(Config(scenario="hard")) == scenario.Scenario("hard", "hard")

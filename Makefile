@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit package deploy bench mutate clean baseline score report screenshot
+.PHONY: run test lint unit package deploy bench mutate clean baseline reference score report screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,8 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/python lambda/data_generator.py $(ARGS)
 
-## make baseline|score|report ARGS="--start ISO --end ISO ...": grade an AI (docs/grading.md)
-baseline score report: $(VENV)/.runtime
+## make baseline|reference|score|report ARGS="--start ISO --end ISO ...": grade an AI (docs/grading.md)
+baseline reference score report: $(VENV)/.runtime
 	$(BIN)/python lambda/evaluate.py $@ $(ARGS)
 
 ## make screenshot: regenerate docs/report.png (README) from a week of SCENARIO=incidents; needs chromium

@@ -1,6 +1,7 @@
 """Grade an AI against the answer key: baseline, score and report (docs/grading.md).
 
   python lambda/evaluate.py baseline --start ISO --end ISO [--input NDJSON] [--output findings.jsonl]
+  python lambda/evaluate.py reference --start ISO --end ISO [--input NDJSON] [--output findings.jsonl] [--remediate]
   python lambda/evaluate.py score (--findings F | --findings-index NAME) --start ISO --end ISO [--json]
   python lambda/evaluate.py report --start ISO --end ISO [--input NDJSON] [--findings F] [--output report.html]
   python lambda/evaluate.py remediate (--merchant ID | --payment-provider NAME) --action ACTION --at ISO
@@ -27,9 +28,11 @@ import es
 import generator
 import incidents
 from config import HOUR, ConfigError, EventError, HourRange
-from grader import baseline, findings, scoring
+from grader import baseline, findings, reference, scoring
 
 HISTORY = baseline.HISTORY_DAYS * 24 * HOUR
+REFERENCE_HISTORY = (reference.HISTORY_HOURS + reference.LEAD_HOURS) * HOUR
+EVENTS_SUFFIX = "-events"
 # Every action some incident kind accepts, in the catalog's order.
 ACTIONS = tuple(dict.fromkeys(action for kind in catalog.CATALOG.values() for action in kind.remediation))
 
@@ -62,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("baseline", "write the baseline detector's findings")
     source(sub)
     sub.add_argument("--output", metavar="FILE", help="write the findings here (default: stdout)")
+    sub = command("reference", "write the reference solver's findings, each with a root cause")
+    source(sub)
+    sub.add_argument("--output", metavar="FILE", help="write the findings here (default: stdout)")
+    sub.add_argument("--remediate", action="store_true",
+                     help="also write the accepted action for what it found in the range to the remediations "
+                          "index, as an AI would (the closed loop)")
     sub = command("score", "score findings against the answer key")
     findings_from(sub, required=True)
     sub.add_argument("--json", action="store_true", help="print the score as JSON")
@@ -96,10 +105,11 @@ def _client(cfg: config.Config):
     return es.connect(cfg.host, **config.auth(cfg))
 
 
-def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) -> list:
-    """Documents of index in the generator's bulk NDJSON (other indices' pairs, the answer key's, skipped)."""
+def _ndjson(path: str, indices: dict, start: datetime, end: datetime) -> dict:
+    """{index: [documents of hours [start, end)]} of indices ({index: fields kept}) in the generator's
+    bulk NDJSON; other indices' pairs (the answer key's) are skipped."""
     first, stop = generator.stamp(generator.hour_index(start)), generator.stamp(generator.hour_index(end))
-    out = []
+    out = {index: [] for index in indices}
     try:
         with open(path, encoding="utf-8") as stream:
             for number, action_line in enumerate(stream, 1):
@@ -112,17 +122,34 @@ def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) 
                     target, timestamp = meta["_index"], doc.get("timestamp", "")
                 except (ValueError, AttributeError, TypeError, KeyError):
                     raise ConfigError(f"--input {path}: line {number} is not a bulk action and document pair") from None
-                if target == index and first <= timestamp < stop:
-                    out.append(baseline.observed(doc))
+                if target in out and first <= timestamp < stop:
+                    out[target].append({name: doc[name] for name in indices[target] if name in doc})
     except OSError as exc:
         raise ConfigError(f"--input: {exc}") from None
     return out
+
+
+def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) -> list:
+    """The baseline's observed fields of index's documents in the generator's bulk NDJSON."""
+    return _ndjson(path, {index: baseline.OBSERVED_FIELDS}, start, end)[index]
 
 
 def _observations(args, cfg: config.Config, start: datetime, end: datetime) -> list:
     if args.input:
         return _ndjson_observations(args.input, cfg.index, start, end)
     return es.read_observations(_client(cfg), cfg.index, start, end, baseline.OBSERVED_FIELDS)
+
+
+def _documents_and_events(args, cfg: config.Config, start: datetime, end: datetime) -> tuple:
+    """What the reference reads: its observed fields of the documents, and the events, of [start, end)."""
+    events_index = cfg.index + EVENTS_SUFFIX
+    if args.input:
+        found = _ndjson(args.input, {cfg.index: reference.OBSERVED_FIELDS, events_index: reference.EVENT_FIELDS},
+                        start, end)
+        return found[cfg.index], found[events_index]
+    client = _client(cfg)
+    return (es.read_observations(client, cfg.index, start, end, reference.OBSERVED_FIELDS),
+            es.read_observations(client, events_index, start, end, reference.EVENT_FIELDS))
 
 
 def _findings(args, cfg: config.Config) -> findings.Findings:
@@ -182,10 +209,7 @@ def baseline_nab(cfg: config.Config, hour_range: HourRange) -> dict:
     return scoring.assess(records, parsed, hour_range.start, hour_range.end).summary()["nab"]
 
 
-def _baseline(args, cfg, hour_range, out, err) -> None:
-    # The traffic rule compares with the 7 days before each hour: read them too.
-    observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end)
-    found = baseline.detect(observations, hour_range.start, hour_range.end)
+def _write_findings(args, found: list, out) -> None:
     text = "".join(json.dumps(f) + "\n" for f in found)
     if args.output:
         os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
@@ -193,8 +217,27 @@ def _baseline(args, cfg, hour_range, out, err) -> None:
             stream.write(text)
     else:
         out.write(text)
+
+
+def _baseline(args, cfg, hour_range, out, err) -> None:
+    # The traffic rule compares with the 7 days before each hour: read them too.
+    observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end)
+    found = baseline.detect(observations, hour_range.start, hour_range.end)
+    _write_findings(args, found, out)
     print(f"baseline: {len(found)} findings from {len(observations)} documents "
           f"({hour_range.hours} hours and {baseline.HISTORY_DAYS} days of history)", file=err)
+
+
+def _reference(args, cfg, hour_range, out, err) -> None:
+    documents, events = _documents_and_events(args, cfg, hour_range.start - REFERENCE_HISTORY, hour_range.end)
+    found = reference.solve(documents, events, hour_range.start, hour_range.end, running=not args.remediate)
+    _write_findings(args, found, out)
+    print(f"reference: {len(found)} findings from {len(documents)} documents and {len(events)} events",
+          file=err)
+    if args.remediate:
+        client = _client(cfg)
+        for field, target, action, timestamp in reference.actions(found):
+            _write_remediation(client, cfg, {field: target}, action, timestamp, out=err)
 
 
 def _score(args, cfg, hour_range, out, err) -> None:
@@ -242,16 +285,22 @@ def _remediate(args, cfg: config.Config, out) -> None:
         raise ConfigError(f"--action must be one of {', '.join(ACTIONS)}, got {config.shown(args.action)}")
     # The AI acts on data it has seen: never in an hour not generated yet.
     hour = config.past_hour(args.at, "--at", datetime.now(timezone.utc))
-    document = {**target, "action": args.action, "timestamp": hour.strftime("%Y-%m-%dT%H:00:00Z")}
-    for field, value in (("incident_id", args.incident_id), ("note", args.note)):
-        if value is not None:
-            document[field] = value
-    doc_id = f"{next(iter(target.values()))}-{args.action}-{hour:%Y%m%d%H}"
-    es.write_remediation(_client(cfg), cfg.remediation_index, doc_id, document)
+    extra = {field: value for field, value in (("incident_id", args.incident_id), ("note", args.note))
+             if value is not None}
+    _write_remediation(_client(cfg), cfg, target, args.action, hour.strftime("%Y-%m-%dT%H:00:00Z"), out, extra)
+
+
+def _write_remediation(client, cfg: config.Config, target: dict, action: str, timestamp: str, out,
+                       extra: dict | None = None) -> None:
+    """One remediation document, under an id that makes the same action at the same hour overwrite it:
+    the one path by which `remediate` and `reference --remediate` act."""
+    document = {**target, "action": action, "timestamp": timestamp, **(extra or {})}
+    doc_id = f"{next(iter(target.values()))}-{action}-{timestamp[:4]}{timestamp[5:7]}{timestamp[8:10]}{timestamp[11:13]}"
+    es.write_remediation(client, cfg.remediation_index, doc_id, document)
     out.write(f"remediation {doc_id} written to {cfg.remediation_index}: {json.dumps(document)}\n")
 
 
-COMMANDS = {"baseline": _baseline, "score": _score, "report": _report}
+COMMANDS = {"baseline": _baseline, "reference": _reference, "score": _score, "report": _report}
 
 
 def main(argv=None, environ=None, out=None, err=None) -> int:

@@ -1,0 +1,258 @@
+"""The reference solver: an example agent for SCENARIO=hard, small and plain on purpose.
+
+It reads what an AI may read and nothing else: the data index's documents and the change
+events, with the history before the range. It never sees the answer key, the seed, the
+catalog's draws or the generator's state. What it knows of the kinds is what
+docs/scenarios.md publishes (the label definitions and the evidence table), as an expert
+operator would know their systems.
+
+Per merchant and hour:
+1. Usual values: the median, over the previous WEEKS weeks, of the same hour of the week
+   (offsets are fixed, so that is the same local hour and weekday).
+2. Evidence over the last POOL hours, as sums of counts (one hour of a small merchant is
+   mostly noise): conversion and sessions per channel, each error code, latency.
+3. A label fires when its published definition holds against the usual values.
+4. Its cause is the row of the evidence table the evidence matches (which code rose, which
+   channel fell, latency, the events just before), or a benign look-alike's (no finding).
+5. One finding per merchant, label and episode (the label firing with gaps of at most QUIET
+   hours), at the hour the cause was decided, with that cause.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from datetime import datetime
+
+from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, hour_index, stamp
+from grader.scoring import hour_of
+
+WEEKS = 3
+HISTORY_HOURS = WEEKS * 168
+POOL = 3
+QUIET = 6
+# The episode state at the range's start is worked out from this many hours before it,
+# so a run of one hour finds what a run of a month finds in that hour.
+LEAD_HOURS = 24
+# How long a location loss waits for a geocoder status notice (they lag 1-3 h).
+STATUS_WAIT = 3
+
+CODES = ("declined", "timeout", "provider_unavailable", "fraud_blocked", "authentication_failed",
+         "invalid_request")
+CHANNELS = ("web", "app")
+# Everything the solver reads of a document.
+OBSERVED_FIELDS = ("merchant_id", "timestamp", "payment_provider", "sessions", "transaction_count",
+                   "failed_transactions", "location", "errors_by_code", "latency_p95_ms", "channels")
+EVENT_FIELDS = ("timestamp", "merchant_id", "payment_provider", "type", "component")
+
+# The published root causes and accepted actions of the kinds it can name (docs/scenarios.md).
+CAUSES = {
+    "provider_outage": ("dependency", "payment_provider:{provider}", "failover_payment_provider"),
+    "gateway_timeouts": ("configuration", "payment_gateway", "raise_gateway_timeout"),
+    "fraud_rules_too_strict": ("configuration", "fraud_rules", "relax_fraud_rules"),
+    "expired_credentials": ("credentials", "api_credentials", "rotate_api_credentials"),
+    "checkout_regression": ("code_defect", "checkout_release", "rollback_release"),
+    "three_ds_failure": ("dependency", "three_d_secure", "switch_3ds_provider"),
+    "pricing_error": ("configuration", "pricing", "revert_price_change"),
+    "dns_misconfiguration": ("configuration", "storefront_dns", "fix_dns_record"),
+    "app_crash_release": ("code_defect", "app_release", "rollback_app_release"),
+    "cdn_outage": ("dependency", "cdn", "failover_cdn"),
+    "location_feed_loss": ("data_pipeline", "location_feed", "restore_location_feed"),
+    "merchant_record_edit": ("configuration", "merchant_record", "restore_merchant_record"),
+    "geocoder_outage": ("dependency", "geocoder", "failover_geocoder"),
+}
+# The code each error cause raises (provider_unavailable: an outage or planned maintenance).
+CODE_CAUSES = {"provider_unavailable": "provider_outage", "timeout": "gateway_timeouts",
+               "fraud_blocked": "fraud_rules_too_strict", "authentication_failed": "expired_credentials"}
+BENIGN = "benign"  # a look-alike: the label fires, but nothing is wrong
+WAIT = None  # the cause is not decided yet
+
+
+def _counts(doc: dict) -> dict:
+    """The additive numbers of one document."""
+    out = {"sessions": doc["sessions"], "transactions": doc["transaction_count"],
+           "failed": doc["failed_transactions"]}
+    for code in CODES:
+        out[code] = doc.get("errors_by_code", {}).get(code, 0)
+    for channel in CHANNELS:
+        counts = doc.get("channels", {}).get(channel, {})
+        out[f"{channel}_sessions"] = counts.get("sessions", 0)
+        out[f"{channel}_transactions"] = counts.get("transactions", 0)
+    return out
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return part / whole if whole else None
+
+
+class Merchant:
+    """One merchant's documents by hour, and the evidence at any hour against its usual."""
+
+    def __init__(self, docs: dict):
+        self.docs = docs  # hour -> document
+        self.counts = {h: _counts(doc) for h, doc in docs.items()}
+
+    def pooled(self, h: int) -> dict | None:
+        """Sums of the counts over the POOL hours ending at h, latency their median; None if any is missing."""
+        hours = range(h - POOL + 1, h + 1)
+        if not all(p in self.counts for p in hours):
+            return None
+        out = {key: sum(self.counts[p][key] for p in hours) for key in self.counts[h]}
+        out["latency"] = statistics.median(self.docs[p].get("latency_p95_ms", 0) for p in hours)
+        return out
+
+    def usual(self, h: int) -> dict | None:
+        """The median of each pooled value at the same hour of the week over the previous WEEKS weeks."""
+        past = [pooled for week in range(1, WEEKS + 1) if (pooled := self.pooled(h - 168 * week))]
+        if len(past) < 2:
+            return None
+        return {key: statistics.median(p[key] for p in past) for key in past[0]}
+
+    def located_usually(self, h: int) -> bool:
+        return sum("location" in self.docs.get(h - 168 * week, {}) for week in range(1, WEEKS + 1)) >= 2
+
+
+def evidence(now: dict, usual: dict) -> dict:
+    """The ratios the rules read: now against usual (None where usual is 0)."""
+    e = {}
+    for prefix in ("", "web_", "app_"):
+        name = prefix or "all_"
+        sessions, transactions = prefix + "sessions", prefix + "transactions"
+        e[name + "sessions"] = _ratio(now[sessions], usual[sessions])
+        conversion, usual_conversion = _ratio(now[transactions], now[sessions]), _ratio(usual[transactions],
+                                                                                        usual[sessions])
+        e[name + "conversion"] = None if conversion is None or not usual_conversion else conversion / usual_conversion
+    e["transactions"] = _ratio(now["transactions"], usual["transactions"])
+    e["errors"] = _ratio(now["failed"], now["transactions"]) or 0.0
+    e["usual_errors"] = _ratio(usual["failed"], usual["transactions"]) or 0.0
+    # Per code: the failures beyond what the usual rate of that code gives at today's volume.
+    e["excess"] = {code: now[code] - now["transactions"] * (_ratio(usual[code], usual["transactions"]) or 0.0)
+                   for code in CODES}
+    e["latency"] = _ratio(now["latency"], usual["latency"]) or 1.0
+    return e
+
+
+def _low(value) -> bool:
+    return value is not None and value <= 0.7
+
+
+def _dropped(value) -> bool:
+    return value is not None and value <= 0.5
+
+
+def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
+    """{label: cause (a CAUSES kind) or BENIGN} of what fires at hour h, from the evidence e.
+
+    events: the merchant's and its provider's (hour, type, component), in time order.
+    """
+    def seen(kind: str, component: str, lo: int, hi: int) -> bool:
+        return any(lo <= t <= hi and kind == k and component in c for t, k, c in events)
+
+    fired = {}
+    usual_errors = e["usual_errors"]
+    if e["errors"] >= max(2 * usual_errors, usual_errors + 0.04):
+        code = max(CODE_CAUSES, key=lambda c: e["excess"][c])
+        fired[HIGH_ERROR_RATE] = CODE_CAUSES[code]
+        if code == "provider_unavailable" and seen("maintenance_notice", provider, h - 96, h):
+            fired[HIGH_ERROR_RATE] = BENIGN  # announced maintenance
+    if any(_low(e[f"{c}_conversion"]) for c in ("all", "web", "app")):
+        if (e["web_sessions"] or 0) >= 1.5 and 0.8 <= (e["transactions"] or 0) <= 1.25:
+            fired[LOW_CONVERSION] = BENIGN  # bots: web sessions up, purchases as usual
+        elif not (_low(e["web_conversion"]) and _low(e["app_conversion"])):
+            fired[LOW_CONVERSION] = "checkout_regression"
+        elif e["latency"] >= 1.3:
+            fired[LOW_CONVERSION] = "three_ds_failure"
+        else:
+            fired[LOW_CONVERSION] = "pricing_error"
+    web, app = _dropped(e["web_sessions"]), _dropped(e["app_sessions"])
+    if web or app or _dropped(e["all_sessions"]):
+        fired[TRAFFIC_DROP] = "cdn_outage" if web == app else "dns_misconfiguration" if web else "app_crash_release"
+    return fired
+
+
+def location_cause(events: list, onset: int, h: int):
+    """The cause of a location loss that began at onset, as known at h: a record change just
+    before, a geocoder notice within STATUS_WAIT hours, otherwise the feed (once the wait is over)."""
+    if any(onset - 2 <= t <= h and k == "config_change" and "merchant_record" in c for t, k, c in events):
+        return "merchant_record_edit"
+    if any(onset <= t <= h and k == "provider_status" and "geocoder" in c for t, k, c in events):
+        return "geocoder_outage"
+    return "location_feed_loss" if h >= onset + STATUS_WAIT else WAIT
+
+
+def _event_rows(events) -> dict:
+    """{merchant_id or provider: [(hour, type, component)]} in time order."""
+    rows = defaultdict(list)
+    for event in events:
+        target = event.get("merchant_id") or event.get("payment_provider")
+        if target and isinstance(event.get("timestamp"), str):
+            rows[target].append((hour_of(event["timestamp"][:13] + ":00:00Z"), event.get("type", ""),
+                                 str(event.get("component", ""))))
+    return {target: sorted(found) for target, found in rows.items()}
+
+
+def solve(documents, events, start: datetime, end: datetime, running: bool = True) -> list:
+    """Findings for the hours [start, end), from documents and events that reach back
+    HISTORY_HOURS + LEAD_HOURS before start.
+
+    running: an episode already under way at start is reported at start (the grading view);
+    False reports only episodes decided inside the range (the closed loop's view, hour by hour:
+    an earlier hour's run acted on the others).
+    """
+    first, stop = hour_index(start), hour_index(end)
+    by_merchant = defaultdict(dict)
+    for doc in documents:
+        by_merchant[doc["merchant_id"]][hour_of(doc["timestamp"])] = doc
+    rows = _event_rows(events)
+    out = []
+    for merchant_id, docs in by_merchant.items():
+        merchant = Merchant(docs)
+        episodes: dict = {}  # label -> {"last": hour firing, "onset", "cause", "decided", "reported"}
+        for h in range(first - LEAD_HOURS, stop):
+            doc = docs.get(h)
+            if doc is None:
+                continue
+            provider = doc.get("payment_provider", "")
+            mine = sorted(rows.get(merchant_id, []) + rows.get(provider, []))
+            now, usual = merchant.pooled(h), merchant.usual(h)
+            fired = diagnose(evidence(now, usual), provider, mine, h) if now and usual else {}
+            if "location" not in doc and merchant.located_usually(h):
+                fired[MISSING_LOCATION] = WAIT
+            for label, cause in fired.items():
+                episode = episodes.get(label)
+                if episode is None or h - episode["last"] > QUIET:
+                    episode = episodes[label] = {"onset": h, "cause": WAIT, "decided": None, "reported": False}
+                episode["last"] = h
+                if label == MISSING_LOCATION:
+                    cause = location_cause(mine, episode["onset"], h)
+                if episode["cause"] is WAIT and cause is not WAIT:
+                    episode["cause"], episode["decided"] = cause, h
+                if (episode["cause"] not in (WAIT, BENIGN) and not episode["reported"] and h >= first
+                        and (running or episode["decided"] >= first)):
+                    out.append(_finding(merchant_id, label, h, episode["cause"], provider))
+                    episode["reported"] = True
+    return sorted(out, key=lambda f: (f["timestamp"], f["merchant_id"], f["issue"]))
+
+
+def _finding(merchant_id: str, label: str, h: int, kind: str, provider: str) -> dict:
+    category, component, _ = CAUSES[kind]
+    return {"merchant_id": merchant_id, "issue": label, "timestamp": stamp(h),
+            "root_cause": {"category": category, "component": component.format(provider=provider)}, "note": kind}
+
+
+def actions(found: list) -> list:
+    """The accepted action of each finding: (target field, target, action, hour stamp), once per
+    target and action within QUIET hours (an outage seen on several merchants is failed over once)."""
+    out, last = [], {}
+    for finding in found:
+        kind = finding["note"]
+        _, component, action = CAUSES[kind]
+        if kind == "provider_outage":
+            target = ("payment_provider", finding["root_cause"]["component"].split(":", 1)[1])
+        else:
+            target = ("merchant_id", finding["merchant_id"])
+        hour = hour_of(finding["timestamp"])
+        if hour - last.get((target, action), hour - QUIET - 1) > QUIET:
+            out.append((*target, action, finding["timestamp"]))
+            last[(target, action)] = hour
+    return out

@@ -603,9 +603,10 @@ def read_documents(client, index: str, query: dict, sort: list, source: list | N
                 pass  # it expires with its keep-alive anyway
 
 
-def read_observations(client, index: str, start, end, fields) -> list:
-    """The documents of hours [start, end) (aware datetimes), only fields, by hour then merchant."""
+def read_observations(client, index: str, start, end, fields, retrier: Retrier | None = None) -> list:
+    """The documents of hours [start, end) (aware datetimes), only fields, by hour then merchant;
+    retrier bounds the opening search's retries (default: the CLI's default patience)."""
     query = {"range": {"timestamp": {"gte": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                                      "lt": end.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
     sort = [{"timestamp": "asc"}, {"merchant_id": "asc"}]
-    return [source for _, source in read_documents(client, index, query, sort, list(fields))]
+    return [source for _, source in read_documents(client, index, query, sort, list(fields), retrier)]

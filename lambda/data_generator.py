@@ -235,12 +235,21 @@ def _flag_int(flag: str):
     return parse
 
 
-def _parser() -> argparse.ArgumentParser:
+def argument_parser(**kwargs) -> argparse.ArgumentParser:
+    """An ArgumentParser for both command lines: no abbreviated flags (--merchant 5 must not be
+    taken for --merchants; give subparsers allow_abbrev=False too), usage errors in one line."""
     import argparse  # the command line only: ~15 ms of every Lambda cold start otherwise
 
-    parser = argparse.ArgumentParser(
+    class Parser(argparse.ArgumentParser):  # its subparsers are Parsers too
+        def error(self, message):
+            self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    return Parser(allow_abbrev=False, **kwargs)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argument_parser(
         prog="data_generator.py",
-        allow_abbrev=False,  # --merchant 5 must not be taken for --merchants
         description="Generate hourly merchant data points and index them into Elasticsearch "
         "(ELASTICSEARCH_HOST set) or write them as bulk NDJSON (default: out/<index>-<hour>.ndjson).",
     )

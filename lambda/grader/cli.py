@@ -38,9 +38,9 @@ ACTIONS = tuple(dict.fromkeys(action for kind in catalog.CATALOG.values() for ac
 
 
 def _parser() -> argparse.ArgumentParser:
-    # allow_abbrev=False everywhere: --merchant 5 must not be taken for --merchants.
-    parser = argparse.ArgumentParser(prog="evaluate.py", description="Grade an AI's findings against the answer key.",
-                                     allow_abbrev=False)
+    # allow_abbrev=False on every subparser too: --merchant 5 must not be taken for --merchants.
+    parser = data_generator.argument_parser(prog="evaluate.py",
+                                            description="Grade an AI's findings against the answer key.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def patience(sub: argparse.ArgumentParser) -> None:
@@ -50,7 +50,6 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help, allow_abbrev=False)
-        patience(sub)
         sub.add_argument("--start", required=True, help="first hour, ISO 8601 (naive = UTC)")
         sub.add_argument("--end", required=True, help="end of the range, exclusive")
         sub.add_argument("--scenario", metavar="NAME|FILE", help=f"scenario (env {config.SCENARIO}, default steady)")
@@ -59,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--index", metavar="NAME", help=f"data index (env {config.ELASTICSEARCH_INDEX})")
         sub.add_argument("--remediation", metavar="on|off",
                          help=f"the closed loop: apply and score remediations (env {config.REMEDIATION}, default off)")
+        patience(sub)
         return sub
 
     def source(sub: argparse.ArgumentParser) -> None:
@@ -84,7 +84,6 @@ def _parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("remediate", help="write one remediation (the AI's action) for the closed loop",
                               description="write one remediation to the remediations index (docs/closed-loop.md)",
                               allow_abbrev=False)
-    patience(sub)
     target = sub.add_mutually_exclusive_group(required=True)
     target.add_argument("--merchant", metavar="ID", help="act on one merchant, e.g. merchant_003")
     target.add_argument("--payment-provider", metavar="NAME", help="act on a payment provider (all its merchants)")
@@ -95,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
     sub.add_argument("--index", metavar="NAME", help=f"data index (env {config.ELASTICSEARCH_INDEX}); "
                                                      f"remediations go to {config.REMEDIATION_INDEX}")
+    patience(sub)
     sub.set_defaults(seed=None, scenario=None, remediation=None)
     return parser
 

@@ -256,18 +256,13 @@ def _pair_id(pair) -> str:
     return meta["_id"]
 
 
-def _answering(action_line: str, entry) -> dict | None:
-    """entry's item if it answers action_line: one key, the same action (index), and the same _id."""
-    if not isinstance(entry, dict) or len(entry) != 1:
-        return None
-    ((op, item),) = entry.items()
-    if not isinstance(item, dict) or not isinstance(item.get("_id"), str):
-        return None
+def _answers(action_line: str, op: str, _id: str) -> bool:
+    """An item of action op for _id answers action_line: the same action (index) and _id."""
     # Our action lines end in "_id":"<id>"}}: compared as text, parsed only when that differs (an escaped id).
-    if action_line.startswith(f'{{"{op}":') and action_line.endswith(f'"_id":"{item["_id"]}"}}}}'):
-        return item
+    if action_line.endswith('"_id":"' + _id + '"}}') and action_line.startswith('{"' + op + '":'):
+        return True
     ((action, meta),) = json.loads(action_line).items()
-    return item if (op, item["_id"]) == (action, meta.get("_id")) else None
+    return (op, _id) == (action, meta.get("_id"))
 
 
 def _items(answer, pairs: list) -> list:
@@ -283,11 +278,15 @@ def _items(answer, pairs: list) -> list:
         raise _Malformed(f"{len(items)} items for {len(pairs)} actions")
     checked = []
     for n, (pair, entry) in enumerate(zip(pairs, items)):
-        item = _answering(pair[0], entry)
-        if item is None:
+        try:
+            ((op, item),) = entry.items()
+            _id, status = item["_id"], item.get("status")
+            answers = type(_id) is str and _answers(pair[0], op, _id)
+        except (AttributeError, ValueError, KeyError, TypeError):  # not {action: {"_id": ...}}
+            answers = False
+        if not answers:
             raise _Malformed(f"item {n} does not answer action {n} ({_pair_id(pair)})")
-        status = item.get("status")
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        if type(status) is not int or not 100 <= status <= 599:  # bool is not int here
             raise _Malformed(f"item {n} ({_pair_id(pair)}) has no HTTP status (got {str(status)[:20]})")
         checked.append(item)
     return checked

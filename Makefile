@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit package deploy bench mutate clean baseline score report screenshot
+.PHONY: run test lint unit package deploy bench mutate clean baseline score report grade screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: $(VENV)/.runtime
 ## make baseline|score|report ARGS="--start ISO --end ISO ...": grade an AI (docs/grading.md)
 baseline score report: $(VENV)/.runtime
 	$(BIN)/python lambda/evaluate.py $@ $(ARGS)
+
+## make grade ARGS="--scenario incidents --days 30" [FINDINGS=file]: generate with history, baseline
+## (or the AI's FINDINGS), score, report, all in out/grade/ (README, docs/grading.md)
+grade: $(VENV)/.runtime
+	$(BIN)/python lambda/evaluate.py grade $(if $(FINDINGS),--findings $(FINDINGS)) $(ARGS)
 
 ## make screenshot: regenerate docs/report.png (README) from a week of SCENARIO=incidents; needs chromium
 SHOT := out/screenshot

@@ -192,7 +192,7 @@ ROWS = _Rows()
 
 def _nice(top: float) -> tuple:
     """(scale, step): a round scale of at most 3 round steps from zero that holds top."""
-    raw = max(top, 1) / 3
+    raw = max(top, 3) / 3
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     return math.ceil(top / step) * step if top > 0 else step, step
@@ -368,7 +368,7 @@ def _panel(merchant_id: str, hours: dict, axis: _Axis, bands: list, markers: lis
     first = next(iter(hours.values()), {})
     details = " · ".join(_e(first[k]) for k in ("merchant_name", "city", "payment_provider") if k in first)
     tags = "".join(f' <span class="chronic">chronic {_e(label)}</span>' for label in chronic)
-    return (f'<div class="panel" id="{_e(merchant_id)}" data-merchant="{_e(merchant_id)}"><h3>{_e(merchant_id)} '
+    return (f'<div class="panel" data-merchant="{_e(merchant_id)}" id="{_e(merchant_id)}"><h3>{_e(merchant_id)} '
             f'<small>{details}</small>{tags}</h3><svg width="{WIDTH}" height="{ROWS.height:.0f}" '
             f'viewBox="0 0 {WIDTH} {ROWS.height:.0f}" role="img" aria-label="{_e(merchant_id)}">{"".join(body)}'
             f'</svg></div>')
@@ -600,8 +600,8 @@ def render(meta: dict, start: datetime, end: datetime, observations, records: li
         problems = {m: [r for r in mine[m] if r.get("is_issue") and (timed(r) or not r.get("onset"))]
                     for m in merchants}
         summary = (f'<h2>Merchants</h2><section id="summary"><p>{len(merchants)} merchants; panels below for the '
-                   f'{len(drawn)} with incidents, findings or remediations in the range, their lines averaged over '
-                   f'{bucket} hours.</p>{_summary(merchants, problems, markers, assessment, set(drawn))}</section>')
+                   f'{len(drawn)} with incidents, findings or remediations in the range, '
+                   f'{"one point an hour" if bucket == 1 else f"one point per {bucket} hours (an average)"}.</p>{_summary(merchants, problems, markers, assessment, set(drawn))}</section>')
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'

@@ -34,19 +34,12 @@ grade: $(VENV)/.runtime
 
 ## make screenshot: regenerate docs/report.png (README) from a week of SCENARIO=incidents; needs chromium
 SHOT := out/screenshot
-SHOT_CONFIG := --scenario incidents --merchants 6 --seed 1729
-SHOT_RANGE := --start 2026-11-01T00:00:00Z --end 2026-11-08T00:00:00Z
 CHROMIUM ?= chromium
 screenshot: $(VENV)/.runtime
-	mkdir -p $(SHOT)
-	$(BIN)/python lambda/data_generator.py $(SHOT_CONFIG) --start 2026-10-25T00:00:00Z --end 2026-11-08T00:00:00Z \
-		--output $(SHOT)/data.ndjson
-	$(BIN)/python lambda/evaluate.py baseline $(SHOT_CONFIG) $(SHOT_RANGE) --input $(SHOT)/data.ndjson \
-		--output $(SHOT)/baseline.jsonl
-	$(BIN)/python lambda/evaluate.py report $(SHOT_CONFIG) $(SHOT_RANGE) --input $(SHOT)/data.ndjson \
-		--findings $(SHOT)/baseline.jsonl --output $(SHOT)/report.html
+	$(BIN)/python lambda/evaluate.py grade --scenario incidents --merchants 6 --seed 1729 --end 2026-11-08 --days 7 \
+		--output-dir $(SHOT)
 	$(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
-		--disable-sync --no-first-run --user-data-dir=$(SHOT)/profile --hide-scrollbars --window-size=1200,1250 \
+		--disable-sync --no-first-run --user-data-dir=$(SHOT)/profile --hide-scrollbars --window-size=1200,1760 \
 		--screenshot=docs/report.png file://$(CURDIR)/$(SHOT)/report.html
 
 ## make test: the whole suite, as CI runs it

@@ -97,9 +97,10 @@ dl.meta{display:grid;grid-template-columns:repeat(2,max-content minmax(0,auto));
 dl.meta dt{color:#57606a}dl.meta dd{margin:0}
 .tables{display:flex;flex-wrap:wrap;gap:8px 20px;align-items:flex-start}
 table{border-collapse:collapse;font-size:12px}td,th{padding:2px 7px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
+table.per-label td,table.per-label th{padding:2px 5px}
 caption{caption-side:bottom;text-align:left;color:#57606a;font-size:11px;padding-top:3px;max-width:360px}
-th{font-weight:600;background:#f6f8fa}td.value{font-variant-numeric:tabular-nums;max-width:170px}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-table.score td.why{color:#57606a;max-width:340px}table.score td.metric{font-weight:600;max-width:150px}
+th{font-weight:600;background:#f6f8fa}td.value{font-variant-numeric:tabular-nums;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.score td.why{color:#57606a;max-width:370px}table.score td.metric{font-weight:600;max-width:150px}
 .legend{position:sticky;top:0;z-index:1;background:#fff;padding:5px 0 4px;border-bottom:1px solid #d0d7de;max-width:1100px}
 .legend span{display:inline-block;margin:1px 14px 1px 0;white-space:nowrap}
 .legend svg{vertical-align:-2px;margin-right:4px}
@@ -145,10 +146,10 @@ def _kind_style() -> str:
 def _pattern(kind: str, look: Look) -> str:
     tint = f'<rect width="7" height="7" fill="{look.colour}" fill-opacity="0.1"/>'
     if look.hatch == "stripes":
-        lines = f'<rect width="2.2" height="7" fill="{look.colour}" fill-opacity="0.5"/>'
+        lines = f'<rect width="2.4" height="7" fill="{look.colour}" fill-opacity="0.6"/>'
         transform = ' patternTransform="rotate(45)"'
     else:
-        lines = f'<path d="M0 0L7 7M7 0L0 7" stroke="{look.colour}" stroke-opacity="0.55" stroke-width="1.1"/>'
+        lines = f'<path d="M0 0L7 7M7 0L0 7" stroke="{look.colour}" stroke-opacity="0.7" stroke-width="1.3"/>'
         transform = ""
     return (f'<pattern id="hatch-{kind}" width="7" height="7" patternUnits="userSpaceOnUse"{transform}>'
             f'{tint}{lines}</pattern>')

@@ -138,7 +138,7 @@ def _fill(kind: str) -> str:
 
 def _kind_style() -> str:
     """Each kind's band fill, by its data-kind: written once, not on every band."""
-    return (f"rect.band{{{_fill('')}}}text.band-label{{fill:{_shade(OTHER)}}}"
+    return (f"rect.band{{fill:{OTHER};fill-opacity:0.2}}text.band-label{{fill:{_shade(OTHER)}}}"
             + "".join(f'rect.band[data-kind="{kind}"]{{{_fill(kind)}}}text.band-label[data-kind="{kind}"]'
                       f'{{fill:{_shade(look.colour)}}}' for kind, look in KINDS.items()))
 
@@ -237,19 +237,17 @@ def _frame(axis: _Axis) -> str:
     for hour in midnights:
         x = axis.edge(hour)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{LANE}" y2="{ROWS.bottom + 4}" stroke="#d8dee4"/>')
-    per_day = axis.step * 24
-    weekday = per_day >= 100
-    every = max(1, math.ceil(70 / per_day))
-    labelled = [h for n, h in enumerate(midnights) if n % every == 0]
-    if not labelled or labelled[0] != axis.first:
-        labelled = [axis.first] + [h for h in labelled if axis.edge(h) - LEFT >= (104 if weekday else 90)]
-    fmt = "%a %Y-%m-%d" if weekday else "%Y-%m-%d"
-    for hour in labelled:
+    # Dates (with the weekday where a day is wide enough), from the range's first hour on, each
+    # drawn only clear of the one before it.
+    fmt = "%a %Y-%m-%d" if axis.step * 24 >= 100 else "%Y-%m-%d"
+    free = LEFT
+    for hour in ([] if axis.first % 24 == 0 else [axis.first]) + midnights:
         moment = datetime.fromtimestamp(hour * 3600, timezone.utc)
         text = moment.strftime(fmt) + ("" if hour % 24 == 0 else moment.strftime(" %H:00"))
-        x = axis.edge(hour)
-        if x + len(text) * CHAR_PX <= WIDTH:
+        x, width = axis.edge(hour), len(text) * CHAR_PX
+        if x >= free and x + width <= WIDTH:
             out.append(f'<text x="{x + 3:.1f}" y="{ROWS.bottom + 13}">{text}</text>')
+            free = x + width + 12
     out.append(f'<text x="{LEFT - 4}" y="{ROWS.bottom + 13}" text-anchor="end">time, UTC</text>')
     for field, _, height in CHARTS:
         top = ROWS.at[field][0]

@@ -85,11 +85,14 @@ def test_the_range_defaults_to_the_days_before_today(tmp_path):
     (["--days", "0"], "error: --days must be between 1 and 366, got '0'\n"),
     (["--days", "x"], "error: --days must be an integer, got 'x'\n"),
     (["--end", "tomorrow"], None),
+    (["--remediation", "on"], "error: REMEDIATION=on reads the remediations from Elasticsearch: set "
+                              "ELASTICSEARCH_HOST\n"),
 ])
-def test_bad_range_flags_are_one_line_and_exit_2(tmp_path, argv, message):
+def test_bad_flags_are_one_line_and_exit_2(tmp_path, argv, message):
     code, out, err = grade(*argv, cwd=tmp_path)
-    assert (code, out) == (2, "") and err.count("\n") == 1 and err.startswith("error: --")
+    assert (code, out) == (2, "") and err.count("\n") == 1 and err.startswith("error: ")
     assert message is None or err == message
+    assert not (tmp_path / "grade").exists()
 
 
 def test_an_unwritable_output_dir_is_one_line_and_exit_2(tmp_path):

@@ -98,4 +98,4 @@ def test_bad_flags_are_one_line_and_exit_2(tmp_path, argv, message):
 def test_an_unwritable_output_dir_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "grade").write_text("a file, not a folder")
     code, out, err = grade("--merchants", "2", "--days", "1", "--end", "2026-11-27", cwd=tmp_path)
-    assert (code, out) == (2, "") and err.startswith("error: --output-dir ") and err.count("\n") == 1
+    assert (code, out) == (2, "") and err.startswith("error: cannot write --output-dir ") and err.count("\n") == 1

@@ -27,13 +27,17 @@ from datetime import datetime
 from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, hour_index, stamp
 from grader.scoring import hour_of
 
-WEEKS = 3
-HISTORY_HOURS = WEEKS * 168
+WEEKS = 4
+HISTORY_HOURS = WEEKS * 168 + 30
 POOL = 3
 QUIET = 6
+CONFIRM = 2  # the closed loop acts once the cause held 2 more hours
+OUTAGE_HOURS = 24  # an outage's merchants seen within a day: one failover
+LEVEL_HOURS, LEVEL_GAP = 12, 3
+CAMPAIGN_HOURS = 132  # the longest campaign: up to 6 + 120 + 4 hours, and its hour
 # The episode state at the range's start is worked out from this many hours before it,
 # so a run of one hour finds what a run of a month finds in that hour.
-LEAD_HOURS = 24
+LEAD_HOURS = 12
 # How long a location loss waits for a geocoder status notice (they lag 1-3 h).
 STATUS_WAIT = 3
 
@@ -48,21 +52,21 @@ EVENT_FIELDS = ("timestamp", "merchant_id", "payment_provider", "type", "compone
 # The published root causes and accepted actions of the kinds it can name (docs/scenarios.md).
 CAUSES = {
     "provider_outage": ("dependency", "payment_provider:{provider}", "failover_payment_provider"),
-    "gateway_timeouts": ("configuration", "payment_gateway", "raise_gateway_timeout"),
+    "timeout_misconfiguration": ("configuration", "payment_gateway", "raise_gateway_timeout"),
     "fraud_rules_too_strict": ("configuration", "fraud_rules", "relax_fraud_rules"),
     "expired_credentials": ("credentials", "api_credentials", "rotate_api_credentials"),
-    "checkout_regression": ("code_defect", "checkout_release", "rollback_release"),
+    "channel_checkout_regression": ("code_defect", "checkout_release", "rollback_release"),
     "three_ds_failure": ("dependency", "three_d_secure", "switch_3ds_provider"),
     "pricing_error": ("configuration", "pricing", "revert_price_change"),
     "dns_misconfiguration": ("configuration", "storefront_dns", "fix_dns_record"),
     "app_crash_release": ("code_defect", "app_release", "rollback_app_release"),
     "cdn_outage": ("dependency", "cdn", "failover_cdn"),
-    "location_feed_loss": ("data_pipeline", "location_feed", "restore_location_feed"),
+    "location_feed_outage": ("data_pipeline", "location_feed", "restore_location_feed"),
     "merchant_record_edit": ("configuration", "merchant_record", "restore_merchant_record"),
     "geocoder_outage": ("dependency", "geocoder", "failover_geocoder"),
 }
 # The code each error cause raises (provider_unavailable: an outage or planned maintenance).
-CODE_CAUSES = {"provider_unavailable": "provider_outage", "timeout": "gateway_timeouts",
+CODE_CAUSES = {"provider_unavailable": "provider_outage", "timeout": "timeout_misconfiguration",
                "fraud_blocked": "fraud_rules_too_strict", "authentication_failed": "expired_credentials"}
 BENIGN = "benign"  # a look-alike: the label fires, but nothing is wrong
 WAIT = None  # the cause is not decided yet
@@ -88,56 +92,96 @@ def _ratio(part: float, whole: float) -> float | None:
 class Merchant:
     """One merchant's documents by hour, and the evidence at any hour against its usual."""
 
-    def __init__(self, docs: dict):
+    def __init__(self, docs: dict, unusual: set = frozenset()):
         self.docs = docs  # hour -> document
-        self.counts = {h: _counts(doc) for h, doc in docs.items()}
+        self.unusual = unusual  # hours that are nobody's usual: announced campaigns
+        self._counts: dict = {}
+        self._pooled: dict = {}
+        self._ratios: dict = {}
 
-    def pooled(self, h: int) -> dict | None:
-        """Sums of the counts over the POOL hours ending at h, latency their median; None if any is missing."""
-        hours = range(h - POOL + 1, h + 1)
-        if not all(p in self.counts for p in hours):
-            return None
-        out = {key: sum(self.counts[p][key] for p in hours) for key in self.counts[h]}
-        out["latency"] = statistics.median(self.docs[p].get("latency_p95_ms", 0) for p in hours)
-        return out
+    def counts(self, h: int) -> dict | None:
+        if h not in self._counts:
+            self._counts[h] = _counts(self.docs[h]) if h in self.docs else None
+        return self._counts[h]
 
-    def usual(self, h: int) -> dict | None:
+    def pooled(self, h: int, pool: int = POOL) -> dict | None:
+        """Sums of the counts over the pool hours ending at h, latency their median; None if any is missing."""
+        if (h, pool) not in self._pooled:
+            hours = range(h - pool + 1, h + 1)
+            out = None
+            counts = [self.counts(p) for p in hours]
+            if all(counts):
+                out = {key: sum(c[key] for c in counts) for key in counts[0]}
+                out["latency"] = statistics.median(self.docs[p].get("latency_p95_ms", 0) for p in hours)
+            self._pooled[(h, pool)] = out
+        return self._pooled[(h, pool)]
+
+    def usual(self, h: int, pool: int = POOL) -> dict | None:
         """The median of each pooled value at the same hour of the week over the previous WEEKS weeks."""
-        past = [pooled for week in range(1, WEEKS + 1) if (pooled := self.pooled(h - 168 * week))]
+        past = [pooled for week in range(1, WEEKS + 1)
+                if h - 168 * week not in self.unusual and (pooled := self.pooled(h - 168 * week, pool))]
         if len(past) < 2:
             return None
         return {key: statistics.median(p[key] for p in past) for key in past[0]}
+
+    def ratios(self, h: int) -> dict | None:
+        """Conversion and sessions (all, web, app) at h against their usual, pooled."""
+        if h not in self._ratios:
+            now, usual = self.pooled(h), self.usual(h)
+            self._ratios[h] = None if not (now and usual) else {
+                "conversion": _ratio(_ratio(now["transactions"], now["sessions"]) or 0.0,
+                                     _ratio(usual["transactions"], usual["sessions"])),
+                **{key: _ratio(now[key], usual[key]) for key in ("sessions", "web_sessions", "app_sessions")}}
+        return self._ratios[h]
+
+    def level(self, h: int) -> dict:
+        """Where the merchant has been lately against its usual: per ratio, the median over the day
+        before the last LEVEL_GAP hours (1.0 without history). A step stands out of a slow drift,
+        and a history inflated by last weeks' campaign or bots at this hour shows as a low level."""
+        past = [r for p in range(h - LEVEL_HOURS - LEVEL_GAP, h - LEVEL_GAP) if (r := self.ratios(p))]
+        return {key: statistics.median(r[key] or 1.0 for r in past) if len(past) >= LEVEL_HOURS // 2 else 1.0
+                for key in ("conversion", "sessions", "web_sessions", "app_sessions")}
 
     def located_usually(self, h: int) -> bool:
         return sum("location" in self.docs.get(h - 168 * week, {}) for week in range(1, WEEKS + 1)) >= 2
 
 
-def evidence(now: dict, usual: dict) -> dict:
-    """The ratios the rules read: now against usual (None where usual is 0)."""
+def _z(expected: float, observed: float) -> float:
+    """How many Poisson standard deviations observed lies below expected."""
+    return (expected - observed) / (expected + 1.0) ** 0.5
+
+
+def evidence(now: dict, usual: dict, level: dict | None = None) -> dict:
+    """What the rules read, now against usual: per channel (all, web, app) sessions and conversion
+    as ratios with the z of their deficits; per code the failures beyond its usual rate; latency.
+    level: the merchant's recent levels (Merchant.level), taken out of the ratios."""
+    level = level or {}
     e = {}
     for prefix in ("", "web_", "app_"):
         name = prefix or "all_"
         sessions, transactions = prefix + "sessions", prefix + "transactions"
-        e[name + "sessions"] = _ratio(now[sessions], usual[sessions])
-        conversion, usual_conversion = _ratio(now[transactions], now[sessions]), _ratio(usual[transactions],
-                                                                                        usual[sessions])
-        e[name + "conversion"] = None if conversion is None or not usual_conversion else conversion / usual_conversion
+        expected = usual[sessions] * min(level.get(sessions, 1.0), 1.0)  # a low level: inflated history
+        e[name + "sessions"] = _ratio(now[sessions], expected)
+        e[name + "sessions_z"] = _z(expected, now[sessions])
+        usual_conversion = _ratio(usual[transactions], usual[sessions]) or 0.0
+        expected = now[sessions] * usual_conversion * level.get("conversion", 1.0)
+        e[name + "conversion"] = _ratio(now[transactions], expected)
+        e[name + "conversion_z"] = _z(expected, now[transactions])
     e["transactions"] = _ratio(now["transactions"], usual["transactions"])
-    e["errors"] = _ratio(now["failed"], now["transactions"]) or 0.0
     e["usual_errors"] = _ratio(usual["failed"], usual["transactions"]) or 0.0
     # Per code: the failures beyond what the usual rate of that code gives at today's volume.
-    e["excess"] = {code: now[code] - now["transactions"] * (_ratio(usual[code], usual["transactions"]) or 0.0)
-                   for code in CODES}
+    e["excess"] = {}
+    for code in CODES:
+        expected = now["transactions"] * (_ratio(usual[code], usual["transactions"]) or 0.0)
+        e["excess"][code] = (now[code] - expected, -_z(expected, now[code]))
+    e["tx"] = now["transactions"]
     e["latency"] = _ratio(now["latency"], usual["latency"]) or 1.0
     return e
 
 
-def _low(value) -> bool:
-    return value is not None and value <= 0.7
-
-
-def _dropped(value) -> bool:
-    return value is not None and value <= 0.5
+def _fell(e: dict, name: str, ratio: float, z: float = 3.0) -> bool:
+    """name's ratio is at most ratio, and significantly so (z standard deviations)."""
+    return e[name] is not None and e[name] <= ratio and e[name + "_z"] >= z
 
 
 def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
@@ -149,23 +193,32 @@ def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
         return any(lo <= t <= hi and kind == k and component in c for t, k, c in events)
 
     fired = {}
-    usual_errors = e["usual_errors"]
-    if e["errors"] >= max(2 * usual_errors, usual_errors + 0.04):
-        code = max(CODE_CAUSES, key=lambda c: e["excess"][c])
+    # Errors: the code with the largest excess names the cause; declines growing with the rest
+    # are the merchant's slow drift, not an incident.
+    code = max(CODES, key=lambda c: e["excess"][c][0])
+    excess, z = e["excess"][code]
+    if code in CODE_CAUSES and excess >= 0.8 * max(e["usual_errors"], 0.04) * e["tx"] and z >= 4:
         fired[HIGH_ERROR_RATE] = CODE_CAUSES[code]
-        if code == "provider_unavailable" and seen("maintenance_notice", provider, h - 96, h):
+        # A notice announces maintenance 24-72 hours ahead; it lasts a few hours.
+        if code == "provider_unavailable" and seen("maintenance_notice", provider, h - 72 - 6, h - 24):
             fired[HIGH_ERROR_RATE] = BENIGN  # announced maintenance
-    if any(_low(e[f"{c}_conversion"]) for c in ("all", "web", "app")):
-        if (e["web_sessions"] or 0) >= 1.5 and 0.8 <= (e["transactions"] or 0) <= 1.25:
+    web, app = _fell(e, "web_conversion", 0.6, 4), _fell(e, "app_conversion", 0.6, 4)
+    if web or app or _fell(e, "all_conversion", 0.65, 5) or (_fell(e, "all_conversion", 0.8) and e["latency"] >= 1.4):
+        if (e["web_sessions"] or 0) >= 1.3 and 0.8 <= (e["transactions"] or 0) <= 1.25:
             fired[LOW_CONVERSION] = BENIGN  # bots: web sessions up, purchases as usual
-        elif not (_low(e["web_conversion"]) and _low(e["app_conversion"])):
-            fired[LOW_CONVERSION] = "checkout_regression"
+        elif web != app and not _fell(e, "web_conversion" if app else "app_conversion", 0.85, 0.0):
+            fired[LOW_CONVERSION] = "channel_checkout_regression"
         elif e["latency"] >= 1.3:
             fired[LOW_CONVERSION] = "three_ds_failure"
         else:
             fired[LOW_CONVERSION] = "pricing_error"
-    web, app = _dropped(e["web_sessions"]), _dropped(e["app_sessions"])
-    if web or app or _dropped(e["all_sessions"]):
+    # Fewer visitors are fewer buyers too: fewer sessions with as many purchases means the history
+    # had crawlers in it, not that the shop lost visitors.
+    dropped = [name for name in ("web_sessions", "app_sessions") if _fell(e, name, 0.5)] + (
+        ["all_sessions"] if _fell(e, "all_sessions", 0.45) else [])
+    if any((e[name.replace("sessions", "conversion")] or 0) < 1.5 for name in dropped):
+        # Which channel fell names the cause; a small channel's ratio counts even when it is noisy.
+        web, app = (e[name] is not None and e[name] <= 0.5 for name in ("web_sessions", "app_sessions"))
         fired[TRAFFIC_DROP] = "cdn_outage" if web == app else "dns_misconfiguration" if web else "app_crash_release"
     return fired
 
@@ -177,7 +230,7 @@ def location_cause(events: list, onset: int, h: int):
         return "merchant_record_edit"
     if any(onset <= t <= h and k == "provider_status" and "geocoder" in c for t, k, c in events):
         return "geocoder_outage"
-    return "location_feed_loss" if h >= onset + STATUS_WAIT else WAIT
+    return "location_feed_outage" if h >= onset + STATUS_WAIT else WAIT
 
 
 def _event_rows(events) -> dict:
@@ -191,68 +244,96 @@ def _event_rows(events) -> dict:
     return {target: sorted(found) for target, found in rows.items()}
 
 
-def solve(documents, events, start: datetime, end: datetime, running: bool = True) -> list:
-    """Findings for the hours [start, end), from documents and events that reach back
-    HISTORY_HOURS + LEAD_HOURS before start.
-
-    running: an episode already under way at start is reported at start (the grading view);
-    False reports only episodes decided inside the range (the closed loop's view, hour by hour:
-    an earlier hour's run acted on the others).
-    """
-    first, stop = hour_index(start), hour_index(end)
+def _reports(documents, events, first: int, stop: int, confirm: int) -> list:
+    """Every episode decided in the hours [first - LEAD_HOURS, stop): (the hour it is reported, its
+    first firing hour from first on or None, its finding). Reported once its cause has held for
+    `confirm` more hours in which it fires."""
     by_merchant = defaultdict(dict)
     for doc in documents:
         by_merchant[doc["merchant_id"]][hour_of(doc["timestamp"])] = doc
     rows = _event_rows(events)
     out = []
     for merchant_id, docs in by_merchant.items():
-        merchant = Merchant(docs)
-        episodes: dict = {}  # label -> {"last": hour firing, "onset", "cause", "decided", "reported"}
+        # A campaign runs up to CAMPAIGN_HOURS after its event: those hours are no one's usual.
+        campaigns = {t + d for t, kind, _ in rows.get(merchant_id, []) if kind == "campaign"
+                     for d in range(-POOL, CAMPAIGN_HOURS)}
+        merchant = Merchant(docs, campaigns)
+        episodes: dict = {}  # label -> {"last": hour firing, "onset", "cause", "held", "report"}
         for h in range(first - LEAD_HOURS, stop):
             doc = docs.get(h)
             if doc is None:
                 continue
             provider = doc.get("payment_provider", "")
             mine = sorted(rows.get(merchant_id, []) + rows.get(provider, []))
+            fired = {}
+            now, usual = merchant.pooled(h, 1), merchant.usual(h, 1)
+            if now and usual:  # errors in the hour alone: an intermittent outage's on hours
+                fired = {label: cause for label, cause in diagnose(evidence(now, usual), provider, mine, h).items()
+                         if label == HIGH_ERROR_RATE}
             now, usual = merchant.pooled(h), merchant.usual(h)
-            fired = diagnose(evidence(now, usual), provider, mine, h) if now and usual else {}
+            if now and usual:
+                fired |= diagnose(evidence(now, usual, merchant.level(h)), provider, mine, h)
             if "location" not in doc and merchant.located_usually(h):
                 fired[MISSING_LOCATION] = WAIT
             for label, cause in fired.items():
                 episode = episodes.get(label)
-                if episode is None or h - episode["last"] > QUIET:
-                    episode = episodes[label] = {"onset": h, "cause": WAIT, "decided": None, "reported": False}
-                episode["last"] = h
                 if label == MISSING_LOCATION:
-                    cause = location_cause(mine, episode["onset"], h)
+                    cause = location_cause(mine, episode["onset"] if episode else h, h)
+                # A new episode after QUIET hours without it, or when the evidence names another
+                # cause (an outage followed by a fraud-rule change is two incidents).
+                if (episode is None or h - episode["last"] > QUIET
+                        or cause not in (WAIT, BENIGN, episode["cause"]) and episode["cause"] is not WAIT):
+                    episode = episodes[label] = {"onset": h, "cause": WAIT, "held": 0, "report": None}
+                episode["last"] = h
                 if episode["cause"] is WAIT and cause is not WAIT:
-                    episode["cause"], episode["decided"] = cause, h
-                if (episode["cause"] not in (WAIT, BENIGN) and not episode["reported"] and h >= first
-                        and (running or episode["decided"] >= first)):
-                    out.append(_finding(merchant_id, label, h, episode["cause"], provider))
-                    episode["reported"] = True
+                    episode["cause"] = cause
+                elif cause == episode["cause"]:
+                    episode["held"] += 1
+                if episode["cause"] in (WAIT, BENIGN):
+                    continue
+                if episode["report"] is None and episode["held"] >= confirm:
+                    episode["report"] = [h, None, _finding(merchant_id, label, h, episode["cause"], provider)]
+                    out.append(episode["report"])
+                if episode["report"] is not None and episode["report"][1] is None and h >= first:
+                    episode["report"][1] = h
+    return out
+
+
+def solve(documents, events, start: datetime, end: datetime) -> list:
+    """Findings for the hours [start, end), from documents and events that reach back
+    HISTORY_HOURS + LEAD_HOURS before start. An episode decided before start that still
+    fires in the range is found at its first hour there."""
+    first, stop = hour_index(start), hour_index(end)
+    out = []
+    for hour, first_in_range, finding in _reports(documents, events, first, stop, 0):
+        if first_in_range is not None:
+            out.append({**finding, "timestamp": stamp(max(hour, first_in_range))})
     return sorted(out, key=lambda f: (f["timestamp"], f["merchant_id"], f["issue"]))
+
+
+def act(documents, events, start: datetime, end: datetime) -> list:
+    """The closed loop's actions in the hours [start, end): (target field, target, action, hour
+    stamp) of each episode confirmed there (its cause held CONFIRM more hours: a blip is not
+    worth a change), once per provider for an outage seen on several of its merchants. Run hour by
+    hour, an episode confirmed before start was an earlier run's to act on."""
+    first, stop = hour_index(start), hour_index(end)
+    out, acted = [], {}
+    for hour, _, finding in sorted(_reports(documents, events, first, stop, CONFIRM), key=lambda r: r[0]):
+        kind = finding["note"]
+        action = CAUSES[kind][2]
+        if kind == "provider_outage":
+            target = ("payment_provider", finding["root_cause"]["component"].split(":", 1)[1])
+        else:
+            target = ("merchant_id", finding["merchant_id"])
+        last = acted.get((target, action))
+        if last is None or hour - last > OUTAGE_HOURS:
+            acted[(target, action)] = hour
+            if hour >= first:
+                out.append((*target, action, stamp(hour)))
+    return out
 
 
 def _finding(merchant_id: str, label: str, h: int, kind: str, provider: str) -> dict:
     category, component, _ = CAUSES[kind]
     return {"merchant_id": merchant_id, "issue": label, "timestamp": stamp(h),
             "root_cause": {"category": category, "component": component.format(provider=provider)}, "note": kind}
-
-
-def actions(found: list) -> list:
-    """The accepted action of each finding: (target field, target, action, hour stamp), once per
-    target and action within QUIET hours (an outage seen on several merchants is failed over once)."""
-    out, last = [], {}
-    for finding in found:
-        kind = finding["note"]
-        _, component, action = CAUSES[kind]
-        if kind == "provider_outage":
-            target = ("payment_provider", finding["root_cause"]["component"].split(":", 1)[1])
-        else:
-            target = ("merchant_id", finding["merchant_id"])
-        hour = hour_of(finding["timestamp"])
-        if hour - last.get((target, action), hour - QUIET - 1) > QUIET:
-            out.append((*target, action, finding["timestamp"]))
-            last[(target, action)] = hour
-    return out

@@ -170,7 +170,16 @@ def _baseline(args, cfg, hour_range, out, err) -> None:
           f"({hour_range.hours} hours and {baseline.HISTORY_DAYS} days of history)", file=err)
 
 
+def _warn_guessable_seed(cfg: config.Config, err) -> None:
+    """One line when the answer key is only as secret as a seed that can be found by trying seeds."""
+    if cfg.scenario != config.DEFAULT_SCENARIO and config.guessable(cfg.seed):
+        print(f"warning: the seed is below 2**64: it can be recovered from the data in seconds, and with it "
+              f"the answer key of {cfg.scenario}; grade an AI on a secret 128-bit seed (docs/deployment.md)",
+              file=err)
+
+
 def _score(args, cfg, hour_range, out, err) -> None:
+    _warn_guessable_seed(cfg, err)
     parsed = _usable(_findings(args, cfg), args.findings or args.findings_index, err)
     records, skipped = _answer_key(cfg, hour_range)
     result = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped).summary()
@@ -180,13 +189,14 @@ def _score(args, cfg, hour_range, out, err) -> None:
 def _report(args, cfg, hour_range, out, err) -> None:
     from grader import report
 
+    _warn_guessable_seed(cfg, err)
     records, skipped = _answer_key(cfg, hour_range)
     assessment = None
     source = args.findings or args.findings_index
     if source:
         parsed = _usable(_findings(args, cfg), source, err)
         assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped)
-    meta = {"scenario": cfg.scenario, "seed": cfg.seed, "merchants": cfg.merchants,
+    meta = {"scenario": cfg.scenario, "seed digest": config.seed_digest(cfg.seed), "merchants": cfg.merchants,
             "range": f"{generator.stamp(generator.hour_index(hour_range.start))} to "
                      f"{generator.stamp(generator.hour_index(hour_range.end))} ({hour_range.hours} hours)",
             "data index": cfg.index + (f" (from {args.input})" if args.input else ""),
@@ -239,7 +249,7 @@ def main(argv=None, environ=None, out=None, err=None) -> int:
     except (ConfigError, EventError) as exc:
         print(f"error: {exc}", file=err)
         return 2
-    except es.IndexingError as exc:
+    except (es.IndexingError, config.SecretError) as exc:
         print(f"error: {exc}", file=err)
         return 1
     return 0

@@ -409,16 +409,18 @@ class Indexer(Retrier):
             self.reasons.append(reason)
             logger.error("document rejected: %s", reason)
 
-    def _documents(self, pairs: list) -> int:
-        """How many of pairs are documents: what messages count, so no log tells how many records a request held."""
-        return sum(pair[0] not in self._records for pair in pairs)
+    def _documents(self, pairs: list) -> str:
+        """What messages say of pairs: the documents counted, answer-key records only named, so no
+        log tells how many incidents started in a request's hours."""
+        documents = sum(pair[0] not in self._records for pair in pairs)
+        return f"{documents} documents" + (" and answer-key records" if documents < len(pairs) else "")
 
     def _send(self, pairs: list) -> int:
         """Index pairs in one request (plus retries; halves on 413); returns how many documents succeeded."""
         indexed, tries, first_failure = 0, 0, None
-        self._start(f"a bulk request of {self._documents(pairs)} documents")
+        self._start(f"a bulk request of {self._documents(pairs)}")
         while pairs:
-            what = f"bulk request of {self._documents(pairs)} documents"
+            what = f"bulk request of {self._documents(pairs)}"
             try:
                 items, failure = self._call(lambda: self._bulk(pairs), what, tries)
             except _TooLarge as exc:
@@ -446,16 +448,15 @@ class Indexer(Retrier):
                         self._fail(_item_reason(item))
                 pushed_back = any(item.get("status") == 429 for item in rejected)
                 if rejected:
-                    # The example is a document's: an answer-key record's id names an incident.
+                    # A document's for an example: an answer-key record's _id names an incident.
                     example = next((item for pair, item in zip(retry, rejected) if pair[0] not in self._records),
-                                   None)
-                    reason = (f"{self._documents(retry)} of {self._documents(pairs)} documents rejected, e.g. "
-                              + (_item_reason(example) if example else f"answer-key records: HTTP {rejected[0].get('status')}"))
+                                   {**rejected[0], "_id": "an answer-key record"})
+                    reason = f"{self._documents(retry)} rejected, e.g. {_item_reason(example)}"
             self._adapt(len(pairs), pushed_back, clean=items is not None and not retry)
             if items is not None:
                 if not retry:
                     return indexed
-                what = f"bulk request of {self._documents(pairs)} documents ({self._documents(retry)} to retry)"
+                what = f"bulk request of {self._documents(pairs)} ({self._documents(retry)} to retry)"
                 pairs = retry
             if first_failure is None:
                 first_failure = monotonic()

@@ -96,32 +96,71 @@ def _client(cfg: config.Config):
     return es.connect(cfg.host, **config.auth(cfg))
 
 
-def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) -> list:
-    """Documents of index in the generator's bulk NDJSON (other indices' pairs, the answer key's, skipped)."""
+NOT_A_PAIR = "not a bulk action and document pair"
+
+
+def _ndjson_pairs(stream):
+    """(line number, index, document) of each pair of a bulk NDJSON stream, or (line number, None,
+    a ValueError) where a line is unreadable, not JSON, or not a bulk pair."""
+    lines = enumerate(findings.text_lines(stream), 1)
+    for number, action_line in lines:
+        if isinstance(action_line, str) and not action_line.strip():
+            continue
+        source_number, source_line = next(lines, (number, None))
+        try:
+            for where, line in ((number, action_line), (source_number, source_line)):
+                if isinstance(line, ValueError):
+                    number = where
+                    raise line
+            try:
+                (meta,) = findings.loads(action_line).values()
+                index = meta["_index"]
+            except (ValueError, AttributeError, TypeError, KeyError):
+                raise ValueError(NOT_A_PAIR) from None
+            if not isinstance(index, str) or source_line is None:
+                raise ValueError(NOT_A_PAIR)
+            number = source_number
+            try:
+                doc = findings.loads(source_line)
+            except ValueError as exc:
+                raise ValueError(f"not JSON ({exc})") from None
+        except ValueError as exc:
+            yield number, None, exc
+        else:
+            yield number, index, doc
+
+
+def _ndjson_observations(path: str, index: str, start: datetime, end: datetime, err=None) -> list:
+    """Documents of index in the generator's bulk NDJSON (other indices' pairs skipped), each checked
+    as untrusted input: a malformed line is listed on err with its number; none usable is a ConfigError."""
     first, stop = generator.stamp(generator.hour_index(start)), generator.stamp(generator.hour_index(end))
-    out = []
+    out, problems, usable = [], 0, 0
     try:
-        with open(path, encoding="utf-8") as stream:
-            for number, action_line in enumerate(stream, 1):
-                if not action_line.strip():
+        with open(path, "rb") as stream:
+            for number, target, doc in _ndjson_pairs(stream):
+                if target is not None and target != index:
                     continue
-                source_line = next(stream, "")
                 try:
-                    (meta,) = json.loads(action_line).values()
-                    doc = json.loads(source_line)
-                    target, timestamp = meta["_index"], doc.get("timestamp", "")
-                except (ValueError, AttributeError, TypeError, KeyError):
-                    raise ConfigError(f"--input {path}: line {number} is not a bulk action and document pair") from None
-                if target == index and first <= timestamp < stop:
-                    out.append(baseline.observed(doc))
+                    if target is None:
+                        raise doc
+                    doc = baseline.checked(doc)
+                except ValueError as exc:
+                    problems += 1
+                    print(f"--input line {number}: {exc}", file=sys.stderr if err is None else err)
+                    continue
+                usable += 1
+                if first <= doc["timestamp"] < stop:
+                    out.append(doc)
     except OSError as exc:
         raise ConfigError(f"--input: {exc}") from None
+    if problems and not usable:
+        raise ConfigError(f"--input {config.shown(path)}: {problems} malformed lines, no usable document of {index}")
     return out
 
 
-def _observations(args, cfg: config.Config, start: datetime, end: datetime) -> list:
+def _observations(args, cfg: config.Config, start: datetime, end: datetime, err=None) -> list:
     if args.input:
-        return _ndjson_observations(args.input, cfg.index, start, end)
+        return _ndjson_observations(args.input, cfg.index, start, end, err)
     return es.read_observations(_client(cfg), cfg.index, start, end, baseline.OBSERVED_FIELDS)
 
 
@@ -130,8 +169,8 @@ def _findings(args, cfg: config.Config) -> findings.Findings:
         name = config.index_name(args.findings_index, "--findings-index")
         return findings.parse_documents(es.read_documents(_client(cfg), name, {"match_all": {}}, ["_doc"]))
     try:
-        with open(args.findings, encoding="utf-8") as stream:
-            parsed = findings.parse_lines(stream)
+        with open(args.findings, "rb") as stream:
+            parsed = findings.parse_lines(findings.text_lines(stream))
     except OSError as exc:
         raise ConfigError(f"--findings: {exc}") from None
     return parsed
@@ -157,7 +196,7 @@ def _answer_key(cfg: config.Config, hour_range: HourRange) -> tuple[list, list |
 
 def _baseline(args, cfg, hour_range, out, err) -> None:
     # The traffic rule compares with the 7 days before each hour: read them too.
-    observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end)
+    observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end, err)
     found = baseline.detect(observations, hour_range.start, hour_range.end)
     text = "".join(json.dumps(f) + "\n" for f in found)
     if args.output:
@@ -202,7 +241,7 @@ def _report(args, cfg, hour_range, out, err) -> None:
             "data index": cfg.index + (f" (from {args.input})" if args.input else ""),
             "answer-key index": cfg.answer_key_index, "findings": source or "none"}
     text = report.render(meta, hour_range.start, hour_range.end,
-                         _observations(args, cfg, hour_range.start, hour_range.end), records, assessment)
+                         _observations(args, cfg, hour_range.start, hour_range.end, err), records, assessment)
     path = args.output or os.path.join("out", f"{cfg.index}-report.html")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w", encoding="utf-8") as stream:

@@ -322,7 +322,10 @@ def _default_output(cfg: Config, hour_range: HourRange) -> str:
 
 
 def _key_output(path: str) -> str:
-    """Where the answer key goes beside the output path: out/x.ndjson -> out/x-incidents.ndjson."""
+    """Where the answer key goes beside the output path: out/x.ndjson -> out/x-incidents.ndjson
+    (and /dev/null's to /dev/null)."""
+    if path == os.devnull:
+        return path
     stem, extension = os.path.splitext(path)
     return stem + config.ANSWER_KEY_SUFFIX + extension
 
@@ -335,7 +338,7 @@ def _answer_key_path(args, cfg: Config, hour_range: HourRange, path: str | None)
                               "(inline writes the answer key into the output with the documents)")
         return None
     key = args.answer_key_output or _key_output(path or _default_output(cfg, hour_range))
-    if path is not None and os.path.realpath(key) == os.path.realpath(path):
+    if path not in (None, os.devnull) and os.path.realpath(key) == os.path.realpath(path):
         raise ConfigError(f"--answer-key-output must not be the output file, got {config.shown(key)}")
     return key
 

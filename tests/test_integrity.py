@@ -233,8 +233,7 @@ def test_a_bad_seed_secret_is_refused_without_showing_it(aws, monkeypatch, capsy
 def grade(command: str, seed: str, scenario: str, tmp_path) -> tuple[int, str, str]:
     findings = tmp_path / "findings.jsonl"
     findings.write_text("")
-    argv = [command, "--start", "2026-11-02T00:00:00Z", "--end", "2026-11-03T00:00:00Z", "--seed", seed,
-            "--scenario", scenario]
+    argv = [command, "--start", "2026-11-02T00:00:00Z", "--end", "2026-11-03T00:00:00Z", "--seed", seed]
     if command == "score":
         argv += ["--findings", str(findings)]
     else:
@@ -243,7 +242,7 @@ def grade(command: str, seed: str, scenario: str, tmp_path) -> tuple[int, str, s
                              "--scenario", scenario, "--output", str(data)], environ={})
         argv += ["--input", str(data), "--output", str(tmp_path / "report.html")]
     out, err = io.StringIO(), io.StringIO()
-    code = evaluate.main(argv, environ={}, out=out, err=err)
+    code = evaluate.main(argv, environ={config.SCENARIO: scenario}, out=out, err=err)
     return code, out.getvalue(), err.getvalue()
 
 

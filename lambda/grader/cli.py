@@ -3,6 +3,7 @@
   python lambda/evaluate.py baseline --start ISO --end ISO [--input NDJSON] [--output findings.jsonl]
   python lambda/evaluate.py score (--findings F | --findings-index NAME) --start ISO --end ISO [--json]
   python lambda/evaluate.py report --start ISO --end ISO [--input NDJSON] [--findings F] [--output report.html]
+  python lambda/evaluate.py grade [--days N] [--end ISO] [--findings F] [--output-dir DIR]
   python lambda/evaluate.py remediate (--merchant ID | --payment-provider NAME) --action ACTION --at ISO
                                       [--incident-id ID] [--note TEXT]   (docs/closed-loop.md)
 
@@ -18,6 +19,8 @@ Lambda handler's import path.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import sys
@@ -48,10 +51,11 @@ def _parser() -> argparse.ArgumentParser:
                          help=f"how long an Elasticsearch request may go on retrying after its first failure "
                          f"(default {config.DEFAULT_PATIENCE_S}; 0: no retry)")
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
+    def command(name: str, help: str, ranged: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help, allow_abbrev=False)
-        sub.add_argument("--start", required=True, help="first hour, ISO 8601 (naive = UTC)")
-        sub.add_argument("--end", required=True, help="end of the range, exclusive")
+        if ranged:
+            sub.add_argument("--start", required=True, help="first hour, ISO 8601 (naive = UTC)")
+            sub.add_argument("--end", required=True, help="end of the range, exclusive")
         sub.add_argument("--scenario", metavar="NAME|FILE", help=f"scenario (env {config.SCENARIO}, default steady)")
         sub.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
         sub.add_argument("--seed", metavar="S", help=f"generator seed (env {config.GENERATOR_SEED})")
@@ -80,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     source(sub)
     findings_from(sub, required=False)
     sub.add_argument("--output", metavar="FILE", help="default: out/<index>-report.html")
+    # grade: the range is --days whole days up to --end.
+    sub = command("grade", "generate the range and its history, run the baseline (or take --findings), "
+                           "score, write the report", ranged=False)
+    sub.add_argument("--days", metavar="N", default="30", help="days in the range (default 30)")
+    sub.add_argument("--end", metavar="ISO", help="end of the range, exclusive (default: today 00:00 UTC)")
+    sub.add_argument("--findings", metavar="FILE", help="the AI's findings (default: the baseline's)")
+    sub.add_argument("--output-dir", metavar="DIR", default=os.path.join("out", "grade"),
+                     help="for the data, the baseline's findings and the report (default out/grade)")
+    sub.set_defaults(findings_index=None)
 
     sub = commands.add_parser("remediate", help="write one remediation (the AI's action) for the closed loop",
                               description="write one remediation to the remediations index (docs/closed-loop.md)",
@@ -319,6 +332,44 @@ def _report(args, cfg, hour_range, out, err) -> None:
     print(f"Wrote {path} ({len(text.encode()) // 1024} KB)", file=err)
 
 
+def _grade_range(args: argparse.Namespace, now: datetime) -> HourRange:
+    days = config.integer(args.days, "--days", 1, 366)
+    if args.end is None:
+        end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        end = config.floor_hour(config.parse_time(args.end, "--end"))
+    return config.parse_event({"start": (end - days * 24 * HOUR).isoformat(), "end": end.isoformat()}, now)
+
+
+def _grade(args, cfg, hour_range, out, err) -> None:
+    """The four commands of docs/grading.md in one: generate with history, baseline, score, report."""
+    folder = args.output_dir
+    data = os.path.join(folder, "data.ndjson")
+    history = config.HourRange(hour_range.start - HISTORY, hour_range.end)
+    config.check_remediation_source(cfg)
+    read = None
+    if cfg.remediation:
+        read = functools.partial(es.read_remediations, _client(cfg), cfg.remediation_index, retrier=_retrier(args))
+    # The answer key beside the data, never in them (GROUND_TRUTH=separate): data.ndjson may go to the AI.
+    key = None if cfg.ground_truth == "inline" else os.path.join(folder, "data-incidents.ndjson")
+    with contextlib.ExitStack() as files:
+        stream = files.enter_context(data_generator.open_output(data, f"--output-dir {config.shown(folder)}"))
+        key_stream = key and files.enter_context(data_generator.open_output(key, f"--output-dir {config.shown(folder)}"))
+        summary = data_generator.run(cfg, history, data_generator.NdjsonWriter(stream, key_stream, key or data),
+                                     read_remediations=read)
+    print(f"grade: wrote {summary['documents']} documents, {summary['start']} to {summary['end']} "
+          f"({baseline.HISTORY_DAYS} days of history, then the {hour_range.hours // 24} days graded), to {data}",
+          file=err)
+    steps = argparse.Namespace(**{**vars(args), "input": data, "json": False})
+    if not args.findings:
+        steps.findings = os.path.join(folder, "baseline.jsonl")
+        _baseline(argparse.Namespace(**{**vars(steps), "output": steps.findings}), cfg, hour_range, out, err)
+    _score(steps, cfg, hour_range, out, err)
+    report_path = os.path.join(folder, "report.html")
+    _report(argparse.Namespace(**{**vars(steps), "output": report_path}), cfg, hour_range, out, err)
+    out.write(f"report: {report_path}\n")
+
+
 def _remediate(args, cfg: config.Config, out) -> None:
     """One remediation document, under an id that makes the same command overwrite it."""
     if args.merchant is not None:
@@ -341,7 +392,7 @@ def _remediate(args, cfg: config.Config, out) -> None:
     out.write(f"remediation {doc_id} written to {cfg.remediation_index}: {json.dumps(document)}\n")
 
 
-COMMANDS = {"baseline": _baseline, "score": _score, "report": _report}
+COMMANDS = {"baseline": _baseline, "score": _score, "report": _report, "grade": _grade}
 
 
 def main(argv=None, environ=None, out=None, err=None) -> int:
@@ -355,7 +406,8 @@ def main(argv=None, environ=None, out=None, err=None) -> int:
         if args.command == "remediate":
             _remediate(args, cfg, out)
         else:
-            COMMANDS[args.command](args, cfg, _range(args), out, err)
+            hour_range = _grade_range(args, datetime.now(timezone.utc)) if args.command == "grade" else _range(args)
+            COMMANDS[args.command](args, cfg, hour_range, out, err)
     except (ConfigError, EventError) as exc:
         print(f"error: {exc}", file=err)
         return 2

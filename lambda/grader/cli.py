@@ -7,7 +7,8 @@
                                       [--incident-id ID] [--note TEXT]   (docs/closed-loop.md)
 
 Configuration (SCENARIO, seed, merchants, index names) comes from the generator's variables and
-flags, so the answer key is recomputed here for any range, never read back. Observations come
+flags, so the answer key is recomputed here for any range, never read back; only what the bench
+recorded of the AI's remediations and findings is read from the answer-key index. Observations come
 from the data index (ELASTICSEARCH_HOST) or from the generator's NDJSON (--input). Not on the
 Lambda handler's import path.
 """
@@ -26,6 +27,7 @@ import data_generator
 import es
 import generator
 import incidents
+import ledger
 from config import HOUR, ConfigError, EventError, HourRange
 from grader import baseline, findings, scoring
 
@@ -128,7 +130,11 @@ def _observations(args, cfg: config.Config, start: datetime, end: datetime) -> l
 def _findings(args, cfg: config.Config) -> findings.Findings:
     if args.findings_index:
         name = config.index_name(args.findings_index, "--findings-index")
-        return findings.parse_documents(es.read_documents(_client(cfg), name, {"match_all": {}}, ["_doc"]))
+        client = _client(cfg)
+        # The hours the hourly runs recorded (FINDINGS_INDEX), never the documents' own timestamps.
+        recorded = ledger.finding_hours(es.read_records(client, cfg.answer_key_index,
+                                                        {"term": {"kind": ledger.FINDING_SEEN}}))
+        return findings.parse_documents(es.read_documents(client, name, {"match_all": {}}, ["_doc"]), recorded)
     try:
         with open(args.findings, encoding="utf-8") as stream:
             parsed = findings.parse_lines(stream)
@@ -147,12 +153,18 @@ def _usable(parsed: findings.Findings, source: str, err) -> findings.Findings:
 
 def _answer_key(cfg: config.Config, hour_range: HourRange) -> tuple[list, list | None]:
     """(the answer key of hour_range, the malformed remediations or None with REMEDIATION=off):
-    recomputed here, with the remediations read from their index when the loop is closed."""
+    recomputed here; when the loop is closed, with the remediations the hourly runs recorded in
+    the answer-key index, at the hours they recorded (the same as the stored key)."""
     if not cfg.remediation:
         return incidents.answer_key(cfg, hour_range)[0], None
     client = _client(cfg)
-    return incidents.answer_key(cfg, hour_range, lambda lo, hi: es.read_remediations(
-        client, cfg.remediation_index, lo, hi))
+
+    def recorded(window: ledger.Window) -> ledger.Seen:
+        acting = {"bool": {"filter": [{"term": {"kind": ledger.REMEDIATION_SEEN}},
+                                      {"range": {"timestamp": {"gte": window.lo, "lt": window.stop}}}]}}
+        return ledger.Seen(records=es.read_records(client, cfg.answer_key_index, acting))
+
+    return incidents.answer_key(cfg, hour_range, recorded)
 
 
 def _baseline(args, cfg, hour_range, out, err) -> None:

@@ -26,9 +26,9 @@ KIND_COLOURS = {
 BENIGN_COLOUR = "#9e9e9e"
 OTHER_COLOUR = "#17becf"
 OUTCOME_COLOURS = {scoring.TP: "#1a7f37", scoring.DUPLICATE: "#7fbf8f", scoring.FP: "#cf222e",
-                   scoring.LOOKALIKE: "#bf8700"}
+                   scoring.LOOKALIKE: "#bf8700", scoring.SIDE_EFFECT: "#8c959f"}
 OUTCOME_NAMES = {scoring.TP: "detection", scoring.DUPLICATE: "later duplicate", scoring.FP: "false positive",
-                 scoring.LOOKALIKE: "look-alike false alarm"}
+                 scoring.LOOKALIKE: "look-alike false alarm", scoring.SIDE_EFFECT: "during a side effect (neutral)"}
 
 # The closed loop's remediations, marked on the charts at the hour the AI acted.
 FIX, WRONG = "fix", "wrong"

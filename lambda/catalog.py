@@ -102,3 +102,6 @@ MAX_SESSION_FACTOR = max(kind.sessions[1] for kind in KINDS if kind.sessions)
 # The side effect of each accepted action, by action name.
 SIDE_EFFECTS = {action: kind.side_effect for kind in KINDS for action in kind.remediation}
 SIDE_EFFECT_KINDS = frozenset(side.name for side in SIDE_EFFECTS.values())
+# The longest a side effect lasts, from the hour after its action: how far back a run reads actions.
+MAX_SIDE_EFFECT_HOURS = max(side.ramp_hours[1] + side.plateau_hours[1] + side.recovery_hours[1] + 1
+                            for side in SIDE_EFFECTS.values())

@@ -29,7 +29,7 @@ import generator
 import ledger
 import remediations
 import scenario
-from catalog import CATALOG, MAX_SESSION_FACTOR, SIDE_EFFECTS, Kind
+from catalog import CATALOG, MAX_SESSION_FACTOR, MAX_SIDE_EFFECT_HOURS, SIDE_EFFECTS, Kind
 
 
 WEEK_HOURS = 168
@@ -359,13 +359,20 @@ def schedule(cfg, merchants: list | None = None) -> Schedule:
     return Schedule(cfg.seed, scenario.load(cfg), merchants, cfg.remediation)
 
 
+def _reach(spans, first: int, stop: int) -> int:
+    """The first hour whose remediations can shape hours [first, stop): back to the onset of
+    whatever incident may still run, and far enough for a side effect still running."""
+    lo, _ = remediations.search_window(spans, first, stop)
+    return min(lo, first - MAX_SIDE_EFFECT_HOURS)
+
+
 def window(found: Schedule, hour_range) -> ledger.Window:
     """What a run over hour_range reads: the bench's records of the remediations that can shape
-    its hours and the hour before them (whose remediations are new to it), back to the onset of
-    whatever may still run; the AI's documents claiming an hour since ledger.LATE_HOURS before."""
+    its hours and the hour before them (whose remediations are new to it); the AI's documents
+    claiming an hour since ledger.LATE_HOURS before."""
     first = generator.hour_index(hour_range.start) - 1
     stop = generator.hour_index(hour_range.end)
-    lo, _ = remediations.search_window(found.spans(first, stop), first, stop)
+    lo = _reach(found.spans(first, stop), first, stop)
     return ledger.Window(generator.stamp(lo), generator.stamp(first - ledger.LATE_HOURS), generator.stamp(stop))
 
 
@@ -376,7 +383,7 @@ def remediate(found: Schedule, hour_range, seen: ledger.Seen) -> tuple[list, lis
     first = generator.hour_index(hour_range.start) - 1
     stop = generator.hour_index(hour_range.end)
     spans = found.spans(first, stop)
-    lo, _ = remediations.search_window(spans, first, stop)
+    lo = _reach(spans, first, stop)
     parsed, skipped, new = remediations.reconcile(seen.remediations, seen.records, first + 1, lo, stop)
     outcomes, orphans = remediations.apply(spans, [r for r in parsed if not r.refused])
     refused = [r for r in parsed if r.refused]

@@ -292,7 +292,8 @@ def answer_fields(outcome: Outcome) -> dict:
 def unmatched_record(r: Remediation, scenario: str, seed: int) -> dict:
     """The answer-key record of a remediation that touched no active incident, or that was refused
     (then with `refused`): one hour, no issue."""
-    record = {"incident_id": f"{UNMATCHED}-{r.id}", "kind": UNMATCHED, "is_issue": False, "issues": [],
+    # By the version the bench recorded: two versions of one document are two acts.
+    record = {"incident_id": f"{UNMATCHED}-{r.digest or r.id}", "kind": UNMATCHED, "is_issue": False, "issues": [],
               "merchant_ids": [r.merchant_id] if r.merchant_id else []}
     if r.payment_provider:
         record["payment_provider"] = r.payment_provider

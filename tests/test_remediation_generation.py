@@ -46,6 +46,7 @@ class Store:
 
     def __init__(self, hits=()):
         self.records = recorded(hits)
+        self.hits = {hit["_id"]: hit["_source"] for hit in hits}
         self.searches = []
 
     def __call__(self, window: ledger.Window) -> ledger.Seen:
@@ -113,7 +114,8 @@ def test_one_search_bounded_back_to_the_onset_of_what_may_still_run():
     assert store.searches == [("2026-11-16T06:00:00Z", "2026-11-16T15:00:00Z", "2026-11-17T17:00:00Z")]
     store = Store()
     lines(Config(scenario="closed-loop.json", remediation=True), DAY1 + 2 * HOUR, 1, store)  # before any
-    assert store.searches == [("2026-11-16T01:00:00Z", "2026-11-15T01:00:00Z", "2026-11-16T03:00:00Z")]
+    # Before any incident: back far enough for the longest side effect (12 hours) still to run.
+    assert store.searches == [("2026-11-15T13:00:00Z", "2026-11-15T01:00:00Z", "2026-11-16T03:00:00Z")]
 
 
 def test_the_answer_key_records_the_fix_the_wrong_action_and_the_unmatched_one():
@@ -137,7 +139,7 @@ def test_the_answer_key_records_the_fix_the_wrong_action_and_the_unmatched_one()
         "recovery_start": "2026-11-23T15:00:00Z", "resolved_by": "timeout", "resolved_at": "2026-11-23T15:00:00Z",
         "remediation_id": None}
     assert records[-1] == {
-        "incident_id": "unmatched_action-o1", "kind": "unmatched_action", "is_issue": False, "issues": [],
+        "incident_id": f"unmatched_action-{ledger.digest('o1', store.hits['o1'])}", "kind": "unmatched_action", "is_issue": False, "issues": [],
         "merchant_ids": ["merchant_002"], "onset": "2026-11-16T02:00:00Z", "end": "2026-11-16T03:00:00Z",
         "remediation": [], "scenario": "closed-loop.json", "seed": 1729, "resolved_by": None, "resolved_at": None,
         "remediation_id": None,

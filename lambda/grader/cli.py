@@ -131,9 +131,11 @@ def _findings(args, cfg: config.Config) -> findings.Findings:
     if args.findings_index:
         name = config.index_name(args.findings_index, "--findings-index")
         client = _client(cfg)
-        # The hours the hourly runs recorded (FINDINGS_INDEX), never the documents' own timestamps.
-        recorded = ledger.finding_hours(es.read_records(client, cfg.answer_key_index,
-                                                        {"term": {"kind": ledger.FINDING_SEEN}}))
+        recorded = None
+        if name == cfg.findings_index:
+            # The index the hourly runs watch: the hours they recorded, never the documents' own.
+            recorded = ledger.finding_hours(es.read_records(client, cfg.answer_key_index,
+                                                            {"term": {"kind": ledger.FINDING_SEEN}}))
         return findings.parse_documents(es.read_documents(client, name, {"match_all": {}}, ["_doc"]), recorded)
     try:
         with open(args.findings, encoding="utf-8") as stream:

@@ -258,3 +258,20 @@ def test_firing_every_action_at_every_alert_scores_well_below_a_precise_agent(se
     # The shotgun resolves at least as much, as fast: only its wrong actions keep it far below.
     assert shot_share >= precise_share >= 0.9 and precise_wrong == 0 and shot_wrong > 50
     assert precise_score >= 80 and shot_score <= precise_score - 50
+
+
+# --- FINDINGS_INDEX -------------------------------------------------------------------------------
+
+
+def test_findings_index_is_validated_like_every_index_and_needs_a_cluster():
+    import config
+
+    assert config.load_config({"FINDINGS_INDEX": "agent-findings"}).findings_index == "agent-findings"
+    assert config.load_config({}).findings_index is None
+    with pytest.raises(config.ConfigError, match="FINDINGS_INDEX must be a valid Elasticsearch index name"):
+        config.load_config({"FINDINGS_INDEX": "Findings*"})
+    for taken in ("pp-merchantai", "pp-merchantai-incidents", "pp-merchantai-remediations"):
+        with pytest.raises(config.ConfigError, match="FINDINGS_INDEX must name an index of its own"):
+            config.load_config({"FINDINGS_INDEX": taken})
+    with pytest.raises(config.ConfigError, match="FINDINGS_INDEX is read from Elasticsearch: set ELASTICSEARCH_HOST"):
+        config.check_remediation_source(config.load_config({"FINDINGS_INDEX": "agent-findings"}))

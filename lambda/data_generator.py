@@ -187,7 +187,7 @@ def _templates(cfg: Config) -> dict:
     return {cfg.index: es.data_mappings(cfg.ground_truth == "inline"), cfg.answer_key_index: es.ANSWER_KEY_MAPPINGS}
 
 
-def _reader(cfg: Config, retrier):
+def reader(cfg: Config, retrier):
     """How run() reads what the AI wrote and what the bench recorded of it: None with
     REMEDIATION=off and no FINDINGS_INDEX. retrier (an es.Retrier, the run's indexer when it
     has one) bounds the search's retries like the run's."""
@@ -228,12 +228,12 @@ def lambda_handler(event, context):
         limits = {"time_left": lambda: context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S}
     try:
         if hour_range.dry_run:
-            return run(cfg, hour_range, read=_reader(cfg, es.Retrier(**limits)))
+            return run(cfg, hour_range, read=reader(cfg, es.Retrier(**limits)))
         indexer = es.Indexer(_client(cfg), _templates(cfg), **limits)
     except (ConfigError, config.SecretError) as exc:
         logger.error("%s: %s", type(exc).__name__, exc)
         raise
-    return run(cfg, hour_range, indexer, read=_reader(cfg, indexer))
+    return run(cfg, hour_range, indexer, read=reader(cfg, indexer))
 
 
 # --- command line -------------------------------------------------------------------
@@ -251,10 +251,20 @@ def _flag_int(flag: str):
     return parse
 
 
-def _parser() -> argparse.ArgumentParser:
+def argument_parser(**kwargs) -> argparse.ArgumentParser:
+    """An ArgumentParser for both command lines: no abbreviated flags (--merchant 5 must not be
+    taken for --merchants; give subparsers allow_abbrev=False too), usage errors in one line."""
     import argparse  # the command line only: ~15 ms of every Lambda cold start otherwise
 
-    parser = argparse.ArgumentParser(
+    class Parser(argparse.ArgumentParser):  # its subparsers are Parsers too
+        def error(self, message):
+            self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    return Parser(allow_abbrev=False, **kwargs)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argument_parser(
         prog="data_generator.py",
         description="Generate hourly merchant data points and index them into Elasticsearch "
         "(ELASTICSEARCH_HOST set) or write them as bulk NDJSON (default: out/<index>-<hour>.ndjson).",
@@ -351,7 +361,7 @@ def _print_table(cfg: Config, hour: datetime, out, read=None) -> None:
 
 
 def _print_answer_key(cfg: Config, hour_range: HourRange, out, retrier) -> None:
-    records, _ = incidents.answer_key(cfg, hour_range, _reader(cfg, retrier) if cfg.remediation else None)
+    records, _ = incidents.answer_key(cfg, hour_range, reader(cfg, retrier) if cfg.remediation else None)
     print(f"Answer key ({cfg.answer_key_index}), {_stamp(hour_range.start)} to {_stamp(hour_range.end)}: "
           f"scenario {cfg.scenario}, seed {cfg.seed}, {cfg.merchants} merchants, {len(records)} incidents", file=out)
     row = "{:<20} {:<36} {:<17} {:<17} {:<33} {}"
@@ -366,8 +376,9 @@ def _print_answer_key(cfg: Config, hour_range: HourRange, out, retrier) -> None:
                          f"{record['root_cause']['category']} / {record['root_cause']['component']}"), file=out)
 
 
-def _open_output(path: str, shown: str):
-    """The output file, opened for writing; a ConfigError (exit 2) if it cannot be."""
+def open_output(path: str, shown: str):
+    """The output file, opened for writing (its directory made); a ConfigError (exit 2) naming
+    it as shown (how an error shows a given path: config.shown()) if it cannot be."""
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         return open(path, "w", encoding="utf-8")
@@ -385,12 +396,15 @@ def _progress(cfg: Config, hour_range: HourRange, stream):
 
 
 def _run_with_progress(bar, retrier, cfg, hour_range, sink=None):
-    read = _reader(cfg, retrier)
+    read = reader(cfg, retrier)
     if bar is None:
         return run(cfg, hour_range, sink, read=read)
     try:
         with bar.around_logging(logger):
             summary = run(cfg, hour_range, sink, progress=bar, read=read)
+    except BrokenPipeError:  # stdout's reader went away (| head): nothing to report
+        bar.clear()
+        raise
     except BaseException:
         bar.close(failed=True)
         raise
@@ -429,13 +443,13 @@ def main(argv=None, environ=None) -> int:
         generate = functools.partial(_run_with_progress, bar, patient)
         if args.dry_run:
             summary = generate(cfg, hour_range)
-            _print_table(cfg, hour_range.end - HOUR, err, _reader(cfg, patient))
+            _print_table(cfg, hour_range.end - HOUR, err, reader(cfg, patient))
         elif args.output == "-":
             summary = generate(cfg, hour_range, NdjsonWriter(sys.stdout))
         elif args.output or not cfg.host:
             path = args.output or _default_output(cfg, hour_range)
             # The default path is ours; a given one is shown as config shows every value.
-            stream = _open_output(path, f"--output {config.shown(path)}" if args.output else path)
+            stream = open_output(path, f"--output {config.shown(path)}" if args.output else path)
             with stream:
                 summary = generate(cfg, hour_range, NdjsonWriter(stream))
             print(f"Wrote {summary['documents']} documents to {path}", file=err)
@@ -469,5 +483,22 @@ def main(argv=None, environ=None) -> int:
     return 0
 
 
+# The exit status when stdout's reader goes away (| head), as for a command killed by SIGPIPE.
+EXIT_BROKEN_PIPE = 128 + 13
+
+
+def exit_with(main) -> None:
+    """sys.exit(main()), ending quietly when stdout's reader goes away: Python's recipe
+    (the signal module's "Note on SIGPIPE"). Both command lines end this way."""
+    try:
+        code = main()
+        sys.stdout.flush()  # here, inside the try: a failing flush at exit would print a traceback
+    except BrokenPipeError:
+        # Python flushes stdout once more at exit: into devnull, not the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -115,7 +115,7 @@ def test_a_fix_back_dated_to_the_onset_acts_when_the_bench_first_saw_it(loop):
     assert all(docs[i]["conversion_rate"] < 30 for i in range(7, 25))
     assert steady[25]["conversion_rate"] > docs[25]["conversion_rate"] > docs[24]["conversion_rate"]
     assert docs[26:30] == steady[26:30]
-    record = key_records(cluster)["checkout_regression-merchant_001-2026111606"]
+    record = key_records(cluster)["file-checkout_regression-merchant_001-2026111606"]
     assert {k: record[k] for k in ("resolved_by", "resolved_at", "recovery_start", "end", "remediation_id")} == {
         "resolved_by": "remediation", "resolved_at": "2026-11-17T00:00:00Z", "recovery_start": "2026-11-17T01:00:00Z",
         "end": "2026-11-17T02:00:00Z", "remediation_id": "late-fix"}

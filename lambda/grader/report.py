@@ -403,7 +403,8 @@ def _legend(kinds: list, with_findings: bool, with_remediations: bool) -> str:
     if with_findings:
         keys = "".join(f'<span class="key" data-outcome="{outcome}">'
                        f'{_swatch(f"""<use href="#marker-{outcome}" x="7" y="6.5"/>""", 14)}'
-                       f'{name}</span>' for outcome, (_, _, name) in OUTCOMES.items())
+                       f'{name}</span>' for outcome, (_, _, name) in OUTCOMES.items()
+                       if with_remediations or outcome != scoring.SIDE_EFFECT)  # side effects: the closed loop only
         rows.append(f'<div class="keys">Findings, on the chart of their label: {keys}</div>')
     if with_remediations:
         keys = "".join(f'<span>{_swatch(_remediation_mark(8, colour))}{name}</span>'
@@ -467,12 +468,14 @@ def _known_rows(r: dict) -> list:
     if "lookalike_false_alarms" in r:
         rows.append(("look-alike false alarms", r["lookalike_false_alarms"],
                      "false positives inside a harmless look-alike (promotion, maintenance)"))
+    if "mitigation_score" in r:
+        rows.append(("mitigation score", _fmt(r["mitigation_score"]),
+                     "the closed loop's headline, 0 to 100: fixes, credit halving every 12 hours to mitigate, "
+                     "less 0.25 a wrong action"))
     m = r.get("remediation")
     if m:
         h = m["hours_to_mitigate"]
         rows += [
-            ("mitigation score", _fmt(r.get("mitigation_score")),
-             "fixes, credit halving every 12 hours to mitigate, less 0.25 a wrong action; 0 to 100"),
             ("resolved by the agent", f"{h['count']} of {m['remediable']} ({_fmt(m['resolved_by_agent'])})",
              "acute incidents accepting a remediation that the AI's remediation ended"),
             ("hours to mitigate", _spread(h), "from an incident's onset to the hour the AI's fix ended it"),

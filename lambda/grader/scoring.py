@@ -320,9 +320,10 @@ def _number(value, digits: int = 2) -> str:
 
 def _findings_lines(result: dict) -> list:
     f = result["findings"]
-    lines = [f"findings ({f['times']} times): {f['lines']} lines, {f['usable']} usable, {f['malformed']} malformed, "
-             f"{f['unknown_label']} with an unknown label, {f['unrecorded']} unrecorded, "
-             f"{f['outside_range']} outside the range, {f['during_side_effects']} during side effects (neutral)"]
+    lines = [f"findings: {f['lines']} lines, {f['usable']} usable, {f['malformed']} malformed, "
+             f"{f['unknown_label']} with an unknown label, {f['outside_range']} outside the range",
+             f"  times {f['times']}; {f['unrecorded']} unrecorded, {f['during_side_effects']} during side effects "
+             "(neutral)"]
     return lines + [f"  {problem}" for problem in f["problems"]]
 
 

@@ -137,7 +137,7 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
                 fail(f"{where}.merchants[{j}]", f"repeats {merchant_id}")
             if catalog.is_issue and generator.already_shows(seed, k, catalog.labels):
                 fail(f"{where}.merchants[{j}]", f"{merchant_id}'s chronic profile already shows "
-                     f"{', '.join(catalog.labels)} ({GENERATOR_SEED}={seed}): {kind} would change nothing visible")
+                     f"{', '.join(catalog.labels)} (with this {GENERATOR_SEED}): {kind} would change nothing visible")
             found.append(k)
         numbers = tuple(found)
 

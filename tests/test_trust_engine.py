@@ -3,6 +3,7 @@ size of the AI's documents stops or starves the hourly run (issue 16, parts 2 an
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -234,8 +235,11 @@ def test_no_number_or_size_of_documents_stops_or_starves_the_hourly_run(cluster)
         assert outcome["maxrss_mb"] <= 256, outcome
     assert cluster.count() == 40
     seen = [r for r in cluster.documents("pp-merchantai-incidents").values() if r["kind"] == "remediation_seen"]
-    # One page of them was read and recorded: 50 acted in their hour, the rest refused.
+    # One page of them was read and recorded: the long id and the wide fields malformed, 50 acted in
+    # their hour, the rest refused.
     assert len(seen) == es.MAX_INBOX
-    assert sum(r["refused"] is None for r in seen) == 50
+    assert sum(r["refused"] is None and r["malformed"] is None for r in seen) == 50
+    assert {r["remediation_id"]: r["malformed"] for r in seen if r["malformed"]}[
+        "sha256-" + hashlib.sha256(b"i" * 500).hexdigest()] == "_id is longer than 128 bytes"
     print(f"hostile hourly runs: {[round(o['seconds'], 1) for o in outcomes]} s, "
           f"peak {[round(o['maxrss_mb']) for o in outcomes]} MB")

@@ -20,6 +20,7 @@ Lambda handler's import path.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -127,35 +128,71 @@ def _client(cfg: config.Config):
     return es.connect(cfg.host, **config.auth(cfg))
 
 
-def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) -> list:
-    """Documents of index in the generator's bulk NDJSON (other indices' pairs, the answer key's, skipped)."""
+NOT_A_PAIR = "not a bulk action and document pair"
+
+
+def _ndjson_pairs(stream):
+    """(line number, index, document) of each pair of a bulk NDJSON stream, or (line number, None,
+    a ValueError) where a line is unreadable, not JSON, or not a bulk pair."""
+    lines = enumerate(findings.text_lines(stream), 1)
+    for number, action_line in lines:
+        if isinstance(action_line, str) and not action_line.strip():
+            continue
+        source_number, source_line = next(lines, (number, None))
+        try:
+            for where, line in ((number, action_line), (source_number, source_line)):
+                if isinstance(line, ValueError):
+                    number = where
+                    raise line
+            try:
+                (meta,) = findings.loads(action_line).values()
+                index = meta["_index"]
+            except (ValueError, AttributeError, TypeError, KeyError):
+                raise ValueError(NOT_A_PAIR) from None
+            if not isinstance(index, str) or source_line is None:
+                raise ValueError(NOT_A_PAIR)
+            number = source_number
+            try:
+                doc = findings.loads(source_line)
+            except ValueError as exc:
+                raise ValueError(f"not JSON ({exc})") from None
+        except ValueError as exc:
+            yield number, None, exc
+        else:
+            yield number, index, doc
+
+
+def _ndjson_observations(path: str, index: str, start: datetime, end: datetime, err=None) -> list:
+    """Documents of index in the generator's bulk NDJSON (other indices' pairs skipped), each checked
+    as untrusted input: a malformed line is listed on err with its number; none usable is a ConfigError."""
     first, stop = generator.stamp(generator.hour_index(start)), generator.stamp(generator.hour_index(end))
-    out = []
+    out, problems, usable = [], 0, 0
     try:
-        with open(path, encoding="utf-8") as stream:
-            for number, action_line in enumerate(stream, 1):
-                if not action_line.strip():
+        with open(path, "rb") as stream:
+            for number, target, doc in _ndjson_pairs(stream):
+                if target is not None and target != index:
                     continue
-                source_line = next(stream, "")
                 try:
-                    (meta,) = json.loads(action_line).values()
-                    doc = json.loads(source_line)
-                    target, timestamp = meta["_index"], doc.get("timestamp", "")
-                except (ValueError, AttributeError, TypeError, KeyError):
-                    raise ConfigError(f"--input {config.shown(path)}: line {number} is not a bulk action "
-                                      "and document pair") from None
-                if target == index and first <= timestamp < stop:
-                    out.append(baseline.observed(doc))
+                    if target is None:
+                        raise doc
+                    doc = baseline.checked(doc)
+                except ValueError as exc:
+                    problems += 1
+                    print(f"--input line {number}: {exc}", file=sys.stderr if err is None else err)
+                    continue
+                usable += 1
+                if first <= doc["timestamp"] < stop:
+                    out.append(doc)
     except OSError as exc:  # its str() would quote the path
         raise ConfigError(f"cannot read --input {config.shown(path)}: {exc.strerror or type(exc).__name__}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"cannot read --input {config.shown(path)}: not UTF-8 text") from None
+    if problems and not usable:
+        raise ConfigError(f"--input {config.shown(path)}: {problems} malformed lines, no usable document of {index}")
     return out
 
 
-def _observations(args, cfg: config.Config, start: datetime, end: datetime) -> list:
+def _observations(args, cfg: config.Config, start: datetime, end: datetime, err=None) -> list:
     if args.input:
-        return _ndjson_observations(args.input, cfg.index, start, end)
+        return _ndjson_observations(args.input, cfg.index, start, end, err)
     return es.read_observations(_client(cfg), cfg.index, start, end, baseline.OBSERVED_FIELDS, _retrier(args))
 
 
@@ -171,13 +208,11 @@ def _findings(args, cfg: config.Config) -> findings.Findings:
         return findings.parse_documents(es.read_documents(client, name, {"match_all": {}}, ["_doc"],
                                                           retrier=_retrier(args)), recorded)
     try:
-        with open(args.findings, encoding="utf-8") as stream:
-            parsed = findings.parse_lines(stream)
+        with open(args.findings, "rb") as stream:
+            parsed = findings.parse_lines(findings.text_lines(stream))
     except OSError as exc:  # its str() would quote the path
         raise ConfigError(f"cannot read --findings {config.shown(args.findings)}: "
                           f"{exc.strerror or type(exc).__name__}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"cannot read --findings {config.shown(args.findings)}: not UTF-8 text") from None
     return parsed
 
 
@@ -230,7 +265,7 @@ def _stamp(moment: datetime) -> str:
 
 def _baseline(args, cfg, hour_range, out, err) -> None:
     # The traffic rule compares with the 7 days before each hour: read them too.
-    observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end)
+    observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end, err)
     found = baseline.detect(observations, hour_range.start, hour_range.end)
     text = "".join(json.dumps(f) + "\n" for f in found)
     if args.output:
@@ -258,7 +293,16 @@ def _warn_empty(args, cfg, hour_range, err) -> None:
           "nothing to see (another range, index or file?)", file=err)
 
 
+def _warn_guessable_seed(cfg: config.Config, err) -> None:
+    """One line when the answer key is only as secret as a seed that can be found by trying seeds."""
+    if cfg.scenario != config.DEFAULT_SCENARIO and config.guessable(cfg.seed):
+        print(f"warning: the seed is below 2**64: it can be recovered from the data in seconds, and with it "
+              f"the answer key of {cfg.scenario}; grade an AI on a secret 128-bit seed (docs/deployment.md)",
+              file=err)
+
+
 def _score(args, cfg, hour_range, out, err) -> None:
+    _warn_guessable_seed(cfg, err)
     parsed = _usable(_findings(args, cfg), _source(args), err)
     records, skipped = _answer_key(args, cfg, hour_range)
     result = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped).summary()
@@ -279,18 +323,19 @@ def _score(args, cfg, hour_range, out, err) -> None:
 def _report(args, cfg, hour_range, out, err) -> None:
     from grader import report
 
+    _warn_guessable_seed(cfg, err)
     records, skipped = _answer_key(args, cfg, hour_range)
     assessment = None
     source = _source(args)
     if source:
         parsed = _usable(_findings(args, cfg), source, err)
         assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped)
-    meta = {"scenario": cfg.scenario, "seed": cfg.seed, "merchants": cfg.merchants,
+    meta = {"scenario": cfg.scenario, "seed digest": config.seed_digest(cfg.seed), "merchants": cfg.merchants,
             "range": f"{generator.stamp(generator.hour_index(hour_range.start))} to "
                      f"{generator.stamp(generator.hour_index(hour_range.end))} ({hour_range.hours} hours)",
             "data index": cfg.index + (f" (from {args.input})" if args.input else ""),
             "answer-key index": cfg.answer_key_index, "findings": args.findings or args.findings_index or "none"}
-    observations = _observations(args, cfg, hour_range.start, hour_range.end)
+    observations = _observations(args, cfg, hour_range.start, hour_range.end, err)
     if not observations:
         _warn_empty(args, cfg, hour_range, err)
     text = report.render(meta, hour_range.start, hour_range.end, observations, records, assessment)
@@ -316,8 +361,13 @@ def _grade(args, cfg, hour_range, out, err) -> None:
     history = config.HourRange(hour_range.start - HISTORY, hour_range.end)
     config.check_remediation_source(cfg)
     read = data_generator.reader(cfg, _retrier(args))
-    with data_generator.open_output(data, f"--output-dir {config.shown(folder)}") as stream:
-        summary = data_generator.run(cfg, history, data_generator.NdjsonWriter(stream), read=read)
+    # The answer key beside the data, never in them (GROUND_TRUTH=separate): data.ndjson may go to the AI.
+    key = None if cfg.ground_truth == "inline" else os.path.join(folder, "data-incidents.ndjson")
+    with contextlib.ExitStack() as files:
+        stream = files.enter_context(data_generator.open_output(data, f"--output-dir {config.shown(folder)}"))
+        key_stream = key and files.enter_context(data_generator.open_output(key, f"--output-dir {config.shown(folder)}"))
+        summary = data_generator.run(cfg, history, data_generator.NdjsonWriter(stream, key_stream, key or data),
+                                     read=read)
     print(f"grade: wrote {summary['documents']} documents, {summary['start']} to {summary['end']} "
           f"({baseline.HISTORY_DAYS} days of history, then the {hour_range.hours // 24} days graded), to {data}",
           file=err)

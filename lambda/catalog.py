@@ -3,6 +3,11 @@
 Each Kind says what it hits (scope), what its documents show (labels), its effects on
 every observed field at the plateau, its root cause, the actions that fix it and how
 long its phases last. incidents.py schedules them; generator.py applies their effects.
+
+Each kind's accepted action also has a side effect: a Kind of scope "side_effect", the
+harm that action does for a few hours on a merchant or provider that did not need it
+(REMEDIATION=on: a wrong or unmatched remediation). Side effects are not incidents to
+detect: findings during one are neither rewarded nor punished.
 """
 
 from __future__ import annotations
@@ -33,24 +38,49 @@ class Kind:
     plateau_hours: tuple = (4, 36)
     recovery_hours: tuple = (1, 6)
     night: bool = False  # the plateau falls in quiet local night hours
+    side_effect: Kind | None = None  # what its accepted action does where it is not needed
+
+
+def _side_effect(action: str, component: str, description: str, **effects) -> Kind:
+    """The harm of action on a merchant or provider that did not need it: one ramp hour, then
+    a short plateau and recovery, drawn like an incident's."""
+    return Kind(f"{action}_side_effect", "side_effect", False, (), "remediation_side_effect", component,
+                description, **{"ramp_hours": (1, 1), "recovery_hours": (1, 2), **effects})
 
 
 KINDS = (
     Kind("payment_outage", "provider", True, (HIGH_ERROR_RATE,), "dependency", "payment_provider:{provider}",
          "Payment provider {provider} is failing: card payments of every merchant on it error out.",
-         ("failover_payment_provider",), errors=(15, 40), plateau_hours=(2, 8)),
+         ("failover_payment_provider",), errors=(15, 40), plateau_hours=(2, 8),
+         side_effect=_side_effect("failover_payment_provider", "backup_payment_provider",
+                                  "A failover that {scope} did not need moved its payments to a backup provider: "
+                                  "more of them fail for a few hours.", errors=(10, 22), plateau_hours=(2, 4))),
     Kind("gateway_timeouts", "merchant", True, (HIGH_ERROR_RATE, LOW_CONVERSION), "configuration",
          "payment_gateway", "The payment gateway timeout of {scope} is too low: slow authorisations fail "
-         "and buyers give up.", ("raise_gateway_timeout",), conversion=(5, 30), errors=(15, 40)),
+         "and buyers give up.", ("raise_gateway_timeout",), conversion=(5, 30), errors=(15, 40),
+         side_effect=_side_effect("raise_gateway_timeout", "payment_gateway",
+                                  "A gateway timeout raised on {scope} without need holds buyers on slow "
+                                  "authorisations: fewer of them convert for a few hours.",
+                                  conversion=(20, 34), plateau_hours=(2, 6))),
     Kind("checkout_regression", "merchant", True, (LOW_CONVERSION,), "code_defect", "checkout_release",
          "A checkout release of {scope} broke a step of the checkout: fewer sessions convert.",
-         ("rollback_release",), conversion=(5, 30), plateau_hours=(8, 60)),
+         ("rollback_release",), conversion=(5, 30), plateau_hours=(8, 60),
+         side_effect=_side_effect("rollback_release", "checkout_release",
+                                  "A rollback of a healthy release of {scope} brought back an older checkout: "
+                                  "fewer sessions convert for a few hours.", conversion=(12, 28),
+                                  plateau_hours=(3, 8))),
     Kind("location_feed_loss", "merchant", True, (MISSING_LOCATION,), "data_pipeline", "location_feed",
          "The location feed of {scope} stopped: its data arrive without location, city and country.",
-         ("restore_location_feed",), drops_location=True, plateau_hours=(8, 60)),
+         ("restore_location_feed",), drops_location=True, plateau_hours=(8, 60),
+         side_effect=_side_effect("restore_location_feed", "location_feed",
+                                  "A restart of the healthy location feed of {scope} lost its location data "
+                                  "for an hour or two.", drops_location=True, plateau_hours=(1, 2))),
     Kind("traffic_drop", "merchant", True, (TRAFFIC_DROP,), "configuration", "storefront_dns",
          "A DNS record of the storefront of {scope} is wrong: most visitors never reach the shop.",
-         ("fix_dns_record",), sessions=(0.12, 0.45)),
+         ("fix_dns_record",), sessions=(0.12, 0.45),
+         side_effect=_side_effect("fix_dns_record", "storefront_dns",
+                                  "A change to the correct DNS record of {scope} sent part of its visitors "
+                                  "nowhere until it propagated back.", sessions=(0.4, 0.7), plateau_hours=(1, 3))),
     Kind("promo_surge", "merchant", False, (), "marketing", "promotion",
          "{scope} runs a promotion: two to four times the usual traffic, rates as usual.",
          sessions=(2.2, 3.8), plateau_hours=(6, 48)),
@@ -69,3 +99,9 @@ KINDS = (
 CATALOG = {kind.name: kind for kind in KINDS}
 ACUTE_KINDS = tuple(kind.name for kind in KINDS if kind.scope != "chronic")
 MAX_SESSION_FACTOR = max(kind.sessions[1] for kind in KINDS if kind.sessions)
+# The side effect of each accepted action, by action name.
+SIDE_EFFECTS = {action: kind.side_effect for kind in KINDS for action in kind.remediation}
+SIDE_EFFECT_KINDS = frozenset(side.name for side in SIDE_EFFECTS.values())
+# The longest a side effect lasts, from the hour after its action: how far back a run reads actions.
+MAX_SIDE_EFFECT_HOURS = max(side.ramp_hours[1] + side.plateau_hours[1] + side.recovery_hours[1] + 1
+                            for side in SIDE_EFFECTS.values())

@@ -31,6 +31,7 @@ GROUND_TRUTH = "GROUND_TRUTH"
 ANSWER_KEY_INDEX = "ANSWER_KEY_INDEX"
 REMEDIATION = "REMEDIATION"
 REMEDIATION_INDEX = "REMEDIATION_INDEX"
+FINDINGS_INDEX = "FINDINGS_INDEX"
 
 DEFAULT_INDEX = "pp-merchantai"
 DEFAULT_MERCHANTS = 20
@@ -123,6 +124,8 @@ class Config:
     # None: derived from index, so --index moves the companion indices along.
     answer_key_index_override: str | None = None
     remediation_index_override: str | None = None
+    # Where the AI writes its findings: the hourly run records when it first saw each one. None: not read.
+    findings_index: str | None = None
     # repr=False keeps secrets out of logs and tracebacks that show the config.
     api_key: str | None = field(default=None, repr=False)
     api_key_secret_arn: str | None = None
@@ -136,6 +139,9 @@ class Config:
             raise ConfigError(
                 f"{ELASTICSEARCH_INDEX}, {ANSWER_KEY_INDEX} and {REMEDIATION_INDEX} must name three different indices"
             )
+        if self.findings_index in (self.index, self.answer_key_index, self.remediation_index):
+            raise ConfigError(f"{FINDINGS_INDEX} must name an index of its own, not the data, answer-key or "
+                              "remediations index")
 
     @property
     def answer_key_index(self) -> str:
@@ -427,6 +433,7 @@ def load_config(environ) -> Config:
         remediation=setting(REMEDIATION, remediation, DEFAULT_REMEDIATION),
         answer_key_index_override=setting(ANSWER_KEY_INDEX, index_name),
         remediation_index_override=setting(REMEDIATION_INDEX, index_name),
+        findings_index=setting(FINDINGS_INDEX, index_name),
         api_key=key,
         api_key_secret_arn=setting(ELASTICSEARCH_API_KEY_SECRET_ARN, _secret_arn),
         seed_secret_arn=setting(GENERATOR_SEED_SECRET_ARN, _secret_arn),
@@ -593,6 +600,8 @@ def check_remediation_source(cfg: Config) -> None:
     that only writes a file: refused early without a cluster to read them from."""
     if cfg.remediation and not cfg.host:
         raise ConfigError(f"{REMEDIATION}=on reads the remediations from Elasticsearch: set {ELASTICSEARCH_HOST}")
+    if cfg.findings_index and not cfg.host:
+        raise ConfigError(f"{FINDINGS_INDEX} is read from Elasticsearch: set {ELASTICSEARCH_HOST}")
 
 
 def check_invocation_size(hour_range: HourRange, merchants: int) -> None:

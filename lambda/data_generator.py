@@ -24,6 +24,7 @@ import config
 import es
 import generator
 import incidents
+import ledger
 import scenario
 from config import HOUR, Config, ConfigError, EventError, HourRange
 
@@ -35,37 +36,49 @@ SAFETY_MARGIN_S = 5
 TABLE_ROWS = 20
 
 
-def _remediate(schedule, hour_range: HourRange, read) -> None:
-    for bad in incidents.remediate(schedule, hour_range, read):
-        logger.warning("remediation %s skipped: %s", bad.id, bad.reason)
+def _observe(cfg: Config, schedule, hour_range: HourRange, read) -> list:
+    """Reads what the AI wrote and what the bench recorded of it (one search), applies the
+    remediations to schedule, and returns the bench's new records: what this run sees first."""
+    seen = read(incidents.window(schedule, hour_range))
+    new: list = []
+    if cfg.remediation:
+        skipped, new = incidents.remediate(schedule, hour_range, seen)
+        for bad in skipped:
+            logger.warning("remediation %s skipped: %s", bad.id, bad.reason)
+    if cfg.findings_index:
+        new += ledger.new_findings(seen, generator.hour_index(hour_range.start))
+    return new
 
 
-def _chunks(cfg: Config, hour_range: HourRange, size: int, read_remediations=None):
+def _pair(action: str, record: dict) -> tuple:
+    return action + json.dumps(record["incident_id"]) + "}}", json.dumps(record, separators=(",", ":"))
+
+
+def _chunks(cfg: Config, hour_range: HourRange, size: int, read=None):
     """Every hour's bulk line pairs in order, in chunks of size documents (the last one fewer),
     each preceded by the answer-key records that came with them: (pairs, records).
 
-    The first `records` pairs of a chunk are answer-key records: at the run's first
-    hour every chronic profile and incident under way (and the unmatched remediations),
-    later each incident at its onset. Chunks are cut by documents alone, so nothing a run
+    The first `records` pairs of a chunk are answer-key records: first the bench's records of
+    what it sees first (written with create: an earlier record wins), then at the run's first
+    hour every chronic profile and incident under way (and the unmatched remediations), later
+    each incident at its onset. Chunks are cut by documents alone, so nothing a run
     reports along the way (progress, the documents sent) moves with the incident schedule.
     """
     merchants = generator.roster(cfg.seed, cfg.merchants)
     schedule = incidents.schedule(cfg, merchants)
-    if read_remediations is not None:
-        _remediate(schedule, hour_range, read_remediations)
-    lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
-    record_action = '{"index":{"_index":' + json.dumps(cfg.answer_key_index) + ',"_id":'
+    target = '{"_index":' + json.dumps(cfg.answer_key_index) + ',"_id":'
     records: list = []
+    if read is not None:
+        records += [_pair('{"create":' + target, record) for record in _observe(cfg, schedule, hour_range, read)]
+    lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
     documents: list = []
     hour = hour_range.start
     while hour < hour_range.end:
         h = generator.hour_index(hour)
         found = schedule.records(schedule.starting(h, hour == hour_range.start))
-        if hour == hour_range.start and read_remediations is not None:
+        if hour == hour_range.start and read is not None and cfg.remediation:
             found += schedule.unmatched_records(h - 1, generator.hour_index(hour_range.end))
-        for record in found:
-            records.append((record_action + json.dumps(record["incident_id"]) + "}}",
-                            json.dumps(record, separators=(",", ":"))))
+        records += [_pair('{"index":' + target, record) for record in found]
         documents += lines.lines(hour)
         hour += HOUR
         while len(documents) >= size:
@@ -109,20 +122,20 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:00:00Z")
 
 
-def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read_remediations=None) -> dict:
+def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read=None) -> dict:
     """Generate hour_range's documents, pass them chunk by chunk to sink; return the summary.
 
     sink: an es.Indexer, an NdjsonWriter, or None to send nothing (dry run).
     When the indexer runs out of time (es.OutOfTime) the run stops with status
     "partial" and resume_from, the first hour not wholly sent.
     progress: called with the number of documents after every chunk.
-    read_remediations: (start, end) -> remediation hits, with REMEDIATION=on.
+    read: ledger.Window -> ledger.Seen, with REMEDIATION=on or FINDINGS_INDEX (_reader).
     Raises es.BulkError after the last chunk if any document was rejected.
     """
     started = time.monotonic()
     documents = indexed = 0
     resume_from = None
-    for chunk, records in _chunks(cfg, hour_range, es.CHUNK_SIZE, read_remediations):
+    for chunk, records in _chunks(cfg, hour_range, es.CHUNK_SIZE, read):
         if sink is not None:
             try:
                 indexed += sink.send(chunk, records)
@@ -187,12 +200,15 @@ def _templates(cfg: Config) -> dict:
     return {cfg.index: es.data_mappings(cfg.ground_truth == "inline"), cfg.answer_key_index: es.ANSWER_KEY_MAPPINGS}
 
 
-def _remediation_reader(cfg: Config, retrier):
-    """How run() reads remediations: None with REMEDIATION=off. retrier (an es.Retrier,
-    the run's indexer when it has one) bounds the search's retries like the run's."""
-    if not cfg.remediation:
+def reader(cfg: Config, retrier):
+    """How run() reads what the AI wrote and what the bench recorded of it: None with
+    REMEDIATION=off and no FINDINGS_INDEX. retrier (an es.Retrier, the run's indexer when it
+    has one) bounds the search's retries like the run's."""
+    if not (cfg.remediation or cfg.findings_index):
         return None
-    return functools.partial(es.read_remediations, _client(cfg), cfg.remediation_index, retrier=retrier)
+    return functools.partial(es.read_seen, _client(cfg), answer_key_index=cfg.answer_key_index,
+                             remediation_index=cfg.remediation_index if cfg.remediation else None,
+                             findings_index=cfg.findings_index, retrier=retrier)
 
 
 def _set_log_level(cfg: Config) -> None:
@@ -225,12 +241,12 @@ def lambda_handler(event, context):
         limits = {"time_left": lambda: context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S}
     try:
         if hour_range.dry_run:
-            return run(cfg, hour_range, read_remediations=_remediation_reader(cfg, es.Retrier(**limits)))
+            return run(cfg, hour_range, read=reader(cfg, es.Retrier(**limits)))
         indexer = es.Indexer(_client(cfg), _templates(cfg), **limits)
     except (ConfigError, config.SecretError) as exc:
         logger.error("%s: %s", type(exc).__name__, exc)
         raise
-    return run(cfg, hour_range, indexer, read_remediations=_remediation_reader(cfg, indexer))
+    return run(cfg, hour_range, indexer, read=reader(cfg, indexer))
 
 
 # --- command line -------------------------------------------------------------------
@@ -353,17 +369,17 @@ def _answer_key_path(args, cfg: Config, hour_range: HourRange, path: str | None)
     return key
 
 
-def documents(cfg: Config, hour: datetime, read_remediations=None) -> list:
+def documents(cfg: Config, hour: datetime, read=None) -> list:
     """Every merchant's document at hour, parsed from the bulk lines a run writes."""
     merchants = generator.roster(cfg.seed, cfg.merchants)
     schedule = incidents.schedule(cfg, merchants)
-    if read_remediations is not None:
-        _remediate(schedule, HourRange(hour, hour + HOUR), read_remediations)
+    if read is not None:
+        _observe(cfg, schedule, HourRange(hour, hour + HOUR), read)
     lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
     return [json.loads(source) for _, source in lines.lines(hour)]
 
 
-def _print_table(cfg: Config, hour: datetime, out, read_remediations=None) -> None:
+def _print_table(cfg: Config, hour: datetime, out, read=None) -> None:
     # The issues are the truth: shown with steady (chronic profiles only, no schedule) or when the
     # data carry them anyway (inline); otherwise a run's output never tells when an incident starts.
     truth = cfg.scenario == config.DEFAULT_SCENARIO or cfg.ground_truth == "inline"
@@ -372,7 +388,7 @@ def _print_table(cfg: Config, hour: datetime, out, read_remediations=None) -> No
     row = "{:<13} {:<14} {:>10} {:>7} {:>12}  {}"
     print(row.format("merchant", "city", "conversion", "errors", "transactions",
                      "issues" if truth else "(issues: see --incidents)"), file=out)
-    for doc in documents(shown, hour, read_remediations):
+    for doc in documents(shown, hour, read):
         print(
             row.format(
                 doc["merchant_id"],
@@ -389,7 +405,7 @@ def _print_table(cfg: Config, hour: datetime, out, read_remediations=None) -> No
 
 
 def _print_answer_key(cfg: Config, hour_range: HourRange, out, retrier) -> None:
-    records, _ = incidents.answer_key(cfg, hour_range, _remediation_reader(cfg, retrier))
+    records, _ = incidents.answer_key(cfg, hour_range, reader(cfg, retrier) if cfg.remediation else None)
     print(f"Answer key ({cfg.answer_key_index}), {_stamp(hour_range.start)} to {_stamp(hour_range.end)}: "
           f"scenario {cfg.scenario}, seed digest {config.seed_digest(cfg.seed)}, {cfg.merchants} merchants, {len(records)} incidents", file=out)
     row = "{:<20} {:<36} {:<17} {:<17} {:<33} {}"
@@ -451,12 +467,12 @@ def _progress(cfg: Config, hour_range: HourRange, stream):
 
 
 def _run_with_progress(bar, retrier, cfg, hour_range, sink=None):
-    read = _remediation_reader(cfg, retrier)
+    read = reader(cfg, retrier)
     if bar is None:
-        return run(cfg, hour_range, sink, read_remediations=read)
+        return run(cfg, hour_range, sink, read=read)
     try:
         with bar.around_logging(logger):
-            summary = run(cfg, hour_range, sink, progress=bar, read_remediations=read)
+            summary = run(cfg, hour_range, sink, progress=bar, read=read)
     except BrokenPipeError:  # stdout's reader went away (| head): nothing to report
         bar.clear()
         raise
@@ -500,7 +516,7 @@ def main(argv=None, environ=None) -> int:
         generate = functools.partial(_run_with_progress, bar, patient)
         if args.dry_run:
             summary = generate(cfg, hour_range)
-            _print_table(cfg, hour_range.end - HOUR, err, _remediation_reader(cfg, patient))
+            _print_table(cfg, hour_range.end - HOUR, err, reader(cfg, patient))
         elif args.output or not cfg.host:
             summary = _write_files(args, cfg, hour_range, generate, err)
         else:

@@ -27,6 +27,7 @@ import time
 import weakref
 
 import config
+import ledger
 
 logger = logging.getLogger("pp_merchantai.es")
 
@@ -125,10 +126,21 @@ ANSWER_KEY_MAPPINGS = {
                 "remediation_id": {"type": "keyword"},
                 "action": {"type": "keyword"},
                 "timestamp": {"type": "date"},
+                "claimed_at": {"type": "date"},
                 "merchant_id": {"type": "keyword"},
                 "payment_provider": {"type": "keyword"},
             },
         },
+        "refused": {"type": "keyword"},
+        # What the bench saw of the AI's documents (ledger.record): kinds remediation_seen, finding_seen.
+        "digest": {"type": "keyword"},
+        "seen_at": {"type": "date"},
+        "claimed_at": {"type": "date"},
+        "timestamp": {"type": "date"},
+        "action": {"type": "keyword"},
+        "merchant_id": {"type": "keyword"},
+        "finding_id": {"type": "keyword"},
+        "malformed": {"type": "keyword"},
     },
 }
 
@@ -142,10 +154,13 @@ def data_mappings(inline: bool) -> dict:
 
 # Above the built-in templates (priority 100-ish) so ours wins on overlap.
 TEMPLATE_PRIORITY = 500
-# One search reads every remediation a run needs: Elasticsearch's default
-# index.max_result_window. More in one window is refused by name, not cut.
-MAX_REMEDIATIONS = 10_000
-REMEDIATION_FILTER_PATH = "hits.total,hits.hits._id,hits.hits._source"
+# A run reads at most this many documents of each of the AI's indices (only the fields it
+# uses): more in the window wait, unread, so no number of them can slow or exhaust it.
+MAX_INBOX = 2000
+# The bench's own records of a window, per page: Elasticsearch's default index.max_result_window.
+RECORDS_PAGE = 10_000
+SEEN_FILTER_PATH = ("responses.hits.total,responses.hits.hits._id,responses.hits.hits._source,"
+                    "responses.hits.hits.sort,responses.error,responses.status")
 
 
 class IndexingError(Exception):
@@ -490,7 +505,8 @@ class Indexer(Retrier):
                 rejected = []
                 for pair, item in zip(pairs, items):
                     status = item["status"]
-                    if 200 <= status < 300:
+                    # A create that finds its record already there: the bench saw it first, earlier.
+                    if 200 <= status < 300 or (status == 409 and pair[0].startswith('{"create"')):
                         indexed += pair[0] not in self._records
                     elif status in RETRY_STATUSES:
                         retry.append(pair)
@@ -538,33 +554,75 @@ class Indexer(Retrier):
             raise BulkError(self.failed, total, self.reasons)
 
 
-# Hits per page of a scroll: well inside index.max_result_window (10,000).
-def read_remediations(client, index: str, start: str, end: str, retrier: Retrier | None = None) -> list:
-    """Hits ({_id, _source}) of index with start <= timestamp < end, in one search request.
+def _inbox(index: str, fields: tuple, window: ledger.Window) -> list:
+    return [{"index": index, "ignore_unavailable": True},
+            {"query": {"range": {"timestamp": {"gte": window.recent, "lt": window.stop}}}, "size": MAX_INBOX,
+             "_source": list(fields), "track_total_hits": True}]
 
-    An index that does not exist yet holds no remediations: not an error.
-    Order and validation are remediations.parse's job.
-    """
-    response = _patient(retrier).retry(
-        lambda: client.search(
-            index=index,
-            query={"range": {"timestamp": {"gte": start, "lt": end}}},
-            size=MAX_REMEDIATIONS,
-            ignore_unavailable=True,
-            filter_path=REMEDIATION_FILTER_PATH,
-        ),
-        f"reading remediations from {index!r}",
-        needs=f"read on {index}",
-    ).body
+
+def _records_query(window: ledger.Window) -> dict:
+    """The bench's records that act in [lo, stop), or that stand for a document claiming [recent, stop)."""
+    return {"bool": {"filter": [{"terms": {"kind": list(ledger.KINDS)}}], "minimum_should_match": 1, "should": [
+        {"range": {"timestamp": {"gte": window.lo, "lt": window.stop}}},
+        {"range": {"claimed_at": {"gte": window.recent, "lt": window.stop}}}]}}
+
+
+def _hits(response: dict) -> tuple[list, int]:
     hits = response.get("hits", {})
-    found = hits.get("hits", [])  # filter_path drops an empty list
-    total = hits.get("total", {"value": 0, "relation": "eq"})
-    if total["relation"] != "eq" or total["value"] > len(found):
-        raise IndexingError(
-            f"more than {MAX_REMEDIATIONS} remediations in {index!r} between {start} and {end}: "
-            "one run reads them in one search; delete the excess"
-        )
-    return found
+    return hits.get("hits", []), hits.get("total", {"value": 0})["value"]  # filter_path drops an empty list
+
+
+def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_index: str | None = None,
+              findings_index: str | None = None, retrier: Retrier | None = None) -> ledger.Seen:
+    """What the AI wrote in window and what the bench recorded of it: one _msearch.
+
+    The AI's indices: only the fields the bench reads, at most MAX_INBOX documents each (more
+    are logged and left for later runs); a missing index holds nothing, and one the search
+    cannot read (a mapping the AI broke) holds nothing this run, with a warning. The bench's
+    records are paged through (search_after) in the rare window holding more than one page.
+    """
+    searches, names = [], []
+    for name, fields in ((remediation_index, ledger.REMEDIATION_FIELDS), (findings_index, ledger.FINDING_FIELDS)):
+        if name:
+            searches += _inbox(name, fields, window)
+            names.append(name)
+    sort = [{"incident_id": "asc"}]
+    page = {"query": _records_query(window), "size": RECORDS_PAGE, "sort": sort, "track_total_hits": True}
+    searches += [{"index": answer_key_index, "ignore_unavailable": True}, page]
+    what = f"reading what the AI wrote ({', '.join(names)}) and the bench's records"
+    responses = _patient(retrier).retry(
+        lambda: client.msearch(searches=searches, filter_path=SEEN_FILTER_PATH), what,
+        needs=f"read on {', '.join(names + [answer_key_index])}").body["responses"]
+    found = {}
+    for name, response in zip(names, responses):
+        hits, total = _hits(response)
+        if "error" in response:
+            logger.warning("cannot read %r this run (HTTP %s): nothing read from it", name, response.get("status"))
+        elif total > len(hits):
+            logger.warning("%d documents in %r claim %s to %s: %d read this run, the rest wait",
+                           total, name, window.recent, window.stop, len(hits))
+        found[name] = [] if "error" in response else hits
+    mine = responses[len(names)]
+    if "error" in mine:
+        raise IndexingError(f"{what} failed: HTTP {mine.get('status')} {mine['error'].get('type')}")
+    records, total = _hits(mine)
+    while len(records) < total:
+        more, _ = _hits(_patient(retrier).retry(
+            lambda: client.search(index=answer_key_index, **page, search_after=records[-1]["sort"],
+                                  filter_path="hits.total,hits.hits._source,hits.hits.sort"),
+            f"reading the bench's records from {answer_key_index!r}", needs=f"read on {answer_key_index}").body)
+        if not more:
+            break
+        records += more
+    return ledger.Seen(found.get(remediation_index, []), found.get(findings_index, []),
+                       [hit["_source"] for hit in records])
+
+
+def read_records(client, answer_key_index: str, query: dict, retrier: Retrier | None = None) -> list:
+    """The bench's records (of ledger.KINDS) matching query, all of them (a scroll); none without the index."""
+    query = {"bool": {"filter": [{"terms": {"kind": list(ledger.KINDS)}}, query]}}
+    return [source for _, source in read_documents(client, answer_key_index, query, [{"incident_id": "asc"}],
+                                                   retrier=retrier, missing_ok=True)]
 
 
 def write_remediation(client, index: str, doc_id: str, document: dict, retrier: Retrier | None = None) -> None:
@@ -581,18 +639,19 @@ SCROLL_KEEP_ALIVE = "2m"
 
 
 def read_documents(client, index: str, query: dict, sort: list, source: list | None = None,
-                   retrier: Retrier | None = None):
+                   retrier: Retrier | None = None, missing_ok: bool = False):
     """Yield (_id, _source) of every document of index matching query, in sort order.
 
     A scroll: one consistent snapshot, on any mapping and on engines without point in time.
     The opening search is retried; a later page is not, since a retried page can skip one.
+    missing_ok: a missing index holds nothing (else it is an error).
     """
     from elasticsearch import ApiError, TransportError
 
     what = f"reading index {index!r}"
     page = _patient(retrier).retry(
         lambda: client.search(index=index, query=query, sort=sort, size=SCROLL_PAGE, source=source,
-                              scroll=SCROLL_KEEP_ALIVE),
+                              scroll=SCROLL_KEEP_ALIVE, ignore_unavailable=missing_ok or None),
         what, needs=f"read on {index}",
     )
     scroll_id = page.get("_scroll_id")

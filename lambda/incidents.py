@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 
 import config
 import generator
+import ledger
 import remediations
 import scenario
-from catalog import CATALOG, MAX_SESSION_FACTOR, Kind
+from catalog import CATALOG, MAX_SESSION_FACTOR, MAX_SIDE_EFFECT_HOURS, SIDE_EFFECTS, Kind
 
 
 WEEK_HOURS = 168
@@ -67,6 +68,7 @@ class Incident:
     sessions: float | None = None
     # With REMEDIATION=on, waits for an accepted remediation (or the cap) instead of ending as planned.
     requires_action: bool = False
+    cause: str | None = None  # a side effect's: the id of the remediation that did it
 
     # What generator._effects reads.
     labels = property(lambda self: self.kind.labels)
@@ -124,6 +126,7 @@ class Schedule:
         self.max_session_factor = MAX_SESSION_FACTOR
         self._merchants = merchants
         self._position = {m.k: i for i, m in enumerate(merchants)}
+        self._by_id = {m.merchant_id: i for i, m in enumerate(merchants)}
         self._providers: dict = {}
         for i, m in enumerate(merchants):
             self._providers.setdefault(m.payment_provider, []).append(i)
@@ -141,6 +144,7 @@ class Schedule:
         self._remediation = remediation
         self._outcomes: dict = {}
         self._unmatched: list = []
+        self._side_effects: list = []
 
     # --- building incidents ---------------------------------------------------------------
 
@@ -245,7 +249,7 @@ class Schedule:
                     catalog += self._week(w)
             found = catalog + self._file
             if self._remediation:
-                found = [self._shaped(incident) for incident in found]
+                found = [self._shaped(incident) for incident in found] + self._side_effects
             self._week_incidents = sorted(
                 (incident for incident in found if incident.onset < end and incident.end > start), key=_order)
             self._week_cached = week
@@ -270,13 +274,33 @@ class Schedule:
         return replace(incident, recovery_start=outcome.recovery_start, end=outcome.end)
 
     def spans(self, h0: int, h1: int) -> list:
-        """What remediations need of the acute incidents that may overlap [h0, h1) (before resolve)."""
-        return [self._span(incident) for incident in self.acute(h0, h1)]
+        """What remediations need of the acute incidents that may overlap [h0, h1)."""
+        return [self._span(incident) for incident in self.acute(h0, h1) if incident.cause is None]
 
-    def resolve(self, outcomes: dict, unmatched: list) -> None:
-        """Apply remediations.apply's result: from now on every lookup sees the fixed intervals."""
+    def _side_effect(self, r: remediations.Remediation):
+        """The harm r does from the hour after it acted, on the merchant or provider it hit; None
+        when its action has none or it hit nothing of the roster."""
+        kind = SIDE_EFFECTS.get(r.action)
+        if r.payment_provider is not None:
+            positions = self._providers.get(r.payment_provider, [])
+        else:
+            positions = [self._by_id[r.merchant_id]] if r.merchant_id in self._by_id else []
+        if kind is None or not positions:
+            return None
+        # Its own stream, keyed by the version the bench recorded: no other draw moves.
+        rng = generator.seeded(self.seed, "side_effect", r.digest or r.id)
+        ramp, plateau, recovery = (rng.randint(*kind.ramp_hours), rng.randint(*kind.plateau_hours),
+                                   rng.randint(*kind.recovery_hours))
+        incident = self._incident(kind, f"{kind.name}-{r.digest or r.id}", positions, r.payment_provider, rng,
+                                  r.hour + 1, ramp, plateau, recovery, requires_action=False)
+        return replace(incident, cause=r.id)
+
+    def resolve(self, outcomes: dict, unmatched: list, harmful: list = ()) -> None:
+        """Apply remediations.apply's result: from now on every lookup sees the fixed intervals,
+        and the side effects of the harmful remediations (remediations.harmful)."""
         self._outcomes = outcomes
         self._unmatched = unmatched
+        self._side_effects = [made for r in harmful if (made := self._side_effect(r))]
         self._week_cached = None
 
     def unmatched_records(self, h0: int, h1: int) -> list:
@@ -291,7 +315,7 @@ class Schedule:
 
     def at(self, h: int) -> dict:
         """{roster position: [(incident, share of its plateau effect)]} of the merchants in an acute incident at h."""
-        if not (self._catalog or self._file):
+        if not (self._catalog or self._file or self._side_effects):
             return {}
         active: dict = {}
         for incident in self._week_list(h // WEEK_HOURS):
@@ -304,7 +328,7 @@ class Schedule:
     def acute(self, h0: int, h1: int) -> list:
         """The acute incidents overlapping hours [h0, h1), by onset then id."""
         found = {}
-        if self._catalog or self._file:
+        if self._catalog or self._file or self._side_effects:
             for week in range(h0 // WEEK_HOURS, (h1 - 1) // WEEK_HOURS + 1):
                 for incident in self._week_list(week):
                     if incident.onset < h1 and incident.end > h0:
@@ -327,7 +351,9 @@ class Schedule:
         out = []
         for incident in incidents:
             record = incident.record(self.scenario.name, self.seed_digest)
-            if self._remediation and incident.onset is not None:
+            if incident.cause is not None:
+                record.update(resolved_by=None, resolved_at=None, remediation_id=incident.cause, wrong_actions=[])
+            elif self._remediation and incident.onset is not None:
                 record.update(remediations.answer_fields(self._outcome(incident)))
             out.append(record)
         return out
@@ -339,27 +365,47 @@ def schedule(cfg, merchants: list | None = None) -> Schedule:
     return Schedule(cfg.seed, scenario.load(cfg), merchants, cfg.remediation)
 
 
-def remediate(found: Schedule, hour_range, read) -> list:
-    """Applies to found the remediations that can shape hour_range and the hour before it
-    (whose remediations are new to a run of hour_range), read in one search by
-    read(start stamp, end stamp); returns the malformed ones (remediations.Skipped).
-    """
+def _reach(spans, first: int, stop: int) -> int:
+    """The first hour whose remediations can shape hours [first, stop): back to the onset of
+    whatever incident may still run, and far enough for a side effect still running."""
+    lo, _ = remediations.search_window(spans, first, stop)
+    return min(lo, first - MAX_SIDE_EFFECT_HOURS)
+
+
+def window(found: Schedule, hour_range) -> ledger.Window:
+    """What a run over hour_range reads: the bench's records of the remediations that can shape
+    its hours and the hour before them (whose remediations are new to it); the AI's documents
+    claiming an hour since ledger.LATE_HOURS before."""
+    first = generator.hour_index(hour_range.start) - 1
+    stop = generator.hour_index(hour_range.end)
+    lo = _reach(found.spans(first, stop), first, stop)
+    return ledger.Window(generator.stamp(lo), generator.stamp(first - ledger.LATE_HOURS), generator.stamp(stop))
+
+
+def remediate(found: Schedule, hour_range, seen: ledger.Seen) -> tuple[list, list]:
+    """Applies to found the remediations of seen (read for window(found, hour_range)): those the
+    bench recorded, and those seen now for the first time by a run over hour_range. Returns
+    (the malformed ones, remediations.Skipped; the bench's new records of remediations)."""
     first = generator.hour_index(hour_range.start) - 1
     stop = generator.hour_index(hour_range.end)
     spans = found.spans(first, stop)
-    lo, _ = remediations.search_window(spans, first, stop)
-    parsed, skipped = remediations.parse(read(generator.stamp(lo), generator.stamp(stop)))
-    found.resolve(*remediations.apply(spans, parsed))
-    return skipped
+    lo = _reach(spans, first, stop)
+    parsed, skipped, new = remediations.reconcile(seen.remediations, seen.records, first + 1, lo, stop)
+    outcomes, orphans = remediations.apply(spans, [r for r in parsed if not r.refused])
+    refused = [r for r in parsed if r.refused]
+    found.resolve(outcomes, sorted(orphans + refused, key=lambda r: (r.hour, r.time, r.id, r.digest)),
+                  remediations.harmful(outcomes, orphans))
+    return skipped, new
 
 
-def answer_key(cfg, hour_range, read_remediations=None) -> tuple[list, list]:
+def answer_key(cfg, hour_range, read=None) -> tuple[list, list]:
     """(the answer-key records of every incident overlapping hour_range, the malformed
-    remediations skipped on the way): chronic profiles first, then by onset and id, then the
-    unmatched remediations of the range. This is what a run over hour_range writes to the
-    answer-key index (with REMEDIATION=on, a run also rewrites those of the hour before);
-    read_remediations, with REMEDIATION=on, reads them as run() does."""
+    remediations skipped on the way): chronic profiles first, then by onset and id (side
+    effects among them), then the unmatched and refused remediations of the range. This is
+    what a run over hour_range writes to the answer-key index (with REMEDIATION=on, a run also
+    rewrites those of the hour before); read, with REMEDIATION=on, reads what the bench saw
+    (read(ledger.Window) -> ledger.Seen) as run() does."""
     found = schedule(cfg)
-    skipped = [] if read_remediations is None else remediate(found, hour_range, read_remediations)
+    skipped = [] if read is None else remediate(found, hour_range, read(window(found, hour_range)))[0]
     h0, h1 = generator.hour_index(hour_range.start), generator.hour_index(hour_range.end)
     return found.records(found.chronic() + found.acute(h0, h1)) + found.unmatched_records(h0, h1), skipped

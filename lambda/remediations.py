@@ -1,11 +1,14 @@
 """Remediations: the AI's actions, and what they do to the incidents they touch. Pure.
 
 A remediation document names a target (merchant_id or payment_provider), an
-action, and the data hour at which the AI acted (timestamp). An accepted
-action, aimed at the incident's own scope while it has not started to recover,
-starts its recovery at the next hour. Anything else changes no data: it is
-recorded as a wrong action on the incidents it touched, or on its own when it
-touched none. Intervals only ever shrink, so hours before an action never change.
+action, and the data hour at which the AI claims it acted (timestamp). It acts in
+the hour the bench recorded for it (ledger.real_hour): the claim, never before the
+hour before the first run that saw it. An accepted action, aimed at the incident's
+own scope while it has not started to recover, starts its recovery at the next hour.
+Anything else fixes nothing: it is recorded as a wrong action on the incidents it
+touched, or on its own when it touched none, and does the harm its action does when
+it is not needed (catalog side effects). Intervals only ever shrink, so hours before
+an action never change.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+import ledger
 from config import EventError, parse_time
 from generator import hour_index, stamp
 
@@ -22,8 +26,11 @@ CAP_HOURS = 7 * 24
 
 REMEDIATION = "remediation"
 TIMEOUT = "timeout"
-# The answer-key kind of a remediation that touched no active incident.
+# The answer-key kind of a remediation that touched no active incident (or was refused).
 UNMATCHED = "unmatched_action"
+# At most this many new remediation documents act per data hour; the rest are refused.
+RATE_LIMIT = 50
+RATE_LIMITED = "rate_limit"
 
 TARGETS = ("merchant_id", "payment_provider")
 FIELDS = frozenset(TARGETS + ("action", "timestamp", "incident_id", "note"))
@@ -43,6 +50,9 @@ class Remediation:
     payment_provider: str | None = None
     incident_id: str | None = None  # the AI's own reference; never used for matching
     note: str | None = None
+    claim: int | None = None  # the hour the AI claimed, when the bench's hour differs from it
+    digest: str = ""  # the version the bench recorded (ledger.digest)
+    refused: str | None = None  # RATE_LIMITED: recorded, never acted on
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,81 @@ def parse(hits) -> tuple[list, list]:
     return parsed, skipped
 
 
+# A malformed document's reason, as recorded: enough to fix it, never a flood.
+MAX_REASON = 200
+
+
+def _seen_record(hit, seen: int) -> dict:
+    """The bench's record of a version of a remediation document first seen by a run starting at seen."""
+    doc_id = str(hit.get("_id"))
+    source = ledger.project(hit.get("_source"), ledger.REMEDIATION_FIELDS)
+    made = ledger.record(ledger.REMEDIATION_SEEN, doc_id, source, seen, remediation_id=bounded_id(doc_id), action=None,
+                         merchant_id=None, payment_provider=None, refused=None, malformed=None)
+    try:
+        r = _parse_one(doc_id, source)
+    except ValueError as exc:
+        made["malformed"] = str(exc)[:MAX_REASON]
+        return made
+    made.update(action=r.action, merchant_id=r.merchant_id, payment_provider=r.payment_provider)
+    return made
+
+
+def _hour(text: str) -> int:
+    return hour_index(parse_time(text, "timestamp"))
+
+
+def _from_record(record: dict) -> Remediation:
+    moment = parse_time(record["claimed_at"], "claimed_at")
+    return Remediation(record["remediation_id"], moment, _hour(record["timestamp"]), record["action"],
+                       merchant_id=record.get("merchant_id"), payment_provider=record.get("payment_provider"),
+                       claim=hour_index(moment), digest=record["digest"], refused=record.get("refused"))
+
+
+def _record_order(record: dict) -> tuple:
+    return record["timestamp"], record["claimed_at"] or "", record["remediation_id"], record["digest"]
+
+
+def reconcile(hits, records, seen: int, lo: int, stop: int) -> tuple[list, list, list]:
+    """(the remediations that act in hours [lo, stop), in the order they apply; the malformed
+    ones (Skipped); the bench's new records).
+
+    records: the bench's remediation records of the window (ledger.Window); hits: the
+    remediations index's documents in it. A version with a record acts in its recorded
+    hour; any other is seen now, by a run whose first hour is seen. Of the new ones, at most
+    RATE_LIMIT act in any hour (counting those already recorded there); the rest are refused.
+    """
+    known = {r["digest"]: r for r in records if r.get("kind") == ledger.REMEDIATION_SEEN}
+    fresh: dict = {}
+    for hit in hits:
+        made = _seen_record(hit, seen)
+        if made["digest"] not in known:
+            fresh.setdefault(made["digest"], made)
+    acting: dict = {}
+    for r in known.values():
+        if not (r.get("refused") or r.get("malformed")):
+            acting[r["timestamp"]] = acting.get(r["timestamp"], 0) + 1
+    new = sorted(fresh.values(), key=_record_order)
+    for made in new:
+        if made["malformed"] is None:
+            if acting.get(made["timestamp"], 0) >= RATE_LIMIT:
+                made["refused"] = RATE_LIMITED
+            else:
+                acting[made["timestamp"]] = acting.get(made["timestamp"], 0) + 1
+    window = [r for r in [*known.values(), *new] if lo <= _hour(r["timestamp"]) < stop]
+    skipped = sorted((Skipped(r["remediation_id"], r["malformed"]) for r in window if r.get("malformed")),
+                     key=lambda s: (s.id, s.reason))
+    parsed = [_from_record(r) for r in sorted(window, key=_record_order) if not r.get("malformed")]
+    return parsed, skipped, new
+
+
+def harmful(outcomes: dict, orphans: list) -> list:
+    """The remediations that acted and fixed nothing (wrong or unmatched), each once, in order:
+    each does the harm its action does where it is not needed."""
+    found = {(r.id, r.digest): r for outcome in outcomes.values() for r in outcome.wrong_actions}
+    found.update(((r.id, r.digest), r) for r in orphans)
+    return sorted(found.values(), key=lambda r: (r.hour, r.time, r.id, r.digest))
+
+
 @dataclass(frozen=True)
 class Span:
     """What remediations need to know of one incident; hours since the epoch."""
@@ -224,8 +309,10 @@ def search_window(spans, start: int, end: int) -> tuple[int, int]:
 
 
 def action_record(r: Remediation) -> dict:
+    """timestamp: the hour it acted in (the bench's); claimed_at: the hour the AI claimed."""
     target = {"merchant_id": r.merchant_id} if r.merchant_id else {"payment_provider": r.payment_provider}
-    return {"remediation_id": r.id, "action": r.action, "timestamp": stamp(r.hour), **target}
+    return {"remediation_id": r.id, "action": r.action, "timestamp": stamp(r.hour),
+            "claimed_at": stamp(r.hour if r.claim is None else r.claim), **target}
 
 
 def answer_fields(outcome: Outcome) -> dict:
@@ -239,11 +326,16 @@ def answer_fields(outcome: Outcome) -> dict:
 
 
 def unmatched_record(r: Remediation, scenario: str, seed_digest: str) -> dict:
-    """The answer-key record of a remediation that touched no active incident: one hour, no issue."""
-    record = {"incident_id": f"{UNMATCHED}-{bounded_id(r.id)}", "kind": UNMATCHED, "is_issue": False, "issues": [],
+    """The answer-key record of a remediation that touched no active incident, or that was refused
+    (then with `refused`): one hour, no issue."""
+    # By the version the bench recorded: two versions of one document are two acts.
+    record = {"incident_id": f"{UNMATCHED}-{r.digest or bounded_id(r.id)}", "kind": UNMATCHED, "is_issue": False,
+              "issues": [],
               "merchant_ids": [r.merchant_id] if r.merchant_id else []}
     if r.payment_provider:
         record["payment_provider"] = r.payment_provider
     record.update(onset=stamp(r.hour), end=stamp(r.hour + 1), remediation=[], scenario=scenario, seed_digest=seed_digest,
                   resolved_by=None, resolved_at=None, remediation_id=None, wrong_actions=[action_record(r)])
+    if r.refused:
+        record["refused"] = r.refused
     return record

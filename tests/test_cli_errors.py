@@ -127,8 +127,8 @@ def test_generator_output_into_head_ends_quietly(tmp_path):
     (["baseline", *RANGE], "reading index 'pp-merchantai'"),
     (["report", *RANGE], "reading index 'pp-merchantai'"),
     (["score", *RANGE, "--findings-index", "ai-findings"], "reading index 'ai-findings'"),
-    (["score", *RANGE, "--findings", os.devnull, "--remediation", "on"],
-     "reading remediations from 'pp-merchantai-remediations'"),
+    # With the loop closed, score reads the bench's records of the remediations, in the answer key.
+    (["score", *RANGE, "--findings", os.devnull, "--remediation", "on"], "reading index 'pp-merchantai-incidents'"),
     (["remediate", "--merchant", "merchant_001", "--action", "rollback_release", "--at", START],
      "writing remediation 'merchant_001-rollback_release-2026112000'"),
 ], ids=["baseline", "report", "score --findings-index", "score --remediation on", "remediate"])

@@ -15,7 +15,7 @@ import es
 HOST = "https://example.es.io:443"
 HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 HOUR = {"time": "2026-11-27T08:00:00Z"}
-SEARCH = f"{HOST}/pp-merchantai-remediations/_search"
+MSEARCH = f"{HOST}/_msearch"
 
 
 @pytest.fixture
@@ -30,17 +30,32 @@ def requests_made():
     return [(c.request.method, urlsplit(c.request.path_url).path) for c in responses.calls]
 
 
+def searched(request) -> list:
+    """The (header, body) pairs of an _msearch request."""
+    lines = [json.loads(line) for line in request.body.decode().splitlines()]
+    return list(zip(lines[::2], lines[1::2]))
+
+
 def add_cluster(rsps, hits=()):
     for name in ("pp-merchantai", "pp-merchantai-incidents"):
         rsps.add(responses.PUT, f"{HOST}/_index_template/{name}", json={"acknowledged": True}, headers=HEADERS)
-    body = {"hits": {"total": {"value": len(hits), "relation": "eq"}}}
-    if hits:
-        body["hits"]["hits"] = list(hits)
-    rsps.add(responses.POST, SEARCH, json=body, headers=HEADERS)
+
+    def msearch(request):
+        # The AI's remediations hold hits; the bench's records (the last search) none yet.
+        answers = []
+        for header, _ in searched(request):
+            found = list(hits) if header["index"] == "pp-merchantai-remediations" else []
+            answer = {"hits": {"total": {"value": len(found), "relation": "eq"}}, "status": 200}
+            if found:
+                answer["hits"]["hits"] = found
+            answers.append(answer)
+        return 200, HEADERS, json.dumps({"responses": answers})
+
+    rsps.add_callback(responses.POST, MSEARCH, callback=msearch, content_type="application/json")
 
     def bulk(request):
         actions = [json.loads(line) for line in request.body.splitlines()][::2]
-        items = [{"index": {"_id": a["index"]["_id"], "status": 201}} for a in actions]
+        items = [{op: {"_id": meta["_id"], "status": 201}} for a in actions for op, meta in a.items()]
         return 200, HEADERS, json.dumps({"errors": False, "items": items})
 
     rsps.add_callback(responses.PUT, f"{HOST}/_bulk", callback=bulk, content_type="application/json")
@@ -52,18 +67,28 @@ def test_warm_run_is_one_search_and_the_bulk_and_cold_adds_the_templates(env):
     data_generator.lambda_handler(HOUR, None)
     # The remediations are read before generating; the indexer puts the templates before its first _bulk.
     assert requests_made() == [
-        ("POST", "/pp-merchantai-remediations/_search"),
+        ("POST", "/_msearch"),
         ("PUT", "/_index_template/pp-merchantai"),
         ("PUT", "/_index_template/pp-merchantai-incidents"),
         ("PUT", "/_bulk"),
     ]
-    # No incident in steady: the hour and the one before (whose remediations are new to this run).
-    search = json.loads(responses.calls[0].request.body)
-    assert search["query"] == {"range": {"timestamp": {"gte": "2026-11-27T07:00:00Z", "lt": "2026-11-27T09:00:00Z"}}}
+    (inbox, inbox_body), (mine, mine_body) = searched(responses.calls[0].request)
+    # The AI's documents claiming the 24 hours before the hour before this one, up to its end; only
+    # the fields the bench reads, a bounded page.
+    assert (inbox, mine) == ({"index": "pp-merchantai-remediations", "ignore_unavailable": True},
+                             {"index": "pp-merchantai-incidents", "ignore_unavailable": True})
+    assert inbox_body == {"query": {"range": {"timestamp": {"gte": "2026-11-26T07:00:00Z", "lt": "2026-11-27T09:00:00Z"}}},
+                          "size": 2000, "_source": ["merchant_id", "payment_provider", "action", "timestamp",
+                                                    "incident_id"], "track_total_hits": True}
+    # The bench's records: acting since a side effect could still run (no incident in steady: 12 hours
+    # before the hour before), or standing for those documents.
+    assert mine_body["query"]["bool"]["should"] == [
+        {"range": {"timestamp": {"gte": "2026-11-26T19:00:00Z", "lt": "2026-11-27T09:00:00Z"}}},
+        {"range": {"claimed_at": {"gte": "2026-11-26T07:00:00Z", "lt": "2026-11-27T09:00:00Z"}}}]
 
     responses.calls.reset()
     data_generator.lambda_handler(HOUR, None)
-    assert requests_made() == [("POST", "/pp-merchantai-remediations/_search"), ("PUT", "/_bulk")]
+    assert requests_made() == [("POST", "/_msearch"), ("PUT", "/_bulk")]
 
 
 @responses.activate
@@ -80,23 +105,22 @@ def test_off_reads_no_remediations(env, monkeypatch):
 def test_remediation_index_override_is_searched(env, monkeypatch):
     monkeypatch.setenv("REMEDIATION_INDEX", "agent-actions")
     add_cluster(responses)
-    responses.add(responses.POST, f"{HOST}/agent-actions/_search", headers=HEADERS,
-                  json={"hits": {"total": {"value": 0, "relation": "eq"}}})
     data_generator.lambda_handler(HOUR, None)
-    assert ("POST", "/agent-actions/_search") in requests_made()
-    assert ("POST", "/pp-merchantai-remediations/_search") not in requests_made()
+    assert [header["index"] for header, _ in searched(responses.calls[0].request)] == [
+        "agent-actions", "pp-merchantai-incidents"]
 
 
 @responses.activate
 def test_a_malformed_remediation_is_logged_with_its_id_and_the_run_goes_on(env, caplog):
+    # The search asks only for the fields the bench reads: a misspelt target is no target.
     add_cluster(responses, hits=[
-        {"_id": "typo-1", "_source": {"merchant": "merchant_003", "action": "rollback_release",
-                                      "timestamp": "2026-11-27T07:00:00Z"}},
+        {"_id": "typo-1", "_source": {"action": "rollback_release", "timestamp": "2026-11-27T07:00:00Z"}},
     ])
     with caplog.at_level(logging.WARNING, logger="pp_merchantai"):
         summary = data_generator.lambda_handler(HOUR, None)
     assert summary["status"] == "ok" and summary["indexed"] == 20
-    assert "remediation typo-1 skipped: unknown fields: merchant" in caplog.text
+    assert ("remediation typo-1 skipped: exactly one of merchant_id or payment_provider is required"
+            in caplog.text)
 
 
 @responses.activate
@@ -104,7 +128,7 @@ def test_a_dry_run_reads_remediations_without_putting_a_template(env):
     add_cluster(responses)
     summary = data_generator.lambda_handler({"dry_run": True, "time": "2026-11-27T08:00:00Z"}, None)
     assert summary["dry_run"] is True
-    assert requests_made() == [("POST", "/pp-merchantai-remediations/_search")]
+    assert requests_made() == [("POST", "/_msearch")]
 
 
 def test_on_without_a_cluster_is_refused_before_anything_runs(monkeypatch, capsys, tmp_path):
@@ -137,7 +161,7 @@ def test_on_the_engine_a_missing_index_means_no_remediations(cluster, monkeypatc
     before = len(cluster.proxy.requests)
     data_generator.lambda_handler({"time": "2026-11-27T07:00:00Z"}, None)
     assert [(r.method, r.path.split("?")[0]) for r in cluster.proxy.requests[before:]] == [
-        ("POST", "/pp-merchantai-remediations/_search"), ("PUT", "/_bulk")]
+        ("POST", "/_msearch"), ("PUT", "/_bulk")]
     assert cluster.count() == 40
 
 

@@ -131,7 +131,8 @@ def test_the_agent_acted_once_per_problem_with_one_wrong_mapping(loop):
 
 def test_warm_hourly_runs_make_one_search_and_the_bulk(loop):
     _, _, runs = loop
-    search_, bulk = ("POST", "/pp-merchantai-remediations/_search"), ("PUT", "/_bulk")
+    # One _msearch: the AI's remediations and the bench's records of them.
+    search_, bulk = ("POST", "/_msearch"), ("PUT", "/_bulk")
     assert runs[0] == [search_, ("PUT", "/_index_template/pp-merchantai"),
                        ("PUT", "/_index_template/pp-merchantai-incidents"), bulk]
     assert all(run == [search_, bulk] for run in runs[1:])
@@ -157,6 +158,16 @@ def test_the_wrong_action_leaves_its_incident_running_to_the_end(loop):
     assert not any("location" in doc or "city" in doc for doc in docs[27:])
 
 
+def test_the_wrong_action_does_its_harm_for_a_few_hours_then_none(loop):
+    cluster, _, _ = loop
+    docs = merchant_docs(cluster, "merchant_004")
+    # fix_dns_record where the DNS was fine: visitors lost from 04:00 on day 2 (its side effect's
+    # ramp, plateau 05:00-07:59 at 40-70 % of the usual, recovery), none from 10:00.
+    assert docs[27]["sessions"] == steady("merchant_004", 27)["sessions"]
+    assert all(docs[i]["sessions"] < 0.75 * steady("merchant_004", i)["sessions"] for i in range(29, 32))
+    assert all(docs[i]["sessions"] == steady("merchant_004", i)["sessions"] for i in range(34, HOURS, 5))
+
+
 def test_the_answer_key_records_who_resolved_what_and_the_wrong_action(loop):
     cluster, _, _ = loop
     records = {r["incident_id"]: r for r in search(cluster, "pp-merchantai-incidents",
@@ -175,18 +186,26 @@ def test_the_answer_key_records_who_resolved_what_and_the_wrong_action(loop):
             "onset": "2026-11-17T03:00:00Z", "recovery_start": "2026-11-24T03:00:00Z", "end": "2026-11-24T04:00:00Z",
             "resolved_by": "timeout", "resolved_at": "2026-11-24T03:00:00Z", "remediation_id": None,
             "wrong_actions": [{"remediation_id": "merchant_004-fix_dns_record-2026111703", "action": "fix_dns_record",
-                               "timestamp": "2026-11-17T03:00:00Z", "merchant_id": "merchant_004"}]},
+                               "timestamp": "2026-11-17T03:00:00Z", "claimed_at": "2026-11-17T03:00:00Z",
+                               "merchant_id": "merchant_004"}]},
+        # The wrong action's harm: not an incident to find, no action to take.
+        "fix_dns_record_side_effect-2765da6cb3c86eb34ca13ab618a38fc8": {
+            "onset": "2026-11-17T04:00:00Z", "recovery_start": "2026-11-17T08:00:00Z", "end": "2026-11-17T10:00:00Z",
+            "resolved_by": None, "resolved_at": None, "remediation_id": "merchant_004-fix_dns_record-2026111703",
+            "wrong_actions": []},
     }
 
 
 def test_the_scorer_counts_the_loop_and_reports_a_malformed_remediation(loop, tmp_path):
     cluster, _, _ = loop
-    # Written by hand, with a typo: skipped by every run, reported by the scorer.
+    # Written by hand, with a typo, after the last run: recorded as malformed by the next run (which
+    # reads only the fields it knows: a misspelt target is none), reported by the scorer.
     request = urllib.request.Request(
         cluster.clone.url + "/pp-merchantai-remediations/_doc/typo-1?refresh=true", method="PUT",
         data=json.dumps({"merchant": "merchant_002", "action": "rollback_release",
-                         "timestamp": "2026-11-17T10:00:00Z"}).encode(), headers={"Content-Type": "application/json"})
+                         "timestamp": "2026-11-18T23:00:00Z"}).encode(), headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request).close()
+    data_generator.lambda_handler(scheduled(T0 + HOURS * HOUR), None)
     findings = tmp_path / "findings.jsonl"
     cli("baseline", "--start", iso(T0), "--end", iso(T0 + HOURS * HOUR), "--output", str(findings))
     result = json.loads(cli("score", "--findings", str(findings), "--start", iso(T0),
@@ -197,8 +216,10 @@ def test_the_scorer_counts_the_loop_and_reports_a_malformed_remediation(loop, tm
         "remediable": 3, "resolved_by_agent": 0.6667,
         "hours_to_mitigate": {"count": 2, "median": 0.5, "p90": 1, "max": 1},
         "wrong_actions": 1, "unresolved": 1, "malformed": 1,
-        "problems": ["typo-1: unknown fields: merchant"],
+        "problems": ["typo-1: exactly one of merchant_id or payment_provider is required"],
     }
+    # (0.5 ** (1 / 12) + 0.5 ** (0 / 12) - 0.25 x 1 wrong action) / 3 remediable = 0.5646.
+    assert result["mitigation_score"] == 56.46
     table = cli("score", "--findings", str(findings), "--start", iso(T0), "--end", iso(T0 + HOURS * HOUR))
     assert ("closed loop: 2 of 3 acute incidents that accept a remediation resolved by the agent (0.67), "
             "1 unresolved; 1 wrong actions") in table

@@ -11,7 +11,9 @@ import pytest
 import data_generator
 import generator
 import incidents
-from config import Config, HourRange
+import ledger
+import remediations
+from config import Config, HourRange, parse_time
 
 HOUR = timedelta(hours=1)
 DAY1 = datetime(2026, 11, 16, tzinfo=timezone.utc)
@@ -29,22 +31,34 @@ def fix(moment, action="rollback_release", merchant="merchant_001", provider=Non
             "_source": {**target, "action": action, "timestamp": at(moment)}}
 
 
+def recorded(hits) -> list:
+    """The bench's records of hits, each first seen by the hourly run right after the hour it
+    claims: an AI acting between runs, whose claims are then the hours that count."""
+    out = []
+    for hit in hits:
+        claim = generator.hour_index(parse_time(hit["_source"]["timestamp"], "timestamp"))
+        out += remediations.reconcile([hit], [], claim + 1, claim, claim + 1)[2]
+    return out
+
+
 class Store:
-    """The remediations index: answers a range search on timestamp, and counts the searches."""
+    """What the bench recorded of hits (as recorded() does): answers a read of a window, and counts them."""
 
     def __init__(self, hits=()):
-        self.hits = list(hits)
+        self.records = recorded(hits)
+        self.hits = {hit["_id"]: hit["_source"] for hit in hits}
         self.searches = []
 
-    def __call__(self, start: str, end: str) -> list:
-        self.searches.append((start, end))
-        return [hit for hit in self.hits if start <= hit["_source"]["timestamp"] < end]
+    def __call__(self, window: ledger.Window) -> ledger.Seen:
+        self.searches.append((window.lo, window.recent, window.stop))
+        return ledger.Seen(records=[r for r in self.records if window.lo <= r["timestamp"] < window.stop
+                                    or window.recent <= r["claimed_at"] < window.stop])
 
 
 def lines(cfg: Config, start: datetime, hours: int, store=None) -> list:
     """The data index's (action, source) lines a run over the hours writes."""
     out = io.StringIO()
-    data_generator.run(cfg, HourRange(start, start + hours * HOUR), data_generator.NdjsonWriter(out), read_remediations=store)
+    data_generator.run(cfg, HourRange(start, start + hours * HOUR), data_generator.NdjsonWriter(out), read=store)
     text = out.getvalue().splitlines()
     return [(a, s) for a, s in zip(text[::2], text[1::2]) if '"_index":"pp-merchantai",' in a]
 
@@ -96,10 +110,12 @@ def test_every_hour_depends_only_on_the_remediations_before_it():
 def test_one_search_bounded_back_to_the_onset_of_what_may_still_run():
     store = Store()
     lines(ON, DAY1 + 40 * HOUR, 1, store)  # 2026-11-17T16:00: all three incidents held since their onsets
-    assert store.searches == [("2026-11-16T06:00:00Z", "2026-11-17T17:00:00Z")]
+    # The bench's records back to the onset; the AI's documents back to 24 hours before the hour before.
+    assert store.searches == [("2026-11-16T06:00:00Z", "2026-11-16T15:00:00Z", "2026-11-17T17:00:00Z")]
     store = Store()
     lines(Config(scenario="closed-loop.json", remediation=True), DAY1 + 2 * HOUR, 1, store)  # before any
-    assert store.searches == [("2026-11-16T01:00:00Z", "2026-11-16T03:00:00Z")]
+    # Before any incident: back far enough for the longest side effect (12 hours) still to run.
+    assert store.searches == [("2026-11-15T13:00:00Z", "2026-11-15T01:00:00Z", "2026-11-16T03:00:00Z")]
 
 
 def test_the_answer_key_records_the_fix_the_wrong_action_and_the_unmatched_one():
@@ -116,20 +132,25 @@ def test_the_answer_key_records_the_fix_the_wrong_action_and_the_unmatched_one()
         "recovery_start": "2026-11-16T10:00:00Z", "end": "2026-11-16T11:00:00Z", "resolved_by": "remediation",
         "resolved_at": "2026-11-16T09:00:00Z", "remediation_id": "r1",
         "wrong_actions": [{"remediation_id": "w1", "action": "fix_dns_record", "timestamp": "2026-11-16T07:00:00Z",
-                           "merchant_id": "merchant_001"}],
+                           "claimed_at": "2026-11-16T07:00:00Z", "merchant_id": "merchant_001"}],
     }
     outage = next(r for r in records if r["kind"] == "payment_outage")
     assert {k: outage[k] for k in ("recovery_start", "resolved_by", "resolved_at", "remediation_id")} == {
         "recovery_start": "2026-11-23T15:00:00Z", "resolved_by": "timeout", "resolved_at": "2026-11-23T15:00:00Z",
         "remediation_id": None}
     assert records[-1] == {
-        "incident_id": "unmatched_action-o1", "kind": "unmatched_action", "is_issue": False, "issues": [],
+        "incident_id": f"unmatched_action-{ledger.digest('o1', store.hits['o1'])}", "kind": "unmatched_action", "is_issue": False, "issues": [],
         "merchant_ids": ["merchant_002"], "onset": "2026-11-16T02:00:00Z", "end": "2026-11-16T03:00:00Z",
         "remediation": [], "scenario": "closed-loop.json", "seed_digest": "98b1690510df", "resolved_by": None, "resolved_at": None,
         "remediation_id": None,
         "wrong_actions": [{"remediation_id": "o1", "action": "rollback_release", "timestamp": "2026-11-16T02:00:00Z",
-                           "merchant_id": "merchant_002"}],
+                           "claimed_at": "2026-11-16T02:00:00Z", "merchant_id": "merchant_002"}],
     }
+    # The wrong and the unmatched action each do their action's harm from the next hour: side effects.
+    harm = {r["remediation_id"]: r for r in records if r["kind"].endswith("_side_effect")}
+    assert {i: (r["kind"], r["merchant_ids"], r["onset"], r["is_issue"]) for i, r in harm.items()} == {
+        "w1": ("fix_dns_record_side_effect", ["merchant_001"], "2026-11-16T08:00:00Z", False),
+        "o1": ("rollback_release_side_effect", ["merchant_002"], "2026-11-16T03:00:00Z", False)}
 
 
 def test_a_fix_during_the_onset_ramp_ramps_down_from_the_share_reached(tmp_path):
@@ -138,8 +159,9 @@ def test_a_fix_during_the_onset_ramp_ramps_down_from_the_share_reached(tmp_path)
                                                "start": at(ONSET), "hours": 4, "ramp_hours": 3, "recovery_hours": 2}]}))
     cfg = Config(scenario=str(path), remediation=True)
     schedule = incidents.schedule(cfg)
-    incidents.remediate(schedule, HourRange(ONSET, ONSET + HOUR), Store([fix(ONSET, "fix_dns_record",
-                                                                                  merchant="merchant_002")]))
+    hours = HourRange(ONSET, ONSET + HOUR)
+    store = Store([fix(ONSET, "fix_dns_record", merchant="merchant_002")])
+    incidents.remediate(schedule, hours, store(incidents.window(schedule, hours)))
     h = generator.hour_index(ONSET)
     shares = [[share for _, share in schedule.at(h + i).get(1, [])] for i in range(5)]
     # 1/4 at the onset; then 1/4 x 2/3 and 1/4 x 1/3 on the 2-hour recovery; then over.

@@ -117,8 +117,8 @@ def test_every_kind_has_its_own_look_and_look_alikes_are_muted_hatches():
 def test_markers_differ_in_shape_and_colour_from_a_colour_blind_safe_palette():
     colours = [colour for colour, _, _ in report.OUTCOMES.values()]
     shapes = [shape for _, shape, _ in report.OUTCOMES.values()]
-    assert set(report.OUTCOMES) == {scoring.TP, scoring.DUPLICATE, scoring.FP, scoring.LOOKALIKE}
-    assert len(set(colours)) == len(set(shapes)) == 4 and set(colours) <= OKABE_ITO
+    assert set(report.OUTCOMES) == {scoring.TP, scoring.DUPLICATE, scoring.FP, scoring.LOOKALIKE, scoring.SIDE_EFFECT}
+    assert len(set(colours)) == len(set(shapes)) == 5 and set(colours) <= OKABE_ITO
     assert set(shapes) == set(report.SHAPES)
 
 

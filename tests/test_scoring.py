@@ -88,7 +88,8 @@ def test_empty_file_is_the_null_detector_and_only_bad_lines_are_unusable():
 def test_detection_counts_per_label_and_overall():
     result = score(LINES)
     assert result["findings"] | {"problems": None} == {
-        "lines": 12, "usable": 9, "malformed": 2, "unknown_label": 1, "outside_range": 1, "problems": None}
+        "lines": 12, "usable": 9, "malformed": 2, "unknown_label": 1, "unrecorded": 0, "times": "self-reported",
+        "outside_range": 1, "during_side_effects": 0, "problems": None}
     assert result["incidents"] == {"problems": 4, "acute": 3, "chronic": 1, "lookalikes": 1}
     # Detected A, B, E; missed C. False positives: lines 4, 5 and 6; duplicates 2 and 9 count for nothing.
     assert result["overall"] == {"tp": 3, "fp": 3, "fn": 1, "precision": 0.5, "recall": 0.75, "f1": 0.6}

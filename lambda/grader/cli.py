@@ -12,7 +12,8 @@ Each takes --patience SECONDS, as the generator does. stdout carries only the co
 (findings, the score, the remediation written); notes, warnings and errors go to stderr.
 
 Configuration (SCENARIO, seed, merchants, index names) comes from the generator's variables and
-flags, so the answer key is recomputed here for any range, never read back. Observations come
+flags, so the answer key is recomputed here for any range, never read back; only what the bench
+recorded of the AI's remediations and findings is read from the answer-key index. Observations come
 from the data index (ELASTICSEARCH_HOST) or from the generator's NDJSON (--input). Not on the
 Lambda handler's import path.
 """
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
 import sys
@@ -33,6 +33,7 @@ import data_generator
 import es
 import generator
 import incidents
+import ledger
 from config import HOUR, ConfigError, EventError, HourRange
 from grader import baseline, findings, reference, scoring
 
@@ -241,8 +242,14 @@ def _documents_and_events(args, cfg: config.Config, start: datetime, end: dateti
 def _findings(args, cfg: config.Config) -> findings.Findings:
     if args.findings_index:
         name = config.index_name(args.findings_index, "--findings-index")
-        return findings.parse_documents(es.read_documents(_client(cfg), name, {"match_all": {}}, ["_doc"],
-                                                          retrier=_retrier(args)))
+        client = _client(cfg)
+        recorded = None
+        if name == cfg.findings_index:
+            # The index the hourly runs watch: the hours they recorded, never the documents' own.
+            recorded = ledger.finding_hours(es.read_records(client, cfg.answer_key_index,
+                                                            {"term": {"kind": ledger.FINDING_SEEN}}, _retrier(args)))
+        return findings.parse_documents(es.read_documents(client, name, {"match_all": {}}, ["_doc"],
+                                                          retrier=_retrier(args)), recorded)
     try:
         with open(args.findings, "rb") as stream:
             parsed = findings.parse_lines(findings.text_lines(stream))
@@ -269,12 +276,18 @@ def _usable(parsed: findings.Findings, source: str, err) -> findings.Findings:
 
 def _answer_key(args, cfg: config.Config, hour_range: HourRange) -> tuple[list, list | None]:
     """(the answer key of hour_range, the malformed remediations or None with REMEDIATION=off):
-    recomputed here, with the remediations read from their index when the loop is closed."""
+    recomputed here; when the loop is closed, with the remediations the hourly runs recorded in
+    the answer-key index, at the hours they recorded (the same as the stored key)."""
     if not cfg.remediation:
         return incidents.answer_key(cfg, hour_range)[0], None
     client = _client(cfg)
-    return incidents.answer_key(cfg, hour_range, lambda lo, hi: es.read_remediations(
-        client, cfg.remediation_index, lo, hi, _retrier(args)))
+
+    def recorded(window: ledger.Window) -> ledger.Seen:
+        acting = {"bool": {"filter": [{"term": {"kind": ledger.REMEDIATION_SEEN}},
+                                      {"range": {"timestamp": {"gte": window.lo, "lt": window.stop}}}]}}
+        return ledger.Seen(records=es.read_records(client, cfg.answer_key_index, acting, _retrier(args)))
+
+    return incidents.answer_key(cfg, hour_range, recorded)
 
 
 def _holds_none(args, cfg: config.Config) -> str:
@@ -311,9 +324,9 @@ class _Kept:
 def baseline_nab(cfg: config.Config, hour_range: HourRange) -> dict:
     """The shipped baseline's NAB scores on cfg's range, seed and scenario, computed here: its data
     generated in-process (with its 7 days of history) in the world it leaves, where nobody remediates."""
-    nobody = (lambda lo, hi: []) if cfg.remediation else None
+    nobody = (lambda window: ledger.Seen()) if cfg.remediation else None
     kept = _Kept(cfg.index)
-    data_generator.run(cfg, HourRange(hour_range.start - HISTORY, hour_range.end), kept, read_remediations=nobody)
+    data_generator.run(cfg, HourRange(hour_range.start - HISTORY, hour_range.end), kept, read=nobody)
     found = baseline.detect(kept.documents, hour_range.start, hour_range.end)
     records = incidents.answer_key(cfg, hour_range, nobody)[0]
     parsed = findings.parse_lines(json.dumps(f) for f in found)
@@ -435,16 +448,14 @@ def _grade(args, cfg, hour_range, out, err) -> None:
     data = os.path.join(folder, "data.ndjson")
     history = config.HourRange(hour_range.start - HISTORY, hour_range.end)
     config.check_remediation_source(cfg)
-    read = None
-    if cfg.remediation:
-        read = functools.partial(es.read_remediations, _client(cfg), cfg.remediation_index, retrier=_retrier(args))
+    read = data_generator.reader(cfg, _retrier(args))
     # The answer key beside the data, never in them (GROUND_TRUTH=separate): data.ndjson may go to the AI.
     key = None if cfg.ground_truth == "inline" else os.path.join(folder, "data-incidents.ndjson")
     with contextlib.ExitStack() as files:
         stream = files.enter_context(data_generator.open_output(data, f"--output-dir {config.shown(folder)}"))
         key_stream = key and files.enter_context(data_generator.open_output(key, f"--output-dir {config.shown(folder)}"))
         summary = data_generator.run(cfg, history, data_generator.NdjsonWriter(stream, key_stream, key or data),
-                                     read_remediations=read)
+                                     read=read)
     print(f"grade: wrote {summary['documents']} documents, {summary['start']} to {summary['end']} "
           f"({baseline.HISTORY_DAYS} days of history, then the {hour_range.hours // 24} days graded), to {data}",
           file=err)

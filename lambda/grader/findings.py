@@ -7,13 +7,18 @@ Nothing is dropped silently: malformed lines and unknown labels are kept as
 problems with where they were (line number or document id). Files are untrusted:
 read in binary, line by line (each at most MAX_LINE_BYTES), decoded and parsed
 one at a time, so no byte, nesting or size makes anything but a malformed line.
+
+A file's timestamps are the AI's own ("self-reported"). The findings index the hourly
+runs watch (FINDINGS_INDEX) has the bench's ("recorded"): the hour a run recorded for each
+document (ledger.real_hour); one no run has recorded yet is listed as unrecorded, not scored.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import ledger
 from config import EventError, parse_time
 from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, hour_index
 
@@ -74,6 +79,8 @@ class Findings:
     lines: int = 0
     malformed: int = 0
     unknown_label: int = 0
+    unrecorded: int = 0
+    times: str = "self-reported"  # or "recorded": the bench's hours (a findings index)
 
     @property
     def unusable(self) -> bool:
@@ -101,7 +108,8 @@ def _finding(value, where: str) -> Finding:
     return Finding(value["merchant_id"].strip(), value["issue"].strip(), hour_index(moment), root_cause, where)
 
 
-def _add(result: Findings, value, where: str) -> None:
+def _add(result: Findings, value, where: str, hour: int | None = None) -> None:
+    """hour: the bench's hour for it, which replaces its timestamp (a findings index)."""
     result.lines += 1
     try:
         finding = _finding(value, where)
@@ -109,6 +117,8 @@ def _add(result: Findings, value, where: str) -> None:
         result.malformed += 1
         result.problems.append((where, f"malformed: {exc}"))
         return
+    if hour is not None:
+        finding = replace(finding, hour=hour)
     if finding.issue not in LABELS:
         result.unknown_label += 1
         issue = repr(finding.issue) if len(finding.issue) <= 40 else repr(finding.issue[:40]) + "..."
@@ -137,9 +147,23 @@ def parse_lines(lines) -> Findings:
     return result
 
 
-def parse_documents(hits) -> Findings:
-    """Findings from (id, source) pairs of a findings index."""
-    result = Findings()
+def parse_documents(hits, recorded: dict | None = None) -> Findings:
+    """Findings from (id, source) pairs of a findings index.
+
+    recorded: {digest: hour} of the bench's records (ledger.finding_hours); each document then
+    counts at its recorded hour, and one without a record is unrecorded.
+    """
+    result = Findings(times="self-reported" if recorded is None else "recorded")
     for _id, source in hits:
-        _add(result, source, f"document {_id}")
+        where = f"document {_id}"
+        if recorded is None:
+            _add(result, source, where)
+            continue
+        hour = recorded.get(ledger.digest(str(_id), ledger.project(source, ledger.FINDING_FIELDS)))
+        if hour is None:
+            result.lines += 1
+            result.unrecorded += 1
+            result.problems.append((where, "unrecorded: no hourly run has seen it yet (FINDINGS_INDEX)"))
+            continue
+        _add(result, source, where, hour)
     return result

@@ -54,12 +54,14 @@ SHAPES = {
     "diamond": "m0-6.5l6.5 6.5-6.5 6.5-6.5-6.5z",
     "cross": "m-5.5-3.5l2-2 3.5 3.5 3.5-3.5 2 2-3.5 3.5 3.5 3.5-2 2-3.5-3.5-3.5 3.5-2-2 3.5-3.5z",
     "triangle": "m-6-5.5h12l-6 11z",
+    "square": "m-5.5-5.5h11v11h-11z",
 }
 OUTCOMES = {  # outcome: (colour, shape, name)
     scoring.TP: ("#009e73", "circle", "detection"),
     scoring.DUPLICATE: ("#56b4e9", "diamond", "later duplicate"),
     scoring.FP: ("#d55e00", "cross", "false positive"),
     scoring.LOOKALIKE: ("#cc79a7", "triangle", "look-alike false alarm"),
+    scoring.SIDE_EFFECT: ("#e69f00", "square", "during a side effect (neutral)"),
 }
 OUTLINE = "#1f2328"
 
@@ -401,7 +403,8 @@ def _legend(kinds: list, with_findings: bool, with_remediations: bool) -> str:
     if with_findings:
         keys = "".join(f'<span class="key" data-outcome="{outcome}">'
                        f'{_swatch(f"""<use href="#marker-{outcome}" x="7" y="6.5"/>""", 14)}'
-                       f'{name}</span>' for outcome, (_, _, name) in OUTCOMES.items())
+                       f'{name}</span>' for outcome, (_, _, name) in OUTCOMES.items()
+                       if with_remediations or outcome != scoring.SIDE_EFFECT)  # side effects: the closed loop only
         rows.append(f'<div class="keys">Findings, on the chart of their label: {keys}</div>')
     if with_remediations:
         keys = "".join(f'<span>{_swatch(_remediation_mark(8, colour))}{name}</span>'
@@ -436,8 +439,9 @@ def _known_rows(r: dict) -> list:
     if "findings" in r:
         f = r["findings"]
         rows.append(("findings", f"{f['usable']} of {f['lines']} lines usable",
-                     f"{f['malformed']} malformed, {f['unknown_label']} unknown label, {f['outside_range']} "
-                     "outside the range; the rest is scored"))
+                     f"{f['malformed']} malformed, {f['unknown_label']} unknown label, {f['unrecorded']} "
+                     f"unrecorded, {f['outside_range']} outside the range; the rest is scored at "
+                     f"{f['times']} times"))
     if "overall" in r:
         o = r["overall"]
         rows += [
@@ -467,6 +471,10 @@ def _known_rows(r: dict) -> list:
     if "lookalike_false_alarms" in r:
         rows.append(("look-alike false alarms", r["lookalike_false_alarms"],
                      "false positives inside a harmless look-alike (promotion, maintenance)"))
+    if "mitigation_score" in r:
+        rows.append(("mitigation score", _fmt(r["mitigation_score"]),
+                     "the closed loop's headline, 0 to 100: fixes, credit halving every 12 hours to mitigate, "
+                     "less 0.25 a wrong action"))
     m = r.get("remediation")
     if m:
         h = m["hours_to_mitigate"]
@@ -482,7 +490,7 @@ def _known_rows(r: dict) -> list:
 
 
 KNOWN = {"range", "incidents", "findings", "overall", "per_label", "hours_to_detect", "nab", "root_cause_accuracy",
-         "lookalike_false_alarms", "remediation"}
+         "lookalike_false_alarms", "remediation", "mitigation_score"}
 
 
 def _generic_rows(name: str, value) -> list:

@@ -6,8 +6,9 @@ Rules (docs/grading.md):
   any hour of the range;
 - each incident is detected once, by its earliest matching finding; later ones are neither
   rewarded nor punished;
-- a finding that matches nothing is a false positive, and a look-alike false alarm when it
-  lies inside a benign incident of its merchant.
+- a finding that matches nothing is neutral inside a side effect of a remediation on its
+  merchant (neither rewarded nor punished), else a false positive, and a look-alike false
+  alarm when it lies inside a benign incident of its merchant.
 Only incidents that overlap the range and findings inside it are scored.
 """
 
@@ -18,6 +19,8 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import ledger
+from catalog import SIDE_EFFECT_KINDS
 from grader.findings import LABELS, Finding, Findings
 from generator import hour_index, stamp
 from remediations import REMEDIATION, UNMATCHED
@@ -29,7 +32,14 @@ NAB_PROFILES = {
     "reward_low_fn": {"tp": 1.0, "fp": 0.11, "fn": 2.0},
 }
 
-TP, DUPLICATE, FP, LOOKALIKE = "tp", "duplicate", "fp", "lookalike"
+TP, DUPLICATE, FP, LOOKALIKE, SIDE_EFFECT = "tp", "duplicate", "fp", "lookalike", "side_effect"
+# Answer-key records that are not incidents: the agent's own acts and the bench's records of what it saw.
+NOT_INCIDENTS = frozenset({UNMATCHED, *ledger.KINDS})
+
+# mitigation_score (docs/grading.md): a remediable incident resolved by the agent earns
+# 0.5 ** (hours to mitigate / MITIGATION_HALF_LIFE_HOURS); every wrong action costs WRONG_ACTION_COST.
+MITIGATION_HALF_LIFE_HOURS = 12
+WRONG_ACTION_COST = 0.25
 
 
 def hour_of(text: str) -> int:
@@ -110,15 +120,32 @@ def _spread(values: list) -> dict:
     }
 
 
-def remediation_summary(records: list, skipped: list, start: int, end: int) -> dict:
-    """The closed loop's score over hours [start, end): of the acute incidents that accept a
-    remediation, the share the agent resolved and how long after the onset it acted; its wrong
-    actions (each counted once, inside or outside any incident); the malformed remediations."""
+def _loop(records: list, start: int, end: int) -> tuple[list, list, set]:
+    """(the acute incidents over hours [start, end) that accept a remediation, those the agent
+    resolved, the ids of its wrong actions: each once, inside or outside any incident, refused too)."""
     remediable = [i for i in _in_range(records, start, end)
                   if i.is_issue and not i.chronic and i.record.get("remediation")]
     resolved = [i for i in remediable if i.record.get("resolved_by") == REMEDIATION]
     wrong = {action["remediation_id"] for r in records for action in r.get("wrong_actions") or ()
              if start <= hour_of(action["timestamp"]) < end}
+    return remediable, resolved, wrong
+
+
+def mitigation_score(records: list, start: int, end: int):
+    """The closed loop's headline, 0 to 100: credit per resolved incident, decaying with the hours
+    to mitigate, less a cost per wrong action, over the remediable incidents; None without any."""
+    remediable, resolved, wrong = _loop(records, start, end)
+    if not remediable:
+        return None
+    credit = sum(0.5 ** ((hour_of(i.record["resolved_at"]) - i.onset) / MITIGATION_HALF_LIFE_HOURS) for i in resolved)
+    return round(100 * max(0.0, credit - WRONG_ACTION_COST * len(wrong)) / len(remediable), 2)
+
+
+def remediation_summary(records: list, skipped: list, start: int, end: int) -> dict:
+    """The closed loop's score over hours [start, end): of the acute incidents that accept a
+    remediation, the share the agent resolved and how long after the onset it acted; its wrong
+    actions (each counted once, inside or outside any incident); the malformed remediations."""
+    remediable, resolved, wrong = _loop(records, start, end)
     return {
         "remediable": len(remediable),
         "resolved_by_agent": _ratio(len(resolved), len(remediable)),
@@ -163,6 +190,7 @@ class Assessment:
     end: int
     findings: Findings
     incidents: list  # [Incident] overlapping the range, problems and look-alikes
+    side_effects: list = field(default_factory=list)  # [Incident] of remediations' side effects in the range
     outcomes: list = field(default_factory=list)  # [(Finding, outcome)] of the findings in range
     detected: dict = field(default_factory=dict)  # incident id -> its earliest matching Finding
     outside_range: int = 0
@@ -197,7 +225,9 @@ class Assessment:
             "range": {"start": stamp(self.start), "end": stamp(self.end)},
             "findings": {"lines": self.findings.lines, "usable": len(self.findings.usable),
                          "malformed": self.findings.malformed, "unknown_label": self.findings.unknown_label,
-                         "outside_range": self.outside_range,
+                         "unrecorded": self.findings.unrecorded, "times": self.findings.times,
+                         "outside_range": self.outside_range, "during_side_effects": sum(
+                             o == SIDE_EFFECT for _, o in self.outcomes),
                          "problems": [f"{where}: {reason}" for where, reason in self.findings.problems]},
             "incidents": {"problems": len(problems), "acute": sum(not i.chronic for i in problems),
                           "chronic": sum(i.chronic for i in problems), "lookalikes": len(self.lookalikes)},
@@ -212,6 +242,7 @@ class Assessment:
             result["skill"] = skill(result["nab"], self.baseline_nab)
             result["baseline_nab"] = self.baseline_nab
         if self.skipped is not None:
+            result["mitigation_score"] = mitigation_score(self.records, self.start, self.end)
             result["remediation"] = remediation_summary(self.records, self.skipped, self.start, self.end)
         return result
 
@@ -246,12 +277,15 @@ class Assessment:
         return round(100 * (raw - null) / (perfect - null), 2)
 
 
+def _overlapping(records: list, first: int, stop: int) -> list:
+    return [i for i in map(Incident.of, records) if i.merchants and (i.chronic or (i.onset < stop and i.end > first))]
+
+
 def _in_range(records: list, first: int, stop: int) -> list:
     """The incidents of records that overlap the hours [first, stop) and touch a merchant
     (a scenario file's outage on a provider without merchants in the roster shows in no data).
-    An unmatched remediation's record is the agent's act, not an incident."""
-    incidents = [Incident.of(r) for r in records if r["kind"] != UNMATCHED]
-    return [i for i in incidents if i.merchants and (i.chronic or (i.onset < stop and i.end > first))]
+    An unmatched remediation's record is the agent's act, a side effect its harm: not incidents."""
+    return _overlapping([r for r in records if r["kind"] not in NOT_INCIDENTS | SIDE_EFFECT_KINDS], first, stop)
 
 
 def assess(records: list, findings: Findings, start: datetime, end: datetime, skipped: list | None = None,
@@ -262,8 +296,9 @@ def assess(records: list, findings: Findings, start: datetime, end: datetime, sk
     baseline_nab: the shipped baseline's NAB scores here: the summary then has skill.
     """
     first, stop = hour_index(start), hour_index(end)
-    result = Assessment(first, stop, findings, _in_range(records, first, stop), records=records, skipped=skipped,
-                        baseline_nab=baseline_nab)
+    result = Assessment(first, stop, findings, _in_range(records, first, stop),
+                        _overlapping([r for r in records if r["kind"] in SIDE_EFFECT_KINDS], first, stop),
+                        records=records, skipped=skipped, baseline_nab=baseline_nab)
     # Stable: findings of the same hour keep their input order.
     in_range = sorted((f for f in findings.usable if first <= f.hour < stop), key=lambda f: f.hour)
     result.outside_range = len(findings.usable) - len(in_range)
@@ -275,6 +310,8 @@ def assess(records: list, findings: Findings, start: datetime, end: datetime, sk
             for incident in new:
                 result.detected[incident.id] = finding
             result.outcomes.append((finding, TP if new else DUPLICATE))
+        elif any(i.covers(finding.merchant_id, finding.hour) for i in result.side_effects):
+            result.outcomes.append((finding, SIDE_EFFECT))
         elif any(i.covers(finding.merchant_id, finding.hour) for i in lookalikes):
             result.outcomes.append((finding, LOOKALIKE))
         else:
@@ -310,7 +347,9 @@ def _number(value, digits: int = 2) -> str:
 def _findings_lines(result: dict) -> list:
     f = result["findings"]
     lines = [f"findings: {f['lines']} lines, {f['usable']} usable, {f['malformed']} malformed, "
-             f"{f['unknown_label']} with an unknown label, {f['outside_range']} outside the range"]
+             f"{f['unknown_label']} with an unknown label, {f['outside_range']} outside the range",
+             f"  times {f['times']}; {f['unrecorded']} unrecorded, {f['during_side_effects']} during side effects "
+             "(neutral)"]
     return lines + [f"  {problem}" for problem in f["problems"]]
 
 
@@ -363,7 +402,8 @@ def _remediation_lines(result: dict) -> list:
     if r is None:
         return []
     h = r["hours_to_mitigate"]
-    return [f"closed loop: {h['count']} of {r['remediable']} acute incidents that accept a remediation resolved "
+    return [f"mitigation score (0-100): {_number(result['mitigation_score'])}",
+            f"closed loop: {h['count']} of {r['remediable']} acute incidents that accept a remediation resolved "
             f"by the agent ({_number(r['resolved_by_agent'])}), {r['unresolved']} unresolved; "
             f"{r['wrong_actions']} wrong actions",
             f"hours to mitigate: median {_number(h['median'], 1)}, p90 {_number(h['p90'])}, max {_number(h['max'])}",

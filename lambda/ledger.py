@@ -1,0 +1,109 @@
+"""What the bench saw of the AI's documents, and when: the hours that count are the bench's. Pure.
+
+The AI writes remediations and findings with a `timestamp`: its claim. The hourly run
+records, in the answer-key index where the AI cannot write, the first hour of the first
+run that saw each version of a document (its id and a digest of the fields the bench
+reads). The hour that counts is the claim, but never earlier than the hour before that
+run: the last hour whose data the AI could have seen when it wrote. Every later run and
+the scorer use the recorded hour, so re-runs stay byte-identical and back-dating gains
+nothing. A rewritten document is a new version, seen when its new content is first read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from config import EventError, parse_time
+from generator import hour_index, stamp
+
+# A document claiming an hour more than this long before a run's first hour is not read by
+# that run: back-dating gains nothing (it counts from the hour before the run that sees it),
+# and each run re-reads only this much of the AI's indices to tell new documents from seen ones.
+LATE_HOURS = 24
+
+REMEDIATION_SEEN = "remediation_seen"
+FINDING_SEEN = "finding_seen"
+KINDS = (REMEDIATION_SEEN, FINDING_SEEN)
+
+# The only fields the bench asks for: never a note, never a field it does not know.
+REMEDIATION_FIELDS = ("merchant_id", "payment_provider", "action", "timestamp", "incident_id")
+FINDING_FIELDS = ("merchant_id", "issue", "timestamp", "root_cause")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Hour stamps of one read: the bench's records that act in [lo, stop), and the AI's
+    documents (and the records of their versions) that claim an hour in [recent, stop)."""
+
+    lo: str
+    recent: str
+    stop: str
+
+
+@dataclass
+class Seen:
+    """One read: the AI's documents in the window (hits, only the fields the bench reads) and
+    the bench's records of the window (answer-key records of the KINDS)."""
+
+    remediations: list = field(default_factory=list)
+    findings: list = field(default_factory=list)
+    records: list = field(default_factory=list)
+
+
+def project(source, fields: tuple):
+    """What the bench reads of a document: the fields it asks for, as the search returns them."""
+    if not isinstance(source, dict):
+        return source
+    return {name: source[name] for name in fields if name in source}
+
+
+def digest(doc_id: str, source) -> str:
+    """One version of one document: its id and the fields the bench reads (128 bits, hex)."""
+    text = json.dumps([doc_id, source], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def claimed(source) -> int | None:
+    """The hour the document claims (its timestamp, floored), or None when it has none."""
+    value = source.get("timestamp") if isinstance(source, dict) else None
+    try:
+        return hour_index(parse_time(value, "timestamp")) if isinstance(value, str) else None
+    except EventError:
+        return None
+
+
+def real_hour(claim: int | None, seen: int) -> int:
+    """The hour that counts: the claim, never before the hour before the first run that saw it."""
+    return seen - 1 if claim is None else max(claim, seen - 1)
+
+
+def record(kind: str, doc_id: str, source, seen: int, **fields) -> dict:
+    """The bench's record of one version of a document, first seen by a run starting at hour seen."""
+    key = digest(doc_id, source)
+    claim = claimed(source)
+    moment = None
+    if claim is not None:
+        moment = parse_time(source["timestamp"], "timestamp").strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"incident_id": f"{kind}-{key}", "kind": kind, "digest": key, "seen_at": stamp(seen),
+            "claimed_at": moment, "timestamp": stamp(real_hour(claim, seen)), **fields}
+
+
+def new_findings(seen: Seen, first: int) -> list:
+    """Records of the findings no run has recorded yet, seen by a run whose first hour is first."""
+    known = {r["digest"] for r in seen.records if r["kind"] == FINDING_SEEN}
+    out = []
+    for hit in seen.findings:
+        doc_id, source = str(hit.get("_id")), project(hit.get("_source"), FINDING_FIELDS)
+        made = record(FINDING_SEEN, doc_id, source, first, finding_id=doc_id)
+        if made["digest"] not in known:
+            known.add(made["digest"])
+            out.append(made)
+    return out
+
+
+def finding_hours(records) -> dict:
+    """{digest: the hour that counts} of the bench's finding records."""
+    return {r["digest"]: hour_index(parse_time(r["timestamp"], "timestamp"))
+            for r in records if r.get("kind") == FINDING_SEEN}

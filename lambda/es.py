@@ -140,6 +140,7 @@ ANSWER_KEY_MAPPINGS = {
         "action": {"type": "keyword"},
         "merchant_id": {"type": "keyword"},
         "finding_id": {"type": "keyword"},
+        "finding": {"type": "object", "enabled": False},  # what the bench read of it, stored, never searched
         "malformed": {"type": "keyword"},
     },
 }

@@ -30,6 +30,9 @@ KINDS = (REMEDIATION_SEEN, FINDING_SEEN)
 # The only fields the bench asks for: never a note, never a field it does not know.
 REMEDIATION_FIELDS = ("merchant_id", "payment_provider", "action", "timestamp", "incident_id")
 FINDING_FIELDS = ("merchant_id", "issue", "timestamp", "root_cause")
+# A finding is recorded whole (what the bench read of it), so the AI cannot delete or rewrite a
+# finding once seen; one larger than this is recorded without its content, as malformed.
+MAX_FINDING_BYTES = 2048
 
 
 @dataclass(frozen=True)
@@ -97,13 +100,12 @@ def new_findings(seen: Seen, first: int) -> list:
     for hit in seen.findings:
         doc_id, source = str(hit.get("_id")), project(hit.get("_source"), FINDING_FIELDS)
         made = record(FINDING_SEEN, doc_id, source, first, finding_id=doc_id)
+        if len(json.dumps(source, separators=(",", ":")).encode()) <= MAX_FINDING_BYTES:
+            made["finding"] = source
+        else:
+            made["malformed"] = f"larger than {MAX_FINDING_BYTES} bytes"
         if made["digest"] not in known:
             known.add(made["digest"])
             out.append(made)
     return out
 
-
-def finding_hours(records) -> dict:
-    """{digest: the hour that counts} of the bench's finding records."""
-    return {r["digest"]: hour_index(parse_time(r["timestamp"], "timestamp"))
-            for r in records if r.get("kind") == FINDING_SEEN}

@@ -202,9 +202,9 @@ def _findings(args, cfg: config.Config) -> findings.Findings:
         client = _client(cfg)
         recorded = None
         if name == cfg.findings_index:
-            # The index the hourly runs watch: the hours they recorded, never the documents' own.
-            recorded = ledger.finding_hours(es.read_records(client, cfg.answer_key_index,
-                                                            {"term": {"kind": ledger.FINDING_SEEN}}, _retrier(args)))
+            # The index the hourly runs watch: what they recorded and when, never the documents' own.
+            recorded = es.read_records(client, cfg.answer_key_index, {"term": {"kind": ledger.FINDING_SEEN}},
+                                       _retrier(args))
         return findings.parse_documents(es.read_documents(client, name, {"match_all": {}}, ["_doc"],
                                                           retrier=_retrier(args)), recorded)
     try:

@@ -579,7 +579,8 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
 
     The AI's indices: only the fields the bench reads, at most MAX_INBOX documents each (more
     are logged and left for later runs); a missing index holds nothing, and one the search
-    cannot read (a mapping the AI broke) holds nothing this run, with a warning. The bench's
+    cannot read (a mapping the AI broke, a document nested too deeply to parse) holds nothing
+    this run, with a warning. The bench's
     records are paged through (search_after) in the rare window holding more than one page.
     """
     searches, names = [], []
@@ -591,9 +592,18 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
     page = {"query": _records_query(window), "size": RECORDS_PAGE, "sort": sort, "track_total_hits": True}
     searches += [{"index": answer_key_index, "ignore_unavailable": True}, page]
     what = f"reading what the AI wrote ({', '.join(names)}) and the bench's records"
-    responses = _patient(retrier).retry(
-        lambda: client.msearch(searches=searches, filter_path=SEEN_FILTER_PATH), what,
-        needs=f"read on {', '.join(names + [answer_key_index])}").body["responses"]
+    try:
+        responses = _patient(retrier).retry(
+            lambda: client.msearch(searches=searches, filter_path=SEEN_FILTER_PATH), what,
+            needs=f"read on {', '.join(names + [answer_key_index])}").body["responses"]
+    except RecursionError:
+        if not names:
+            raise
+        # A document of the AI's nested deeper than the JSON parser goes: its indices hold
+        # nothing this run (one more request, the bench's records alone), never a failed run.
+        logger.warning("cannot read %s this run (a document nested too deeply): nothing read from them",
+                       ", ".join(map(repr, names)))
+        return read_seen(client, window, answer_key_index, retrier=retrier)
     found = {}
     for name, response in zip(names, responses):
         hits, total = _hits(response)

@@ -93,6 +93,14 @@ def record(kind: str, doc_id: str, source, seen: int, **fields) -> dict:
             "claimed_at": moment, "timestamp": stamp(real_hour(claim, seen)), **fields}
 
 
+def _flat(value, depth: int) -> bool:
+    """Whether value is a scalar, or an object at most depth levels deep over scalars: what the
+    bench copies into its records, so no record it reads back can nest deeper than that."""
+    if isinstance(value, dict):
+        return depth > 0 and all(_flat(item, depth - 1) for item in value.values())
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
 def new_findings(seen: Seen, first: int) -> list:
     """Records of the findings no run has recorded yet, seen by a run whose first hour is first."""
     known = {r["digest"] for r in seen.records if r["kind"] == FINDING_SEEN}
@@ -100,10 +108,12 @@ def new_findings(seen: Seen, first: int) -> list:
     for hit in seen.findings:
         doc_id, source = str(hit.get("_id")), project(hit.get("_source"), FINDING_FIELDS)
         made = record(FINDING_SEEN, doc_id, source, first, finding_id=doc_id)
-        if len(json.dumps(source, separators=(",", ":")).encode()) <= MAX_FINDING_BYTES:
-            made["finding"] = source
-        else:
+        if not _flat(source, 2):
+            made["malformed"] = "not an object of strings (root_cause: an object of strings)"
+        elif len(json.dumps(source, separators=(",", ":")).encode()) > MAX_FINDING_BYTES:
             made["malformed"] = f"larger than {MAX_FINDING_BYTES} bytes"
+        else:
+            made["finding"] = source
         if made["digest"] not in known:
             known.add(made["digest"])
             out.append(made)

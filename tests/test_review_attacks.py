@@ -60,3 +60,43 @@ def test_a_finding_deleted_or_rewritten_after_the_bench_saw_it_still_counts(clus
     result = score("--findings-index", "agent-findings", "--start", iso(DAY1), "--end", iso(DAY1 + 3 * HOUR))
     assert result["findings"]["times"] == "recorded"
     assert result["overall"]["fp"] == 3
+
+
+DEEP = '{"a":' * 5000 + "1" + "}" * 5000
+
+
+@pytest.mark.parametrize("index, source", [
+    ("agent-findings", '{"merchant_id":"merchant_001","issue":"low_conversion","timestamp":"2026-11-16T00:00:00Z",'
+                       '"root_cause":' + DEEP + "}"),
+    ("pp-merchantai-remediations", '{"merchant_id":"merchant_001","timestamp":"2026-11-16T00:00:00Z","action":'
+                                   + DEEP + "}"),
+])
+def test_a_document_nested_too_deeply_to_parse_never_stops_the_hourly_run(cluster, hourly, monkeypatch, caplog,
+                                                                          index, source):
+    monkeypatch.setenv("REMEDIATION", "on")
+    # The AI maps the field so the engine keeps the nesting without indexing it.
+    call(cluster, "PUT", f"/{index}", {"mappings": {"properties": {
+        "root_cause" if index == "agent-findings" else "action": {"type": "object", "enabled": False}}}})
+    request = urllib.request.Request(f"{cluster.clone.url}/{index}/_doc/deep?refresh=true", method="PUT",
+                                     data=source.encode(), headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request).close()
+    summary = hourly(DAY1 + HOUR)
+    assert (summary["status"], summary["documents"], summary["indexed"]) == ("ok", 20, 20)
+    assert "(a document nested too deeply): nothing read from them" in caplog.text
+
+
+def test_a_finding_deeper_than_the_bench_records_is_recorded_malformed(cluster, hourly):
+    hourly(DAY1)
+    call(cluster, "PUT", "/agent-findings/_doc/nested?refresh=true",
+         {"merchant_id": "merchant_013", "issue": "low_conversion", "timestamp": iso(DAY1),
+          "root_cause": {"category": "release", "component": ["checkout", "cart"]}})  # a list: not a string
+    call(cluster, "PUT", "/agent-findings/_doc/plain?refresh=true",
+         {"merchant_id": "merchant_014", "issue": "low_conversion", "timestamp": iso(DAY1),
+          "root_cause": {"category": "release", "component": "checkout"}})
+    hourly(DAY1 + HOUR)
+    records = {r["finding_id"]: r for r in cluster.documents("pp-merchantai-incidents").values()
+               if r["kind"] == "finding_seen"}
+    assert "finding" not in records["nested"] and records["nested"]["malformed"].startswith("not an object of strings")
+    assert records["plain"]["finding"]["root_cause"] == {"category": "release", "component": "checkout"}
+    result = score("--findings-index", "agent-findings", "--start", iso(DAY1), "--end", iso(DAY1 + 2 * HOUR))
+    assert (result["findings"]["malformed"], result["overall"]["fp"]) == (1, 1)

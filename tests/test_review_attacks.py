@@ -100,3 +100,27 @@ def test_a_finding_deeper_than_the_bench_records_is_recorded_malformed(cluster, 
     assert records["plain"]["finding"]["root_cause"] == {"category": "release", "component": "checkout"}
     result = score("--findings-index", "agent-findings", "--start", iso(DAY1), "--end", iso(DAY1 + 2 * HOUR))
     assert (result["findings"]["malformed"], result["overall"]["fp"]) == (1, 1)
+
+
+def test_the_scorer_lists_a_findings_document_nested_too_deeply_and_goes_on(cluster, hourly, monkeypatch):
+    hourly(DAY1)
+    call(cluster, "PUT", "/agent-findings", {"mappings": {"properties": {
+        "root_cause": {"type": "object", "enabled": False}}}})
+    call(cluster, "PUT", "/agent-findings/_doc/plain?refresh=true",
+         {"merchant_id": "merchant_014", "issue": "low_conversion", "timestamp": iso(DAY1)})
+    hourly(DAY1 + HOUR)  # records the plain one
+    request = urllib.request.Request(f"{cluster.clone.url}/agent-findings/_doc/deep?refresh=true", method="PUT",
+                                     data=('{"merchant_id":"m","issue":"low_conversion","timestamp":"2026-11-16T00:00:00Z",'
+                                           '"root_cause":' + DEEP + "}").encode(), headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request).close()
+    result = score("--findings-index", "agent-findings", "--start", iso(DAY1), "--end", iso(DAY1 + 2 * HOUR))
+    assert result["overall"]["fp"] == 1
+    assert "index: not read whole (a document nested too deeply): unrecorded not listed" in \
+        result["findings"]["problems"]
+    # An index no run watches is the AI's own account: unreadable, it is an input error, never a traceback.
+    monkeypatch.delenv("FINDINGS_INDEX")
+    out, err = io.StringIO(), io.StringIO()
+    assert evaluate.main(["score", "--findings-index", "agent-findings", "--start", iso(DAY1), "--end",
+                          iso(DAY1 + 2 * HOUR)], out=out, err=err) == 2
+    assert err.getvalue().endswith("cannot read --findings-index 'agent-findings': a document is nested too deeply "
+                                   "to parse\n")

@@ -574,7 +574,8 @@ def _hits(response: dict) -> tuple[list, int]:
 
 
 def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_index: str | None = None,
-              findings_index: str | None = None, retrier: Retrier | None = None) -> ledger.Seen:
+              findings_index: str | None = None, retrier: Retrier | None = None,
+              data_index: str | None = None) -> ledger.Seen:
     """What the AI wrote in window and what the bench recorded of it: one _msearch.
 
     The AI's indices: only the fields the bench reads, at most MAX_INBOX documents each (more
@@ -582,6 +583,7 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
     cannot read (a mapping the AI broke, a document nested too deeply to parse) holds nothing
     this run, with a warning. The bench's
     records are paged through (search_after) in the rare window holding more than one page.
+    data_index: also the last hour it holds (Seen.latest), in the same request.
     """
     searches, names = [], []
     for name, fields in ((remediation_index, ledger.REMEDIATION_FIELDS), (findings_index, ledger.FINDING_FIELDS)):
@@ -591,6 +593,9 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
     sort = [{"incident_id": "asc"}]
     page = {"query": _records_query(window), "size": RECORDS_PAGE, "sort": sort, "track_total_hits": True}
     searches += [{"index": answer_key_index, "ignore_unavailable": True}, page]
+    if data_index:
+        searches += [{"index": data_index, "ignore_unavailable": True},
+                     {"size": 1, "sort": [{"timestamp": "desc"}], "_source": ["timestamp"]}]
     what = f"reading what the AI wrote ({', '.join(names)}) and the bench's records"
     try:
         responses = _patient(retrier).retry(
@@ -603,7 +608,7 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
         # nothing this run (one more request, the bench's records alone), never a failed run.
         logger.warning("cannot read %s this run (a document nested too deeply): nothing read from them",
                        ", ".join(map(repr, names)))
-        return read_seen(client, window, answer_key_index, retrier=retrier)
+        return read_seen(client, window, answer_key_index, retrier=retrier, data_index=data_index)
     found = {}
     for name, response in zip(names, responses):
         hits, total = _hits(response)
@@ -625,8 +630,15 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
         if not more:
             break
         records += more
+    latest = None
+    if data_index:
+        last = responses[len(names) + 1]
+        if "error" in last:
+            raise IndexingError(f"{what} failed: HTTP {last.get('status')} {last['error'].get('type')}")
+        hits, _ = _hits(last)
+        latest = ledger.claimed(hits[0]["_source"]) if hits else None
     return ledger.Seen(found.get(remediation_index, []), found.get(findings_index, []),
-                       [hit["_source"] for hit in records])
+                       [hit["_source"] for hit in records], latest)
 
 
 def read_records(client, answer_key_index: str, query: dict, retrier: Retrier | None = None) -> list:

@@ -53,6 +53,15 @@ class Seen:
     remediations: list = field(default_factory=list)
     findings: list = field(default_factory=list)
     records: list = field(default_factory=list)
+    latest: int | None = None  # the last hour the data index held when the run began
+
+
+def first_seen(seen: Seen, start: int) -> int:
+    """The hour at which a run whose first hour is start sees what it reads first: that hour,
+    or, when hours from it on were generated already (a re-run, a backfill over them), the hour
+    after the last one: the AI may have seen all of them before it wrote, so nothing new may
+    act in them."""
+    return start if seen.latest is None else max(start, seen.latest + 1)
 
 
 def project(source, fields: tuple):

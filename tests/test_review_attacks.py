@@ -124,3 +124,24 @@ def test_the_scorer_lists_a_findings_document_nested_too_deeply_and_goes_on(clus
                           iso(DAY1 + 2 * HOUR)], out=out, err=err) == 2
     assert err.getvalue().endswith("cannot read --findings-index 'agent-findings': a document is nested too deeply "
                                    "to parse\n")
+
+
+def test_a_back_dated_fix_written_before_a_backfill_over_generated_hours_rewrites_none_of_them(cluster, hourly,
+                                                                                              monkeypatch):
+    monkeypatch.setenv("REMEDIATION", "on")
+    onset = DAY1 + 6 * HOUR  # closed-loop.json: checkout_regression on merchant_001
+    for h in range(6 + 19):
+        hourly(DAY1 + h * HOUR)
+    before = cluster.documents()
+    call(cluster, "PUT", "/pp-merchantai-remediations/_doc/late?refresh=true",
+         {"merchant_id": "merchant_001", "action": "rollback_release", "timestamp": iso(onset)})
+    # The operator re-generates the day (or Lambda retries the last hour) before the next hourly run:
+    # the AI has seen every one of those hours, so its fix may act only after them.
+    data_generator.lambda_handler({"start": iso(DAY1), "end": iso(onset + 19 * HOUR)}, None)
+    hourly(onset + 18 * HOUR)
+    assert cluster.documents() == before
+    (seen,) = [r for r in cluster.documents("pp-merchantai-incidents").values() if r["kind"] == "remediation_seen"]
+    assert (seen["seen_at"], seen["timestamp"]) == (iso(onset + 19 * HOUR), iso(onset + 18 * HOUR))
+    result = score("--start", iso(DAY1), "--end", iso(onset + 19 * HOUR), "--findings", "/dev/null",
+                   "--remediation", "on")
+    assert result["remediation"]["hours_to_mitigate"]["max"] == 18

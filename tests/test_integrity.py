@@ -13,9 +13,7 @@ import logging
 import re
 from datetime import datetime, timezone
 
-import boto3
 import pytest
-from moto import mock_aws
 
 import config
 import data_generator
@@ -175,20 +173,6 @@ def test_a_refused_seed_is_never_shown():
             config.load_config({config.GENERATOR_SEED: value})
         assert str(refused.value) == ("GENERATOR_SEED must be an integer from -2**128 to 2**128 "
                                       "(the value is not shown)")
-
-
-@pytest.fixture
-def aws(monkeypatch, tmp_path):
-    """In-process moto with dummy credentials; nothing reads ~/.aws or leaves the process."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    with mock_aws():
-        yield boto3.client("secretsmanager")
 
 
 def test_the_seed_is_read_from_its_secret_once_and_never_shown(aws, monkeypatch, caplog, capsys):

@@ -591,7 +591,9 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
             searches += _inbox(name, fields, window)
             names.append(name)
     sort = [{"incident_id": "asc"}]
-    page = {"query": _records_query(window), "size": RECORDS_PAGE, "sort": sort, "track_total_hits": True}
+    # Not the findings' recorded copies: the run needs their digests and hours only (the scorer reads them).
+    page = {"query": _records_query(window), "size": RECORDS_PAGE, "sort": sort, "track_total_hits": True,
+            "_source": {"excludes": ["finding"]}}
     searches += [{"index": answer_key_index, "ignore_unavailable": True}, page]
     if data_index:
         searches += [{"index": data_index, "ignore_unavailable": True},

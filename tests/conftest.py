@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import urllib.request
@@ -74,6 +75,32 @@ class Cluster:
         with urllib.request.urlopen(request) as response:
             hits = json.loads(response.read())["hits"]["hits"]
         return {hit["_id"]: hit["_source"] for hit in hits}
+
+
+@contextlib.contextmanager
+def environment(engine, env: dict):
+    """A fresh clone of the engine (a Cluster) for a module-scoped fixture, with env and
+    ELASTICSEARCH_HOST set for the hourly runs it plays; all undone on exit."""
+    clone = engine.clone()
+    proxy = Proxy(clone.url)
+    cluster = Cluster(clone, proxy)
+    mp = pytest.MonkeyPatch()
+    for name, value in {"ELASTICSEARCH_HOST": cluster.url, **env}.items():
+        mp.setenv(name, value)
+    data_generator._client.cache_clear()
+    try:
+        yield cluster
+    finally:
+        mp.undo()
+        data_generator._client.cache_clear()
+        proxy.close()
+        clone.close()
+
+
+def set_environment(cluster, env: dict, monkeypatch) -> None:
+    """The environment a played loop's runs had, again for one test (each starts from a clean one)."""
+    for name, value in {"ELASTICSEARCH_HOST": cluster.url, **env}.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

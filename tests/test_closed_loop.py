@@ -85,6 +85,8 @@ def test_warm_run_is_one_search_and_the_bulk_and_cold_adds_the_templates(env):
     assert mine_body["query"]["bool"]["should"] == [
         {"range": {"timestamp": {"gte": "2026-11-26T19:00:00Z", "lt": "2026-11-27T09:00:00Z"}}},
         {"range": {"claimed_at": {"gte": "2026-11-26T07:00:00Z", "lt": "2026-11-27T09:00:00Z"}}}]
+    # Without the findings' recorded copies: the run needs none of them.
+    assert mine_body["_source"] == {"excludes": ["finding"]}
     # And the last hour the data index holds: what is new to a re-run acts after it.
     assert (data, data_body) == ({"index": "pp-merchantai", "ignore_unavailable": True},
                                  {"size": 1, "sort": [{"timestamp": "desc"}], "_source": ["timestamp"]})

@@ -46,7 +46,7 @@ def _observe(cfg: Config, schedule, hour_range: HourRange, read) -> list:
         for bad in skipped:
             logger.warning("remediation %s skipped: %s", bad.id, bad.reason)
     if cfg.findings_index:
-        new += ledger.new_findings(seen, generator.hour_index(hour_range.start))
+        new += ledger.new_findings(seen, ledger.first_seen(seen, generator.hour_index(hour_range.start)))
     return new
 
 
@@ -208,7 +208,7 @@ def reader(cfg: Config, retrier):
         return None
     return functools.partial(es.read_seen, _client(cfg), answer_key_index=cfg.answer_key_index,
                              remediation_index=cfg.remediation_index if cfg.remediation else None,
-                             findings_index=cfg.findings_index, retrier=retrier)
+                             findings_index=cfg.findings_index, retrier=retrier, data_index=cfg.index)
 
 
 def _set_log_level(cfg: Config) -> None:

@@ -140,6 +140,7 @@ ANSWER_KEY_MAPPINGS = {
         "action": {"type": "keyword"},
         "merchant_id": {"type": "keyword"},
         "finding_id": {"type": "keyword"},
+        "finding": {"type": "object", "enabled": False},  # what the bench read of it, stored, never searched
         "malformed": {"type": "keyword"},
     },
 }
@@ -573,13 +574,16 @@ def _hits(response: dict) -> tuple[list, int]:
 
 
 def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_index: str | None = None,
-              findings_index: str | None = None, retrier: Retrier | None = None) -> ledger.Seen:
+              findings_index: str | None = None, retrier: Retrier | None = None,
+              data_index: str | None = None) -> ledger.Seen:
     """What the AI wrote in window and what the bench recorded of it: one _msearch.
 
     The AI's indices: only the fields the bench reads, at most MAX_INBOX documents each (more
     are logged and left for later runs); a missing index holds nothing, and one the search
-    cannot read (a mapping the AI broke) holds nothing this run, with a warning. The bench's
+    cannot read (a mapping the AI broke, a document nested too deeply to parse) holds nothing
+    this run, with a warning. The bench's
     records are paged through (search_after) in the rare window holding more than one page.
+    data_index: also the last hour it holds (Seen.latest), in the same request.
     """
     searches, names = [], []
     for name, fields in ((remediation_index, ledger.REMEDIATION_FIELDS), (findings_index, ledger.FINDING_FIELDS)):
@@ -587,12 +591,26 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
             searches += _inbox(name, fields, window)
             names.append(name)
     sort = [{"incident_id": "asc"}]
-    page = {"query": _records_query(window), "size": RECORDS_PAGE, "sort": sort, "track_total_hits": True}
+    # Not the findings' recorded copies: the run needs their digests and hours only (the scorer reads them).
+    page = {"query": _records_query(window), "size": RECORDS_PAGE, "sort": sort, "track_total_hits": True,
+            "_source": {"excludes": ["finding"]}}
     searches += [{"index": answer_key_index, "ignore_unavailable": True}, page]
+    if data_index:
+        searches += [{"index": data_index, "ignore_unavailable": True},
+                     {"size": 1, "sort": [{"timestamp": "desc"}], "_source": ["timestamp"]}]
     what = f"reading what the AI wrote ({', '.join(names)}) and the bench's records"
-    responses = _patient(retrier).retry(
-        lambda: client.msearch(searches=searches, filter_path=SEEN_FILTER_PATH), what,
-        needs=f"read on {', '.join(names + [answer_key_index])}").body["responses"]
+    try:
+        responses = _patient(retrier).retry(
+            lambda: client.msearch(searches=searches, filter_path=SEEN_FILTER_PATH), what,
+            needs=f"read on {', '.join(names + [answer_key_index])}").body["responses"]
+    except RecursionError:
+        if not names:
+            raise
+        # A document of the AI's nested deeper than the JSON parser goes: its indices hold
+        # nothing this run (one more request, the bench's records alone), never a failed run.
+        logger.warning("cannot read %s this run (a document nested too deeply): nothing read from them",
+                       ", ".join(map(repr, names)))
+        return read_seen(client, window, answer_key_index, retrier=retrier, data_index=data_index)
     found = {}
     for name, response in zip(names, responses):
         hits, total = _hits(response)
@@ -614,8 +632,15 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
         if not more:
             break
         records += more
+    latest = None
+    if data_index:
+        last = responses[len(names) + 1]
+        if "error" in last:
+            raise IndexingError(f"{what} failed: HTTP {last.get('status')} {last['error'].get('type')}")
+        hits, _ = _hits(last)
+        latest = ledger.claimed(hits[0]["_source"]) if hits else None
     return ledger.Seen(found.get(remediation_index, []), found.get(findings_index, []),
-                       [hit["_source"] for hit in records])
+                       [hit["_source"] for hit in records], latest)
 
 
 def read_records(client, answer_key_index: str, query: dict, retrier: Retrier | None = None) -> list:

@@ -390,7 +390,8 @@ def remediate(found: Schedule, hour_range, seen: ledger.Seen) -> tuple[list, lis
     stop = generator.hour_index(hour_range.end)
     spans = found.spans(first, stop)
     lo = _reach(spans, first, stop)
-    parsed, skipped, new = remediations.reconcile(seen.remediations, seen.records, first + 1, lo, stop)
+    parsed, skipped, new = remediations.reconcile(seen.remediations, seen.records, ledger.first_seen(seen, first + 1),
+                                                  lo, stop)
     outcomes, orphans = remediations.apply(spans, [r for r in parsed if not r.refused])
     refused = [r for r in parsed if r.refused]
     found.resolve(outcomes, sorted(orphans + refused, key=lambda r: (r.hour, r.time, r.id, r.digest)),

@@ -30,6 +30,9 @@ KINDS = (REMEDIATION_SEEN, FINDING_SEEN)
 # The only fields the bench asks for: never a note, never a field it does not know.
 REMEDIATION_FIELDS = ("merchant_id", "payment_provider", "action", "timestamp", "incident_id")
 FINDING_FIELDS = ("merchant_id", "issue", "timestamp", "root_cause")
+# A finding is recorded whole (what the bench read of it), so the AI cannot delete or rewrite a
+# finding once seen; one larger than this is recorded without its content, as malformed.
+MAX_FINDING_BYTES = 2048
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,15 @@ class Seen:
     remediations: list = field(default_factory=list)
     findings: list = field(default_factory=list)
     records: list = field(default_factory=list)
+    latest: int | None = None  # the last hour the data index held when the run began
+
+
+def first_seen(seen: Seen, start: int) -> int:
+    """The hour at which a run whose first hour is start sees what it reads first: that hour,
+    or, when hours from it on were generated already (a re-run, a backfill over them), the hour
+    after the last one: the AI may have seen all of them before it wrote, so nothing new may
+    act in them."""
+    return start if seen.latest is None else max(start, seen.latest + 1)
 
 
 def project(source, fields: tuple):
@@ -90,6 +102,14 @@ def record(kind: str, doc_id: str, source, seen: int, **fields) -> dict:
             "claimed_at": moment, "timestamp": stamp(real_hour(claim, seen)), **fields}
 
 
+def _flat(value, depth: int) -> bool:
+    """Whether value is a scalar, or an object at most depth levels deep over scalars: what the
+    bench copies into its records, so no record it reads back can nest deeper than that."""
+    if isinstance(value, dict):
+        return depth > 0 and all(_flat(item, depth - 1) for item in value.values())
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
 def new_findings(seen: Seen, first: int) -> list:
     """Records of the findings no run has recorded yet, seen by a run whose first hour is first."""
     known = {r["digest"] for r in seen.records if r["kind"] == FINDING_SEEN}
@@ -97,13 +117,14 @@ def new_findings(seen: Seen, first: int) -> list:
     for hit in seen.findings:
         doc_id, source = str(hit.get("_id")), project(hit.get("_source"), FINDING_FIELDS)
         made = record(FINDING_SEEN, doc_id, source, first, finding_id=doc_id)
+        if not _flat(source, 2):
+            made["malformed"] = "not an object of strings (root_cause: an object of strings)"
+        elif len(json.dumps(source, separators=(",", ":")).encode()) > MAX_FINDING_BYTES:
+            made["malformed"] = f"larger than {MAX_FINDING_BYTES} bytes"
+        else:
+            made["finding"] = source
         if made["digest"] not in known:
             known.add(made["digest"])
             out.append(made)
     return out
 
-
-def finding_hours(records) -> dict:
-    """{digest: the hour that counts} of the bench's finding records."""
-    return {r["digest"]: hour_index(parse_time(r["timestamp"], "timestamp"))
-            for r in records if r.get("kind") == FINDING_SEEN}

@@ -33,7 +33,6 @@ RATE_LIMIT = 50
 RATE_LIMITED = "rate_limit"
 
 TARGETS = ("merchant_id", "payment_provider")
-FIELDS = frozenset(TARGETS + ("action", "timestamp", "incident_id", "note"))
 # Ids, actions, targets and the AI's incident_id are copied into keyword fields and _ids of the
 # answer key (Elasticsearch refuses terms over 32,766 bytes, _ids over 512): a longer one makes
 # the document malformed.
@@ -48,8 +47,6 @@ class Remediation:
     action: str
     merchant_id: str | None = None
     payment_provider: str | None = None
-    incident_id: str | None = None  # the AI's own reference; never used for matching
-    note: str | None = None
     claim: int | None = None  # the hour the AI claimed, when the bench's hour differs from it
     digest: str = ""  # the version the bench recorded (ledger.digest)
     refused: str | None = None  # RATE_LIMITED: recorded, never acted on
@@ -86,20 +83,10 @@ def _optional_text(source: dict, name: str) -> str | None:
     return value
 
 
-def _field_names(names: list) -> str:
-    """Unknown field names as a message shows them: the first few, each cut short."""
-    shown = [name if name.isprintable() and len(name) <= 40 else repr(name[:40]) + "..." * (len(name) > 40)
-             for name in names[:5]]
-    return ", ".join(shown) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-
-
 def _parse_one(doc_id: str, source) -> Remediation:
     if not isinstance(source, dict):
         raise ValueError("the document is not a JSON object")
     _bounded(doc_id, "_id")
-    unknown = sorted(set(source) - FIELDS)
-    if unknown:
-        raise ValueError(f"unknown fields: {_field_names(unknown)}")
     targets = [name for name in TARGETS if source.get(name) is not None]
     if len(targets) != 1:
         raise ValueError("exactly one of merchant_id or payment_provider is required")
@@ -125,28 +112,8 @@ def _parse_one(doc_id: str, source) -> Remediation:
         time=moment,
         hour=hour_index(moment),
         action=action,
-        incident_id=incident_id,
-        note=_optional_text(source, "note"),
         **{target: source[target]},
     )
-
-
-def parse(hits) -> tuple[list, list]:
-    """(remediations in the order they apply: timestamp, then id; skipped documents with reasons).
-
-    hits: search hits, {"_id": ..., "_source": {...}}. A malformed document is
-    skipped, never fatal: the caller logs it and the scorer reports it.
-    """
-    parsed, skipped = [], []
-    for hit in hits:
-        doc_id = str(hit.get("_id"))
-        try:
-            parsed.append(_parse_one(doc_id, hit.get("_source")))
-        except ValueError as exc:
-            skipped.append(Skipped(bounded_id(doc_id), str(exc)))
-    parsed.sort(key=lambda r: (r.time, r.id))
-    skipped.sort(key=lambda s: s.id)
-    return parsed, skipped
 
 
 # A malformed document's reason, as recorded: enough to fix it, never a flood.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import urllib.request
@@ -76,6 +77,32 @@ class Cluster:
         return {hit["_id"]: hit["_source"] for hit in hits}
 
 
+@contextlib.contextmanager
+def environment(engine, env: dict):
+    """A fresh clone of the engine (a Cluster) for a module-scoped fixture, with env and
+    ELASTICSEARCH_HOST set for the hourly runs it plays; all undone on exit."""
+    clone = engine.clone()
+    proxy = Proxy(clone.url)
+    cluster = Cluster(clone, proxy)
+    mp = pytest.MonkeyPatch()
+    for name, value in {"ELASTICSEARCH_HOST": cluster.url, **env}.items():
+        mp.setenv(name, value)
+    data_generator._client.cache_clear()
+    try:
+        yield cluster
+    finally:
+        mp.undo()
+        data_generator._client.cache_clear()
+        proxy.close()
+        clone.close()
+
+
+def set_environment(cluster, env: dict, monkeypatch) -> None:
+    """The environment a played loop's runs had, again for one test (each starts from a clean one)."""
+    for name, value in {"ELASTICSEARCH_HOST": cluster.url, **env}.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def cluster(engine):
     clone = engine.clone()
@@ -83,3 +110,21 @@ def cluster(engine):
     yield Cluster(clone, proxy)
     proxy.close()
     clone.close()
+
+
+@pytest.fixture
+def aws(monkeypatch, tmp_path):
+    """In-process moto with dummy credentials; nothing reads ~/.aws or leaves the process.
+    Yields a Secrets Manager client."""
+    import boto3
+    from moto import mock_aws
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    with mock_aws():
+        yield boto3.client("secretsmanager")

@@ -72,7 +72,7 @@ def test_warm_run_is_one_search_and_the_bulk_and_cold_adds_the_templates(env):
         ("PUT", "/_index_template/pp-merchantai-incidents"),
         ("PUT", "/_bulk"),
     ]
-    (inbox, inbox_body), (mine, mine_body) = searched(responses.calls[0].request)
+    (inbox, inbox_body), (mine, mine_body), (data, data_body) = searched(responses.calls[0].request)
     # The AI's documents claiming the 24 hours before the hour before this one, up to its end; only
     # the fields the bench reads, a bounded page.
     assert (inbox, mine) == ({"index": "pp-merchantai-remediations", "ignore_unavailable": True},
@@ -85,6 +85,11 @@ def test_warm_run_is_one_search_and_the_bulk_and_cold_adds_the_templates(env):
     assert mine_body["query"]["bool"]["should"] == [
         {"range": {"timestamp": {"gte": "2026-11-26T19:00:00Z", "lt": "2026-11-27T09:00:00Z"}}},
         {"range": {"claimed_at": {"gte": "2026-11-26T07:00:00Z", "lt": "2026-11-27T09:00:00Z"}}}]
+    # Without the findings' recorded copies: the run needs none of them.
+    assert mine_body["_source"] == {"excludes": ["finding"]}
+    # And the last hour the data index holds: what is new to a re-run acts after it.
+    assert (data, data_body) == ({"index": "pp-merchantai", "ignore_unavailable": True},
+                                 {"size": 1, "sort": [{"timestamp": "desc"}], "_source": ["timestamp"]})
 
     responses.calls.reset()
     data_generator.lambda_handler(HOUR, None)
@@ -107,7 +112,7 @@ def test_remediation_index_override_is_searched(env, monkeypatch):
     add_cluster(responses)
     data_generator.lambda_handler(HOUR, None)
     assert [header["index"] for header, _ in searched(responses.calls[0].request)] == [
-        "agent-actions", "pp-merchantai-incidents"]
+        "agent-actions", "pp-merchantai-incidents", "pp-merchantai"]
 
 
 @responses.activate

@@ -53,16 +53,14 @@ ENV = {"SCENARIO": "closed-loop.json", "REMEDIATION": "on"}
 @pytest.fixture(scope="module")
 def played(engine):
     """Plays the loop once for the module's tests: (cluster, agent's actions, request log per run)."""
-    from conftest import Cluster
-    from shim import Proxy
+    from conftest import environment
 
-    clone = engine.clone()
-    proxy = Proxy(clone.url)
-    cluster = Cluster(clone, proxy)
-    mp = pytest.MonkeyPatch()
-    for name, value in {"ELASTICSEARCH_HOST": cluster.url, **ENV}.items():
-        mp.setenv(name, value)
-    data_generator._client.cache_clear()
+    with environment(engine, ENV) as cluster:
+        yield from _play(cluster)
+
+
+def _play(cluster):
+    proxy = cluster.proxy
     reader = es.connect(cluster.url)
     observations, known, actions, runs = [], set(), [], []
     for i in range(HOURS):
@@ -88,17 +86,14 @@ def played(engine):
                 cli("remediate", *target, "--action", action, "--at", iso(hour))
                 actions.append((target, action, hour))
     yield cluster, actions, runs
-    mp.undo()
-    data_generator._client.cache_clear()
-    proxy.close()
-    clone.close()
 
 
 @pytest.fixture
 def loop(played, monkeypatch):
     """The played loop, with the environment its runs had (each test starts from a clean one)."""
-    for name, value in {"ELASTICSEARCH_HOST": played[0].url, **ENV}.items():
-        monkeypatch.setenv(name, value)
+    from conftest import set_environment
+
+    set_environment(played[0], ENV, monkeypatch)
     return played
 
 

@@ -70,7 +70,8 @@ def test_one_msearch_reads_the_window_of_the_ai_and_the_benchs_records(client):
                             "minimum_should_match": 1, "should": [
                                 {"range": {"timestamp": {"gte": "2026-11-20T08:00:00Z", "lt": END}}},
                                 {"range": {"claimed_at": {"gte": START, "lt": END}}}]}},
-         "size": 10000, "sort": [{"incident_id": "asc"}], "track_total_hits": True},
+         "size": 10000, "sort": [{"incident_id": "asc"}], "track_total_hits": True,
+         "_source": {"excludes": ["finding"]}},
     ]
 
 

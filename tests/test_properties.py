@@ -112,12 +112,12 @@ def expected(event):
     if event.get("source") == "aws.events":
         unknown = set(event) - SCHEDULED_KEYS
         if unknown:
-            return {repr(key) for key in unknown}
+            return {config.shown(key) for key in unknown}
         moment = instant(event.get("time"))
         if moment is None or moment >= limit:
             return {"time"}
         return floor(moment), floor(moment) + HOUR, False
-    bad = {repr(key) for key in set(event) - MANUAL_KEYS}
+    bad = {config.shown(key) for key in set(event) - MANUAL_KEYS}
     if not isinstance(event.get("dry_run", False), bool):
         bad.add("dry_run")
     if "time" in event and ("start" in event or "end" in event):
@@ -145,7 +145,7 @@ def expected(event):
 def names(message: str, field: str) -> bool:
     """The message names field: an unknown key as shown; a known field as a word outside what
     it quotes (the event's own text) and outside parentheses ("allowed: time, start, ...")."""
-    if field.startswith(("'", '"')):
+    if field.startswith(("'", '"')) or not field.isidentifier():
         return field in message
     bare = re.sub(r"'[^']*'|\"[^\"]*\"|\([^)]*\)", "", message).replace("ISO 8601 time", "")
     return re.search(rf"(?<![\w-]){re.escape(field)}(?![\w-])", bare) is not None

@@ -11,7 +11,6 @@ import logging
 
 import boto3
 import pytest
-from moto import mock_aws
 
 import config
 import data_generator
@@ -19,20 +18,6 @@ import es
 from shim import Reply
 
 SECRET_VALUE = "c2VjcmV0LWlkOnNlY3JldC1rZXktZnJvbS1zZWNyZXRzLW1hbmFnZXI="
-
-
-@pytest.fixture
-def aws(monkeypatch, tmp_path):
-    """In-process moto with dummy credentials; nothing reads ~/.aws or leaves the process."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    with mock_aws():
-        yield
 
 
 @pytest.fixture

@@ -107,13 +107,28 @@ def test_a_findings_index_counts_each_document_at_its_recorded_hour_a_file_at_it
     assert [(r["finding_id"], r["claimed_at"], r["timestamp"]) for r in recorded] == [
         ("f1", "2026-11-16T10:00:00Z", "2026-11-16T10:00:00Z"), ("f2", "2026-11-16T06:00:00Z", "2026-11-16T17:00:00Z")]
     unseen = ("f3", {"merchant_id": "merchant_001", "issue": "low_conversion", "timestamp": "2026-11-16T07:00:00Z"})
-    parsed = findings.parse_documents([(h["_id"], h["_source"]) for h in (honest, backdated)] + [unseen],
-                                      ledger.finding_hours(recorded))
+    parsed = findings.parse_documents([(h["_id"], h["_source"]) for h in (honest, backdated)] + [unseen], recorded)
     assert [(f.where, f.hour - DAY1_H) for f in parsed.usable] == [("document f1", 10), ("document f2", 17)]
     assert (parsed.times, parsed.unrecorded, parsed.problems) == (
         "recorded", 1, [("document f3", "unrecorded: no hourly run has seen it yet (FINDINGS_INDEX)")])
     assert findings.parse_lines(['{"merchant_id": "m", "issue": "low_conversion", "timestamp": "2026-11-16"}']
                                 ).times == "self-reported"
+
+
+def test_a_recorded_finding_counts_as_it_was_seen_deleted_or_rewritten_since_and_a_huge_one_is_malformed():
+    first = {"merchant_id": "merchant_001", "issue": "low_conversion", "timestamp": "2026-11-16T10:00:00Z"}
+    huge = {"merchant_id": "merchant_002", "issue": "low_conversion", "timestamp": "2026-11-16T10:00:00Z",
+            "root_cause": {"category": "x" * 4000, "component": "y"}}
+    recorded = ledger.new_findings(ledger.Seen(findings=[{"_id": "f1", "_source": first},
+                                                         {"_id": "big", "_source": huge}]), DAY1_H + 11)
+    assert recorded[0]["finding"] == first and "finding" not in recorded[1]
+    assert recorded[1]["malformed"] == f"larger than {ledger.MAX_FINDING_BYTES} bytes"
+    # Since then f1 was rewritten to another merchant (and no run has seen the rewrite), big deleted.
+    now = [("f1", {**first, "merchant_id": "merchant_003"})]
+    parsed = findings.parse_documents(now, recorded)
+    assert [(f.where, f.merchant_id, f.hour - DAY1_H) for f in parsed.usable] == [("document f1", "merchant_001", 10)]
+    assert parsed.problems == [("document big", "malformed: larger than 2048 bytes"),
+                               ("document f1", "unrecorded: no hourly run has seen it yet (FINDINGS_INDEX)")]
 
 
 # --- side effects ---------------------------------------------------------------------------------

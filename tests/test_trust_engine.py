@@ -51,16 +51,14 @@ def played(engine):
     """An AI that sits on a checkout regression for 18 hours, then writes its fix timestamped at the
     onset; that states one finding honestly and back-dates another; and that rewrites its fix's
     timestamp once it has been seen. Returns (cluster, requests per hourly run, documents before the rewrite)."""
-    from conftest import Cluster
-    from shim import Proxy
+    from conftest import environment
 
-    clone = engine.clone()
-    proxy = Proxy(clone.url)
-    cluster = Cluster(clone, proxy)
-    mp = pytest.MonkeyPatch()
-    for name, value in {"ELASTICSEARCH_HOST": cluster.url, **ENV}.items():
-        mp.setenv(name, value)
-    data_generator._client.cache_clear()
+    with environment(engine, ENV) as cluster:
+        yield from _play(cluster)
+
+
+def _play(cluster):
+    proxy = cluster.proxy
     runs, before_rewrite = {}, None
     hour = DAY1
     while hour <= LAST:
@@ -84,16 +82,13 @@ def played(engine):
                 "note": "fixed it right away, honest"})
         hour += HOUR
     yield cluster, runs, before_rewrite
-    mp.undo()
-    data_generator._client.cache_clear()
-    proxy.close()
-    clone.close()
 
 
 @pytest.fixture
 def loop(played, monkeypatch):
-    for name, value in {"ELASTICSEARCH_HOST": played[0].url, **ENV}.items():
-        monkeypatch.setenv(name, value)
+    from conftest import set_environment
+
+    set_environment(played[0], ENV, monkeypatch)
     return played
 
 

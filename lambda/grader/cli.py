@@ -245,11 +245,21 @@ def _findings(args, cfg: config.Config) -> findings.Findings:
         client = _client(cfg)
         recorded = None
         if name == cfg.findings_index:
-            # The index the hourly runs watch: the hours they recorded, never the documents' own.
-            recorded = ledger.finding_hours(es.read_records(client, cfg.answer_key_index,
-                                                            {"term": {"kind": ledger.FINDING_SEEN}}, _retrier(args)))
-        return findings.parse_documents(es.read_documents(client, name, {"match_all": {}}, ["_doc"],
-                                                          retrier=_retrier(args)), recorded)
+            # The index the hourly runs watch: what they recorded and when, never the documents' own.
+            recorded = es.read_records(client, cfg.answer_key_index, {"term": {"kind": ledger.FINDING_SEEN}},
+                                       _retrier(args))
+        hits = es.read_documents(client, name, {"match_all": {}}, ["_doc"], source=list(ledger.FINDING_FIELDS),
+                                 retrier=_retrier(args))
+        try:
+            return findings.parse_documents(hits, recorded)
+        except RecursionError:  # a document nested deeper than the JSON parser goes
+            if recorded is None:
+                raise ConfigError(f"cannot read --findings-index {config.shown(name)}: "
+                                  "a document is nested too deeply to parse") from None
+            # The recorded copies are scored all the same; only the unrecorded cannot be listed.
+            result = findings.parse_documents([], recorded)
+            result.problems.append(("index", "not read whole (a document nested too deeply): unrecorded not listed"))
+            return result
     try:
         with open(args.findings, "rb") as stream:
             parsed = findings.parse_lines(findings.text_lines(stream))

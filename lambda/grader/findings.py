@@ -9,8 +9,9 @@ read in binary, line by line (each at most MAX_LINE_BYTES), decoded and parsed
 one at a time, so no byte, nesting or size makes anything but a malformed line.
 
 A file's timestamps are the AI's own ("self-reported"). The findings index the hourly
-runs watch (FINDINGS_INDEX) has the bench's ("recorded"): the hour a run recorded for each
-document (ledger.real_hour); one no run has recorded yet is listed as unrecorded, not scored.
+runs watch (FINDINGS_INDEX) has the bench's ("recorded"): what a run recorded of each
+document and the hour it recorded (ledger.real_hour); one no run has recorded yet is listed
+as unrecorded, not scored.
 """
 
 from __future__ import annotations
@@ -147,23 +148,34 @@ def parse_lines(lines) -> Findings:
     return result
 
 
-def parse_documents(hits, recorded: dict | None = None) -> Findings:
+def parse_documents(hits, records: list | None = None) -> Findings:
     """Findings from (id, source) pairs of a findings index.
 
-    recorded: {digest: hour} of the bench's records (ledger.finding_hours); each document then
-    counts at its recorded hour, and one without a record is unrecorded.
+    records: the bench's finding_seen records (FINDINGS_INDEX). The findings are then the
+    records' own copies, each at its recorded hour, whatever the index holds now: one deleted
+    or rewritten after a run saw it still counts as it was. hits serve only to list the
+    documents no run has recorded yet (unrecorded, not scored).
     """
-    result = Findings(times="self-reported" if recorded is None else "recorded")
-    for _id, source in hits:
-        where = f"document {_id}"
-        if recorded is None:
-            _add(result, source, where)
+    if records is None:
+        result = Findings()
+        for _id, source in hits:
+            _add(result, source, f"document {_id}")
+        return result
+    result = Findings(times="recorded")
+    mine = sorted((r for r in records if r.get("kind") == ledger.FINDING_SEEN),
+                  key=lambda r: (r["timestamp"], str(r.get("finding_id")), r["digest"]))
+    for r in mine:
+        where = f"document {r.get('finding_id')}"
+        if "finding" not in r:
+            result.lines += 1
+            result.malformed += 1
+            result.problems.append((where, f"malformed: {r.get('malformed', 'recorded without its content')}"))
             continue
-        hour = recorded.get(ledger.digest(str(_id), ledger.project(source, ledger.FINDING_FIELDS)))
-        if hour is None:
+        _add(result, r["finding"], where, hour_index(parse_time(r["timestamp"], "timestamp")))
+    known = {r["digest"] for r in mine}
+    for _id, source in hits:
+        if ledger.digest(str(_id), ledger.project(source, ledger.FINDING_FIELDS)) not in known:
             result.lines += 1
             result.unrecorded += 1
-            result.problems.append((where, "unrecorded: no hourly run has seen it yet (FINDINGS_INDEX)"))
-            continue
-        _add(result, source, where, hour)
+            result.problems.append((f"document {_id}", "unrecorded: no hourly run has seen it yet (FINDINGS_INDEX)"))
     return result

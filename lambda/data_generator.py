@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 
 import config
 import es
+import events
 import generator
 import incidents
 import scenario
@@ -40,19 +41,23 @@ def _remediate(schedule, hour_range: HourRange, read) -> None:
 
 
 def _chunks(cfg: Config, hour_range: HourRange, size: int, read_remediations=None):
-    """Every hour's bulk line pairs in order, in chunks of at most size pairs: (pairs, records).
+    """Every hour's bulk line pairs in order, in chunks of at most size pairs: (pairs, records, events).
 
     The first `records` pairs of a chunk are answer-key records: at the run's first
     hour every chronic profile and incident under way (and the unmatched remediations),
-    later each incident at its onset.
+    later each incident at its onset. The next `events` pairs are change events
+    (events.ChangeLog), each hour's; the rest are documents.
     """
     merchants = generator.roster(cfg.seed, cfg.merchants)
     schedule = incidents.schedule(cfg, merchants)
     if read_remediations is not None:
         _remediate(schedule, hour_range, read_remediations)
     lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
+    log = events.ChangeLog(schedule, merchants)
     record_action = '{"index":{"_index":' + json.dumps(cfg.answer_key_index) + ',"_id":'
+    event_action = '{"index":{"_index":' + json.dumps(cfg.events_index) + ',"_id":'
     records: list = []
+    changes: list = []
     documents: list = []
     hour = hour_range.start
     while hour < hour_range.end:
@@ -63,17 +68,23 @@ def _chunks(cfg: Config, hour_range: HourRange, size: int, read_remediations=Non
         for record in found:
             records.append((record_action + json.dumps(record["incident_id"]) + "}}",
                             json.dumps(record, separators=(",", ":"))))
+        for event in log.at(h):
+            changes.append((event_action + json.dumps(event.event_id) + "}}",
+                            json.dumps(event.source(), separators=(",", ":"))))
         documents += lines.lines(hour)
         hour += HOUR
-        while len(records) + len(documents) >= size:
+        while len(records) + len(changes) + len(documents) >= size:
             chunk = records[:size]
             del records[:size]
             count = len(chunk)
-            chunk += documents[:size - count]
-            del documents[:size - count]
-            yield chunk, count
-    if records or documents:
-        yield records + documents, len(records)
+            chunk += changes[:size - count]
+            del changes[:size - count]
+            written, room = len(chunk) - count, size - len(chunk)
+            chunk += documents[:room]
+            del documents[:room]
+            yield chunk, count, written
+    if records or changes or documents:
+        yield records + changes + documents, len(records), len(changes)
 
 
 class NdjsonWriter:
@@ -108,16 +119,17 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read_remed
     Raises es.BulkError after the last chunk if any document was rejected.
     """
     started = time.monotonic()
-    documents = indexed = answer_key_records = 0
+    documents = indexed = answer_key_records = changes = 0
     resume_from = None
-    for chunk, records in _chunks(cfg, hour_range, es.CHUNK_SIZE, read_remediations):
+    for chunk, records, written in _chunks(cfg, hour_range, es.CHUNK_SIZE, read_remediations):
         if sink is not None:
             try:
-                indexed += sink.send(chunk, records)
+                indexed += sink.send(chunk, records + written)
             except es.OutOfTime as stopped:
-                # The chunk's records come first: what was done of it beyond them are documents.
-                documents += max(0, stopped.done - records)
+                # The chunk's records and events come first: what was done of it beyond them are documents.
+                documents += max(0, stopped.done - records - written)
                 answer_key_records += min(stopped.done, records)
+                changes += min(max(0, stopped.done - records), written)
                 indexed += stopped.indexed
                 # Whole hours done so far; a partly sent hour is sent again (same ids).
                 resume_from = hour_range.start + (documents // cfg.merchants) * HOUR
@@ -131,10 +143,11 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read_remed
                     ) from None
                 logger.warning("stopping early, resume from %s: %s", _stamp(resume_from), stopped)
                 break
-        documents += len(chunk) - records
+        documents += len(chunk) - records - written
         answer_key_records += records
+        changes += written
         if progress is not None:
-            progress(len(chunk) - records)
+            progress(len(chunk) - records - written)
 
     failed = getattr(sink, "failed", 0)
     summary = {
@@ -149,6 +162,8 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read_remed
         "failed": failed,
         "answer_key_index": cfg.answer_key_index,
         "answer_key_records": answer_key_records,
+        "events_index": cfg.events_index,
+        "events": changes,
         "dry_run": sink is None,
         "duration_ms": round((time.monotonic() - started) * 1000),
     }
@@ -171,7 +186,8 @@ def _client(cfg: Config):
 
 
 def _templates(cfg: Config) -> dict:
-    return {cfg.index: es.data_mappings(cfg.ground_truth == "inline"), cfg.answer_key_index: es.ANSWER_KEY_MAPPINGS}
+    return {cfg.index: es.data_mappings(cfg.ground_truth == "inline"), cfg.answer_key_index: es.ANSWER_KEY_MAPPINGS,
+            cfg.events_index: es.EVENTS_MAPPINGS}
 
 
 def _remediation_reader(cfg: Config, retrier):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import events
 import generator
 import remediations
 import scenario
@@ -106,6 +107,9 @@ class Incident:
             h = getattr(self, field)
             record[field] = None if h is None else generator.stamp(h)
         record.update(remediation=list(kind.remediation), scenario=scenario, seed=seed)
+        caused_by = events.cause(seed, self)
+        if caused_by is not None:
+            record["causal_event_id"] = caused_by.event_id
         return record
 
 
@@ -325,6 +329,15 @@ class Schedule:
 
     def chronic(self) -> list:
         return [incident for incidents in self._chronic for incident in incidents]
+
+    def onsets(self, h0: int, h1: int) -> list:
+        """The acute incidents with an onset in [h0, h1), by onset then id: what events.ChangeLog
+        needs (remediations move no onset, so these are the planned ones)."""
+        found = list(self._file)
+        if self._catalog:
+            for week in range(h0 // WEEK_HOURS, (h1 - 1) // WEEK_HOURS + 1):
+                found += self._week(week)
+        return sorted((incident for incident in found if h0 <= incident.onset < h1), key=_order)
 
     def starting(self, h: int, first: bool) -> list:
         """The incidents whose answer-key records a run writes at hour h: those beginning at h,

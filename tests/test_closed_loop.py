@@ -31,7 +31,7 @@ def requests_made():
 
 
 def add_cluster(rsps, hits=()):
-    for name in ("pp-merchantai", "pp-merchantai-incidents"):
+    for name in ("pp-merchantai", "pp-merchantai-incidents", "pp-merchantai-events"):
         rsps.add(responses.PUT, f"{HOST}/_index_template/{name}", json={"acknowledged": True}, headers=HEADERS)
     body = {"hits": {"total": {"value": len(hits), "relation": "eq"}}}
     if hits:
@@ -55,6 +55,7 @@ def test_warm_run_is_one_search_and_the_bulk_and_cold_adds_the_templates(env):
         ("POST", "/pp-merchantai-remediations/_search"),
         ("PUT", "/_index_template/pp-merchantai"),
         ("PUT", "/_index_template/pp-merchantai-incidents"),
+        ("PUT", "/_index_template/pp-merchantai-events"),
         ("PUT", "/_bulk"),
     ]
     # No incident in steady: the hour and the one before (whose remediations are new to this run).

@@ -133,7 +133,8 @@ def test_warm_hourly_runs_make_one_search_and_the_bulk(loop):
     _, _, runs = loop
     search_, bulk = ("POST", "/pp-merchantai-remediations/_search"), ("PUT", "/_bulk")
     assert runs[0] == [search_, ("PUT", "/_index_template/pp-merchantai"),
-                       ("PUT", "/_index_template/pp-merchantai-incidents"), bulk]
+                       ("PUT", "/_index_template/pp-merchantai-incidents"),
+                       ("PUT", "/_index_template/pp-merchantai-events"), bulk]
     assert all(run == [search_, bulk] for run in runs[1:])
 
 

@@ -49,8 +49,8 @@ def items_of(request, status_for):
 
 
 def add_template(rsps, status=200):
-    """The data index's template and the answer key's."""
-    for name in ("pp-merchantai", "pp-merchantai-incidents"):
+    """The templates of the data index, the answer key and the change events."""
+    for name in ("pp-merchantai", "pp-merchantai-incidents", "pp-merchantai-events"):
         rsps.add(responses.PUT, f"{HOST}/_index_template/{name}", json={"acknowledged": True},
                  status=status, headers=HEADERS)
 
@@ -72,9 +72,10 @@ def test_cold_start_puts_the_template_then_one_bulk_and_warm_only_bulks(env):
     add_bulk(responses)
     summary = data_generator.lambda_handler(HOUR, None)
     assert requests_made() == [("PUT", "/_index_template/pp-merchantai"),
-                               ("PUT", "/_index_template/pp-merchantai-incidents"), ("PUT", "/_bulk")]
+                               ("PUT", "/_index_template/pp-merchantai-incidents"),
+                               ("PUT", "/_index_template/pp-merchantai-events"), ("PUT", "/_bulk")]
     # Only what failure handling reads comes back: every item's _id, status and error.
-    assert responses.calls[2].request.params == {"filter_path": "items.*._id,items.*.status,items.*.error"}
+    assert responses.calls[3].request.params == {"filter_path": "items.*._id,items.*.status,items.*.error"}
     template = json.loads(responses.calls[0].request.body)
     assert template["index_patterns"] == ["pp-merchantai"]
     assert template["template"]["mappings"]["properties"]["location"] == {"type": "geo_point"}
@@ -179,14 +180,14 @@ def test_a_failed_template_is_tried_again_on_the_next_invocation(env):
     add_template(responses, status=401)
     with pytest.raises(es.CredentialsError):
         data_generator.lambda_handler(HOUR, None)
-    for name in ("pp-merchantai", "pp-merchantai-incidents"):
+    for name in ("pp-merchantai", "pp-merchantai-incidents", "pp-merchantai-events"):
         responses.replace(responses.PUT, f"{HOST}/_index_template/{name}", json={"acknowledged": True},
                           headers=HEADERS)
     add_bulk(responses)
     assert data_generator.lambda_handler(HOUR, None)["indexed"] == 20
     assert [path for _, path in requests_made()] == [
         "/_index_template/pp-merchantai", "/_index_template/pp-merchantai",
-        "/_index_template/pp-merchantai-incidents", "/_bulk"]
+        "/_index_template/pp-merchantai-incidents", "/_index_template/pp-merchantai-events", "/_bulk"]
 
 
 @responses.activate

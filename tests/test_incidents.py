@@ -23,7 +23,7 @@ H0 = generator.hour_index(T0)
 HOURS = 4 * 168
 OBSERVED = {"merchant_id", "merchant_name", "category", "payment_provider", "city", "country", "timestamp", "sessions",
             "transaction_count", "successful_transactions", "failed_transactions", "conversion_rate", "error_rate",
-            "location"}
+            "location", "errors_by_code", "latency_p95_ms", "channels"}
 INCIDENTS = Scenario("incidents", "incidents")
 
 
@@ -317,7 +317,7 @@ def test_an_hour_alone_equals_the_same_hour_inside_a_range_mid_incident():
     hour = datetime.fromtimestamp(h * 3600, tz=timezone.utc)
 
     def pairs(hour_range):
-        return [pair for chunk, _ in data_generator._chunks(cfg, hour_range, 7) for pair in chunk]
+        return [pair for chunk, *_ in data_generator._chunks(cfg, hour_range, 7) for pair in chunk]
 
     alone = pairs(HourRange(hour, hour + HOUR))
     inside = pairs(HourRange(hour - 40 * HOUR, hour + 5 * HOUR))

@@ -7,9 +7,9 @@
                                       [--incident-id ID] [--note TEXT]   (docs/closed-loop.md)
 
 Configuration (SCENARIO, seed, merchants, index names) comes from the generator's variables and
-flags, so the answer key is recomputed here for any range, never read back. Observations come
-from the data index (ELASTICSEARCH_HOST) or from the generator's NDJSON (--input). Not on the
-Lambda handler's import path.
+flags, so the answer key is recomputed here for any range, never read back. Observations and the
+change events beside them come from their indices (ELASTICSEARCH_HOST) or from the generator's
+NDJSON (--input). Not on the Lambda handler's import path.
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ def _client(cfg: config.Config):
     return es.connect(cfg.host, **config.auth(cfg))
 
 
-def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) -> list:
-    """Documents of index in the generator's bulk NDJSON (other indices' pairs, the answer key's, skipped)."""
+def _ndjson_sources(path: str, index: str, start: datetime, end: datetime) -> list:
+    """Sources of index in the generator's bulk NDJSON within [start, end) (other indices' pairs skipped)."""
     first, stop = generator.stamp(generator.hour_index(start)), generator.stamp(generator.hour_index(end))
     out = []
     try:
@@ -113,7 +113,7 @@ def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) 
                 except (ValueError, AttributeError, TypeError, KeyError):
                     raise ConfigError(f"--input {path}: line {number} is not a bulk action and document pair") from None
                 if target == index and first <= timestamp < stop:
-                    out.append(baseline.observed(doc))
+                    out.append(doc)
     except OSError as exc:
         raise ConfigError(f"--input: {exc}") from None
     return out
@@ -121,8 +121,16 @@ def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) 
 
 def _observations(args, cfg: config.Config, start: datetime, end: datetime) -> list:
     if args.input:
-        return _ndjson_observations(args.input, cfg.index, start, end)
+        return [baseline.observed(doc) for doc in _ndjson_sources(args.input, cfg.index, start, end)]
     return es.read_observations(_client(cfg), cfg.index, start, end, baseline.OBSERVED_FIELDS)
+
+
+def _events(args, cfg: config.Config, start: datetime, end: datetime) -> list:
+    """The change events of [start, end), by time then id: what an AI reads beside the documents."""
+    if args.input:
+        found = _ndjson_sources(args.input, cfg.events_index, start, end)
+        return sorted(found, key=lambda event: (event.get("timestamp", ""), event.get("event_id", "")))
+    return es.read_events(_client(cfg), cfg.events_index, start, end)
 
 
 def _findings(args, cfg: config.Config) -> findings.Findings:
@@ -192,7 +200,8 @@ def _report(args, cfg, hour_range, out, err) -> None:
             "data index": cfg.index + (f" (from {args.input})" if args.input else ""),
             "answer-key index": cfg.answer_key_index, "findings": source or "none"}
     text = report.render(meta, hour_range.start, hour_range.end,
-                         _observations(args, cfg, hour_range.start, hour_range.end), records, assessment)
+                         _observations(args, cfg, hour_range.start, hour_range.end), records, assessment,
+                         _events(args, cfg, hour_range.start, hour_range.end))
     path = args.output or os.path.join("out", f"{cfg.index}-report.html")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w", encoding="utf-8") as stream:

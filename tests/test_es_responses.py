@@ -84,7 +84,10 @@ def test_cold_start_puts_the_template_then_one_bulk_and_warm_only_bulks(env):
     assert answer_key["index_patterns"] == ["pp-merchantai-incidents"]
     assert answer_key["template"]["mappings"]["dynamic"] == "strict"
     assert answer_key["template"]["mappings"]["properties"]["incident_id"] == {"type": "keyword"}
-    assert responses.calls[2].request.headers["Authorization"] == "ApiKey a2V5OnNlY3JldA=="
+    changes = json.loads(responses.calls[2].request.body)
+    assert changes["index_patterns"] == ["pp-merchantai-events"]
+    assert changes["template"]["mappings"] == es.EVENTS_MAPPINGS
+    assert responses.calls[3].request.headers["Authorization"] == "ApiKey a2V5OnNlY3JldA=="
     assert {k: summary[k] for k in ("status", "documents", "indexed", "failed")} == {
         "status": "ok", "documents": 20, "indexed": 20, "failed": 0}
 
@@ -98,7 +101,7 @@ def test_bulk_body_is_the_generated_ndjson_with_deterministic_ids(env):
     add_template(responses)
     add_bulk(responses)
     data_generator.lambda_handler(HOUR, None)
-    lines = bulk_lines(responses.calls[2].request)
+    lines = bulk_lines(responses.calls[3].request)
     assert lines[0] == {"index": {"_index": "pp-merchantai-incidents", "_id": "missing_location-merchant_003"}}
     assert lines[1]["incident_id"] == "missing_location-merchant_003" and lines[1]["onset"] is None
     first = 2 * RECORDS
@@ -131,7 +134,7 @@ def test_whole_request_503_is_retried_with_backoff(env):
     responses.add(responses.PUT, f"{HOST}/_bulk", json={"error": "unavailable"}, status=503, headers=HEADERS)
     add_bulk(responses)
     summary = data_generator.lambda_handler(HOUR, None)
-    assert [c.response.status_code for c in responses.calls[2:]] == [503, 200]
+    assert [c.response.status_code for c in responses.calls[3:]] == [503, 200]
     assert summary["indexed"] == 20
 
 

@@ -13,6 +13,8 @@ import pytest
 import config
 import data_generator
 import es
+import events
+import generator
 import incidents
 from reliability import BACKFILL, DAY_START, HOUR, FakeContext, expected_documents, fast, scheduled
 from shim import bulk_ids
@@ -55,7 +57,11 @@ def test_a_backfill_that_cannot_finish_stops_between_chunks_and_resumes_exactly(
     # The first chunk opens with the answer-key records (the 9 chronic profiles of the default roster).
     records = len(incidents.answer_key(config.Config(), config.HourRange(DAY_START, DAY_START + HOUR))[0])
     assert summary["answer_key_records"] == records == 9
-    sent = allowed * chunk_size - records
+    # Then the change events of the hours generated so far (events.ChangeLog), then documents.
+    day = events.ChangeLog(incidents.schedule(config.Config()), generator.roster(1729, 20)).between(
+        generator.hour_index(DAY_START), generator.hour_index(DAY_START) + 24)
+    assert 1 <= summary["events"] <= len(day)
+    sent = allowed * chunk_size - records - summary["events"]
     done_hours = sent // 20
     resume_from = f"2026-11-01T{done_hours:02d}:00:00Z"
     assert summary["status"] == "partial"
@@ -65,7 +71,7 @@ def test_a_backfill_that_cannot_finish_stops_between_chunks_and_resumes_exactly(
     # Never mid-chunk: exactly the chunks that fitted, each one whole.
     bulks = live.proxy.bulk_requests()
     assert [len(bulk_ids(bulk)) for bulk in bulks] == [chunk_size] * allowed
-    assert context.calls == 2 + allowed + 1  # asked before the two templates, every chunk, and once more to stop
+    assert context.calls == 3 + allowed + 1  # asked before the three templates, every chunk, and once more to stop
     # The hours before resume_from are all indexed (plus, with split hours, part of the next).
     expected = expected_documents(DAY_START, 24)
     held = live.documents()
@@ -102,7 +108,7 @@ def test_a_scheduled_hour_with_time_completes_and_consults_the_context(live):
     context = budget(live, 5)
     summary = data_generator.lambda_handler(scheduled(), context)
     assert summary["status"] == "ok" and "resume_from" not in summary
-    assert context.calls == 3  # before the two templates and before the chunk
+    assert context.calls == 4  # before the three templates and before the chunk
     assert_exactly(live, expected_documents(datetime(2026, 11, 1, 5, tzinfo=timezone.utc), 1))
 
 

@@ -447,25 +447,29 @@ def _count(whole: int, target: float, lo: int, hi: int, g: float | None = None) 
     return count
 
 
-def _channel_counts(sessions: int, transactions: int, app_share: float, app_sd: float, app_conversion: float,
-                    y: int) -> tuple:
-    """(app sessions, web sessions, app transactions, web transactions): the app's share of sessions
-    and of transactions (at its relative conversion) drawn binomial-like (8 bits of y each),
-    kept so that neither channel converts more than its sessions."""
-    app = int(sessions * app_share + app_sd * sqrt(sessions) * _GAUSS[y & 255] + 0.5)
+def _app_split(app_share: float, app_conversion: float) -> tuple:
+    """(app share of sessions, its sd, app share of transactions, its sd) of a merchant: its
+    app converts app_conversion times as well as its web."""
+    bought = app_share * app_conversion / (app_share * app_conversion + 1.0 - app_share)
+    return app_share, sqrt(app_share * (1.0 - app_share)), bought, sqrt(bought * (1.0 - bought))
+
+
+def _channel_counts(sessions: int, transactions: int, split: tuple, draws: bytes) -> tuple:
+    """(app sessions, web sessions, app transactions, web transactions): the app's shares of
+    sessions and of transactions (split, _app_split) drawn binomial-like (draws[5], draws[6]),
+    kept so that neither channel converts more than its sessions. lines() inlines this."""
+    app_share, app_sd, bought_share, bought_sd = split
+    app = int(sessions * app_share + app_sd * sqrt(sessions) * _GAUSS[draws[5]] + 0.5)
     if app < 0:
         app = 0
     elif app > sessions:
         app = sessions
     web = sessions - app
-    weight = app * app_conversion
-    t = weight / (weight + web)
-    bought = int(transactions * t + sqrt(transactions * t * (1.0 - t)) * _GAUSS[(y >> 8) & 255] + 0.5)
-    if bought < transactions - web:
-        bought = transactions - web
-    if bought < 0:
-        bought = 0
-    if bought > app:
+    bought = int(transactions * bought_share + bought_sd * sqrt(transactions) * _GAUSS[draws[6]] + 0.5)
+    least = transactions - web if transactions > web else 0
+    if bought < least:
+        bought = least
+    elif bought > app:
         bought = app
     if bought > transactions:
         bought = transactions
@@ -618,11 +622,10 @@ class HourlyLines:
                 *m.error_range, m.error_centre, m.error_amplitude,
                 # Targets between these need no clamping (see lines()).
                 *safe,
-                # The evidence: per code but declined (share, sd), the app's share and its sd, its
-                # relative conversion, the latency level, and the hash keys.
+                # The evidence: per code but declined (share, sd), the app's shares (_app_split),
+                # the latency level, and the hash keys.
                 tuple((share, sqrt(share * (1.0 - share))) for share in m.code_mix[1:]),
-                m.app_share, sqrt(m.app_share * (1.0 - m.app_share)), m.app_conversion, m.latency_ms,
-                m.evidence_key, m.volume_key,
+                _app_split(m.app_share, m.app_conversion), m.latency_ms, m.evidence_key, m.volume_key,
                 _NO_SEGMENT, 0.0, 0.0, 0.0, 0.0, 0,
             ])
         self._decimals = _decimals(merchants, schedule.max_session_factor, self._volume)
@@ -664,14 +667,13 @@ class HourlyLines:
         rate_repr = _rate_repr
         decimals = self._decimals
         gauss = _GAUSS
-        channel_counts = _channel_counts
         out = []
         append = out.append
         M64, M21, INV21 = _M64, _M21, _INV21
         for position, state in enumerate(self._state):
             (action, json_prefix, json_suffix, offset_slot, peak, weekday_demand, noise_key, knot_key, knot_hours, smooth,
              c_lo, c_hi, c_centre, c_amp, e_lo, e_hi, e_centre, e_amp, c_safe_lo, c_safe_hi, e_safe_lo, e_safe_hi,
-             code_draws, app_share, app_sd, app_conversion, latency_ms, evidence_key, volume_key,
+             code_draws, app_split, latency_ms, evidence_key, volume_key,
              segment_start, c0, dc, e0, de, k1) = state
 
             # Slow drift: smoothstep between hashed knots every knot_hours hours.
@@ -768,27 +770,40 @@ class HourlyLines:
             conversion_repr = rate_repr(transactions, sessions)
             error_repr = rate_repr(failed, transactions)
 
-            # The evidence, from a hash of its own per (merchant, hour): bits 0-39 the codes,
-            # 40-55 the channels, 56-63 the latency, so no field's draws move another's.
+            # The evidence, from a hash of its own per (merchant, hour): bytes 0-4 the codes,
+            # 5-6 the channels, 7 the latency, so no field's draws move another's.
             latency = latency_ms * latency_load
             x = ((evidence_key ^ h) + 0x9E3779B97F4A7C15) & M64
             x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
             x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
-            y_codes = x ^ (x >> 31)
-            y_channels = y_codes >> 40
-            latency_noise = 1.0 + LATENCY_NOISE * gauss[y_codes >> 56]
+            draws = (x ^ (x >> 31)).to_bytes(8, "little")
+            latency_noise = 1.0 + LATENCY_NOISE * gauss[draws[7]]
             if active is None:
-                app, web, app_bought, web_bought = channel_counts(
-                    sessions, transactions, app_share, app_sd, app_conversion, y_channels)
+                # _channel_counts, inlined.
+                app_share, app_sd, bought_share, bought_sd = app_split
+                app = int(sessions * app_share + app_sd * sqrt(sessions) * gauss[draws[5]] + 0.5)
+                if app < 0:
+                    app = 0
+                elif app > sessions:
+                    app = sessions
+                web = sessions - app
+                app_bought = int(transactions * bought_share + bought_sd * sqrt(transactions) * gauss[draws[6]] + 0.5)
+                least = transactions - web if transactions > web else 0
+                if app_bought < least:
+                    app_bought = least
+                elif app_bought > app:
+                    app_bought = app
+                if app_bought > transactions:
+                    app_bought = transactions
+                web_bought = transactions - app_bought
                 split = failed
             else:
                 split, extra, latency, hit = _evidence_effects(
                     active, failed, transactions, usual_e_target, usual_ranges[1], latency, g_failed)
-                channels = channel_counts(sessions, transactions, app_share, app_sd, app_conversion, y_channels)
+                channels = _channel_counts(sessions, transactions, app_split, draws)
                 if hit is not None:
-                    usual_channels = channel_counts(
-                        usual, _count(usual, usual_c_target, *usual_ranges[0], g_transactions),
-                        app_share, app_sd, app_conversion, y_channels)
+                    usual_channels = _channel_counts(
+                        usual, _count(usual, usual_c_target, *usual_ranges[0], g_transactions), app_split, draws)
                     channels = _keep_other_channel(hit, sessions, transactions, channels, usual_channels)
                 app, web, app_bought, web_bought = channels
                 json_prefix, json_suffix = self._dressed(
@@ -799,31 +814,31 @@ class HourlyLines:
             (p1, s1), (p2, s2), (p3, s3), (p4, s4), (p5, s5) = code_draws
             root = sqrt(split)
             left = split
-            timeouts = int(split * p1 + s1 * root * gauss[y_codes & 255] + 0.5)
+            timeouts = int(split * p1 + s1 * root * gauss[draws[0]] + 0.5)
             if timeouts < 0:
                 timeouts = 0
             elif timeouts > left:
                 timeouts = left
             left -= timeouts
-            unavailable = int(split * p2 + s2 * root * gauss[(y_codes >> 8) & 255] + 0.5)
+            unavailable = int(split * p2 + s2 * root * gauss[draws[1]] + 0.5)
             if unavailable < 0:
                 unavailable = 0
             elif unavailable > left:
                 unavailable = left
             left -= unavailable
-            fraud = int(split * p3 + s3 * root * gauss[(y_codes >> 16) & 255] + 0.5)
+            fraud = int(split * p3 + s3 * root * gauss[draws[2]] + 0.5)
             if fraud < 0:
                 fraud = 0
             elif fraud > left:
                 fraud = left
             left -= fraud
-            authentication = int(split * p4 + s4 * root * gauss[(y_codes >> 24) & 255] + 0.5)
+            authentication = int(split * p4 + s4 * root * gauss[draws[3]] + 0.5)
             if authentication < 0:
                 authentication = 0
             elif authentication > left:
                 authentication = left
             left -= authentication
-            invalid = int(split * p5 + s5 * root * gauss[(y_codes >> 32) & 255] + 0.5)
+            invalid = int(split * p5 + s5 * root * gauss[draws[4]] + 0.5)
             if invalid < 0:
                 invalid = 0
             elif invalid > left:

@@ -152,6 +152,7 @@ class Schedule:
         self._file = [incident for spec in scenario.incidents if (incident := self._from_file(spec))]
         self._week_cached = None
         self._week_incidents: list = []
+        self._weeks: dict = {}  # _week's
         # REMEDIATION=on: incidents that require action are held until fixed or capped
         # (remediations.planned); resolve() brings in the fixes and wrong actions.
         self._remediation = remediation
@@ -192,7 +193,18 @@ class Schedule:
                               spec.requires_action)
 
     def _week(self, week: int) -> list:
-        """Catalog incidents of one week: the payment outage, then one slot per merchant group."""
+        """Catalog incidents of one week: the payment outage, then one slot per merchant group.
+
+        Kept for the last few weeks asked: the generator, the change log (which looks a week
+        ahead and behind) and the answer key ask for the same weeks in turn."""
+        if week in self._weeks:
+            return self._weeks[week]
+        if len(self._weeks) >= 4:
+            del self._weeks[next(iter(self._weeks))]
+        self._weeks[week] = self._planned_week(week)
+        return self._weeks[week]
+
+    def _planned_week(self, week: int) -> list:
         start = week * WEEK_HOURS
         kind = CATALOG["payment_outage"]
         rng = generator.seeded(self.seed, "outage", week)

@@ -104,14 +104,14 @@ def code_counts(failed: int, mix: tuple, y: int) -> dict:
 
 
 def channel_counts(m, sessions: int, transactions: int, y: int) -> dict:
-    """Sessions and transactions by channel: the app's share of sessions, and of transactions at
-    its relative conversion, binomial-like; no channel converts more than its sessions."""
+    """Sessions and transactions by channel: the app's share of sessions, and of transactions
+    at its relative conversion, binomial-like; no channel converts more than its sessions."""
     a = m.app_share
     app = min(max(int(sessions * a + math.sqrt(a * (1.0 - a)) * math.sqrt(sessions) * gauss(y, 5) + 0.5), 0),
               sessions)
     web = sessions - app
-    t = app * m.app_conversion / (app * m.app_conversion + web)
-    bought = int(transactions * t + math.sqrt(transactions * t * (1.0 - t)) * gauss(y, 6) + 0.5)
+    t = a * m.app_conversion / (a * m.app_conversion + 1.0 - a)  # the app's expected share of transactions
+    bought = int(transactions * t + math.sqrt(t * (1.0 - t)) * math.sqrt(transactions) * gauss(y, 6) + 0.5)
     bought = min(max(bought, transactions - web, 0), app, transactions)
     return {"web": {"sessions": web, "transactions": transactions - bought},
             "app": {"sessions": app, "transactions": bought}}

@@ -110,7 +110,7 @@ MERCHANT_009 = {
     "errors_by_code": {"declined": 12, "timeout": 1, "provider_unavailable": 0, "fraud_blocked": 0,
                        "authentication_failed": 2, "invalid_request": 0},
     "latency_p95_ms": 265,
-    "channels": {"web": {"sessions": 167, "transactions": 32}, "app": {"sessions": 171, "transactions": 38}},
+    "channels": {"web": {"sessions": 167, "transactions": 34}, "app": {"sessions": 171, "transactions": 36}},
     "location": {"lat": 40.7128, "lon": -74.006}, "issues": ["low_conversion", "high_error_rate"],
     "is_problematic": True, "incident_ids": ["low_conversion-merchant_009", "high_error_rate-merchant_009"],
 }
@@ -121,7 +121,7 @@ MERCHANT_003 = {
     "errors_by_code": {"declined": 170, "timeout": 11, "provider_unavailable": 13, "fraud_blocked": 14,
                        "authentication_failed": 30, "invalid_request": 2},
     "latency_p95_ms": 301,
-    "channels": {"web": {"sessions": 3905, "transactions": 2441}, "app": {"sessions": 6313, "transactions": 3853}},
+    "channels": {"web": {"sessions": 3905, "transactions": 2454}, "app": {"sessions": 6313, "transactions": 3840}},
     "issues": ["missing_location"], "is_problematic": True,
     "incident_ids": ["missing_location-merchant_003"],
 }

@@ -32,7 +32,7 @@ logger = logging.getLogger("pp_merchantai.es")
 # The client is imported inside the functions that use it, not at module load:
 # a dry run or an --output run never pays its ~170 ms import.
 
-# Documents per _bulk request: ~850 KB, well inside Elasticsearch's
+# Documents per _bulk request: ~1.3 MB, well inside Elasticsearch's
 # recommended 5-15 MB, small enough for a 512 MB Lambda.
 CHUNK_SIZE = 2000
 # Sustained 429s halve the requests down to this, and successes grow them back.

@@ -4,7 +4,9 @@ Deploys, configuration changes, provider status notices, maintenance notices and
 campaigns. Some precede an incident as its cause: its kind's catalog.Cause, with that
 probability, timed a seeded lead before the onset (a status page lags it instead).
 Many more cause nothing (red herrings): every merchant has HERRINGS_PER_MERCHANT
-routine events a week and every payment provider HERRINGS_PER_PROVIDER notices, so
+routine events a week and every payment provider HERRINGS_PER_PROVIDER notices (one
+stream a week, drawn merchant after merchant, so merchant k's depend on merchants
+1..k only and adding merchants changes none of them), so
 over any 30 days they outnumber the causes at least twice, by construction. Both are
 written by one function per type from the same draws, so nothing in an event says
 which it is: the answer key names the causes (causal_event_id).
@@ -172,12 +174,13 @@ class ChangeLog:
         self._week_cached = None
         self._week_events: list = []
         self._hours: dict = {}  # of the cached week: {epoch hour: its events}
+        self._causes: dict = {}  # {incident id: its cause or None}: neighbouring weeks ask again
 
     def _herrings(self, week: int) -> list:
         start = week * WEEK_HOURS * 60
         found = []
-        for m in self._merchants:
-            rng = generator.seeded(self._seed, "herrings", week, m.k)
+        rng = generator.seeded(self._seed, "herrings", week)
+        for m in sorted(self._merchants, key=lambda m: m.k):
             for _ in range(HERRINGS_PER_MERCHANT):
                 minute = start + rng.randrange(WEEK_HOURS * 60)
                 kind, component = rng.choice(MERCHANT_HERRINGS)
@@ -193,9 +196,12 @@ class ChangeLog:
         """Every event of the week, by time then id."""
         if week != self._week_cached:
             h0, h1 = week * WEEK_HOURS, (week + 1) * WEEK_HOURS
-            causes = [cause(self._seed, incident)
-                      for incident in self._schedule.onsets(h0 - MAX_LAG_HOURS - 1, h1 + MAX_LEAD_HOURS + 1)]
-            found = [event for event in causes if event is not None] + self._herrings(week)
+            incidents = self._schedule.onsets(h0 - MAX_LAG_HOURS - 1, h1 + MAX_LEAD_HOURS + 1)
+            known, self._causes = self._causes, {}
+            for incident in incidents:
+                key = incident.incident_id
+                self._causes[key] = known[key] if key in known else cause(self._seed, incident)
+            found = [event for event in self._causes.values() if event is not None] + self._herrings(week)
             self._week_events = sorted((event for event in found if h0 * 60 <= event.minute < h1 * 60),
                                        key=lambda event: (event.minute, event.event_id))
             self._hours = {}

@@ -21,6 +21,7 @@ merchant, an hour-of-day conversion curve, weekends and national holidays).
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from dataclasses import dataclass
@@ -293,6 +294,7 @@ def _payment_provider(seed: int, k: int) -> str:
     return slots[slot]
 
 
+@functools.lru_cache(maxsize=64)
 def provider_latency(seed: int, provider: str) -> float:
     """The payment provider's factor on the latency of every merchant on it."""
     return seeded(seed, "provider-latency", provider).uniform(*PROVIDER_LATENCY)
@@ -445,6 +447,17 @@ def _count(whole: int, target: float, lo: int, hi: int, g: float | None = None) 
     if count > bound:
         count = bound
     return count
+
+
+def _code_split(code_mix: tuple) -> tuple:
+    """(share of failures not declined, its sd, the cumulative shares of the next four codes
+    among those): what lines() splits an hour's failures with."""
+    others = 1.0 - code_mix[0]
+    cumulative, total = [], 0.0
+    for share in code_mix[1:5]:
+        total += share
+        cumulative.append(total / others)
+    return (others, sqrt(others * (1.0 - others)), *cumulative)
 
 
 def _app_split(app_share: float, app_conversion: float) -> tuple:
@@ -622,9 +635,9 @@ class HourlyLines:
                 *m.error_range, m.error_centre, m.error_amplitude,
                 # Targets between these need no clamping (see lines()).
                 *safe,
-                # The evidence: per code but declined (share, sd), the app's shares (_app_split),
+                # The evidence: the code mix (_code_split), the app's shares (_app_split),
                 # the latency level, and the hash keys.
-                tuple((share, sqrt(share * (1.0 - share))) for share in m.code_mix[1:]),
+                _code_split(m.code_mix),
                 _app_split(m.app_share, m.app_conversion), m.latency_ms, m.evidence_key, m.volume_key,
                 _NO_SEGMENT, 0.0, 0.0, 0.0, 0.0, 0,
             ])
@@ -664,16 +677,16 @@ class HourlyLines:
             else:
                 days.append((DAILY_CURVE[local], (local_day + 3) % 7, 0.8 + 0.4 * DAILY_CURVE[local]))
         affected = self._schedule.at(h)
-        rate_repr = _rate_repr
+        rate_repr, rate_texts = _rate_repr, _rate_texts()
         decimals = self._decimals
-        gauss = _GAUSS
+        gauss, root, noise_sd, cap = _GAUSS, sqrt, LATENCY_NOISE, LATENCY_CAP_MS
         out = []
         append = out.append
         M64, M21, INV21 = _M64, _M21, _INV21
         for position, state in enumerate(self._state):
             (action, json_prefix, json_suffix, offset_slot, peak, weekday_demand, noise_key, knot_key, knot_hours, smooth,
              c_lo, c_hi, c_centre, c_amp, e_lo, e_hi, e_centre, e_amp, c_safe_lo, c_safe_hi, e_safe_lo, e_safe_hi,
-             code_draws, app_split, latency_ms, evidence_key, volume_key,
+             code_split, app_split, latency_ms, evidence_key, volume_key,
              segment_start, c0, dc, e0, de, k1) = state
 
             # Slow drift: smoothstep between hashed knots every knot_hours hours.
@@ -707,7 +720,7 @@ class HourlyLines:
                     demand *= HOLIDAY_FACTOR
                 latency_load = 0.8 + 0.4 * shape[local]
                 expected = peak * demand * (1.0 + OVERDISPERSION * gauss[w & 255])
-                raw = expected + sqrt(expected) * gauss[(w >> 8) & 255]
+                raw = expected + root(expected) * gauss[(w >> 8) & 255]
                 g_transactions, g_failed = gauss[(w >> 16) & 255], gauss[(w >> 24) & 255]
                 conversion_pos = 0.7 * (c0 + dc * t) + 0.3 * CONVERSION_CURVE[local]
                 error_pos = e0 + de * t
@@ -767,27 +780,32 @@ class HourlyLines:
                     if failed > bound:
                         failed = bound
 
-            conversion_repr = rate_repr(transactions, sessions)
-            error_repr = rate_repr(failed, transactions)
+            # _rate_repr, its fast path inlined.
+            ratio = 10000 * transactions / sessions
+            k = int(ratio + 0.5)
+            conversion_repr = rate_texts[k] if -0.4999 < ratio - k < 0.4999 else rate_repr(transactions, sessions)
+            ratio = 10000 * failed / transactions
+            k = int(ratio + 0.5)
+            error_repr = rate_texts[k] if -0.4999 < ratio - k < 0.4999 else rate_repr(failed, transactions)
 
-            # The evidence, from a hash of its own per (merchant, hour): bytes 0-4 the codes,
-            # 5-6 the channels, 7 the latency, so no field's draws move another's.
+            # The evidence, from a hash of its own per (merchant, hour): bytes 0-1 the codes,
+            # 5-6 the channels, 7 the latency (2-4 spare), so no field's draws move another's.
             latency = latency_ms * latency_load
             x = ((evidence_key ^ h) + 0x9E3779B97F4A7C15) & M64
             x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
             x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
             draws = (x ^ (x >> 31)).to_bytes(8, "little")
-            latency_noise = 1.0 + LATENCY_NOISE * gauss[draws[7]]
+            latency_noise = 1.0 + noise_sd * gauss[draws[7]]
             if active is None:
                 # _channel_counts, inlined.
                 app_share, app_sd, bought_share, bought_sd = app_split
-                app = int(sessions * app_share + app_sd * sqrt(sessions) * gauss[draws[5]] + 0.5)
+                app = int(sessions * app_share + app_sd * root(sessions) * gauss[draws[5]] + 0.5)
                 if app < 0:
                     app = 0
                 elif app > sessions:
                     app = sessions
                 web = sessions - app
-                app_bought = int(transactions * bought_share + bought_sd * sqrt(transactions) * gauss[draws[6]] + 0.5)
+                app_bought = int(transactions * bought_share + bought_sd * root(transactions) * gauss[draws[6]] + 0.5)
                 least = transactions - web if transactions > web else 0
                 if app_bought < least:
                     app_bought = least
@@ -809,49 +827,33 @@ class HourlyLines:
                 json_prefix, json_suffix = self._dressed(
                     position, active, located, sessions, usual, conversion_repr, error_repr)
 
-            # split (the failures at the merchant's normal error rate) by code: each code but
-            # declined a binomial-like draw of its normal share (8 bits each), declined the rest.
-            (p1, s1), (p2, s2), (p3, s3), (p4, s4), (p5, s5) = code_draws
-            root = sqrt(split)
-            left = split
-            timeouts = int(split * p1 + s1 * root * gauss[draws[0]] + 0.5)
-            if timeouts < 0:
-                timeouts = 0
-            elif timeouts > left:
-                timeouts = left
-            left -= timeouts
-            unavailable = int(split * p2 + s2 * root * gauss[draws[1]] + 0.5)
-            if unavailable < 0:
-                unavailable = 0
-            elif unavailable > left:
-                unavailable = left
-            left -= unavailable
-            fraud = int(split * p3 + s3 * root * gauss[draws[2]] + 0.5)
-            if fraud < 0:
-                fraud = 0
-            elif fraud > left:
-                fraud = left
-            left -= fraud
-            authentication = int(split * p4 + s4 * root * gauss[draws[3]] + 0.5)
-            if authentication < 0:
-                authentication = 0
-            elif authentication > left:
-                authentication = left
-            left -= authentication
-            invalid = int(split * p5 + s5 * root * gauss[draws[4]] + 0.5)
-            if invalid < 0:
-                invalid = 0
-            elif invalid > left:
-                invalid = left
-            declined = left - invalid
+            # split (the failures at the merchant's normal error rate) by code: those not declined
+            # a binomial-like draw of their share (byte 0), shared among the other codes at their
+            # cumulative shares by systematic rounding from one offset (byte 1).
+            others, others_sd, c1, c2, c3, c4 = code_split
+            rest = int(split * others + others_sd * root(split) * gauss[draws[0]] + 0.5)
+            if rest < 0:
+                rest = 0
+            elif rest > split:
+                rest = split
+            offset = (draws[1] + 0.5) * 0.00390625
+            timeouts = int(rest * c1 + offset)
+            unavailable = int(rest * c2 + offset)
+            fraud = int(rest * c3 + offset)
+            authentication = int(rest * c4 + offset)
+            invalid = rest - authentication
+            authentication -= fraud
+            fraud -= unavailable
+            unavailable -= timeouts
+            declined = split - rest
             if active is not None and extra:
                 codes = [declined, timeouts, unavailable, fraud, authentication, invalid]
                 for i, n in extra.items():
                     codes[i] += n
                 declined, timeouts, unavailable, fraud, authentication, invalid = codes
             latency = int(latency * latency_noise + 0.5)
-            if latency > LATENCY_CAP_MS:
-                latency = LATENCY_CAP_MS
+            if latency > cap:
+                latency = cap
             append((
                 action + id_suffix,
                 f'{json_prefix}{timestamp}","sessions":{decimals[sessions]},'

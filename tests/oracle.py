@@ -92,15 +92,20 @@ def clamp_count(whole: int, target: float, lo: int, hi: int, deviate: float | No
 
 
 def code_counts(failed: int, mix: tuple, y: int) -> dict:
-    """failed by code at the merchant's normal mix: each code but declined rounds its share plus
-    binomial-like noise (sd sqrt(n p (1 - p))), never below 0 nor past what is left; declined the rest."""
-    counts, left = {}, failed
-    for i, code in enumerate(ERROR_CODES[1:]):
-        p = mix[i + 1]
-        n = int(failed * p + math.sqrt(p * (1.0 - p)) * math.sqrt(failed) * gauss(y, i) + 0.5)
-        counts[code] = min(max(n, 0), left)
-        left -= counts[code]
-    return {"declined": left, **counts}
+    """failed by code at the merchant's normal mix: those not declined are a binomial-like draw
+    of their share (sd sqrt(n q (1 - q))), never below 0 nor above failed; the other codes share
+    them by systematic rounding: the k-th code's cumulative count is floor(rest x its cumulative
+    share + one offset in (0, 1))."""
+    others = 1.0 - mix[0]
+    rest = int(failed * others + math.sqrt(others * (1.0 - others)) * math.sqrt(failed) * gauss(y, 0) + 0.5)
+    rest = min(max(rest, 0), failed)
+    offset = (((y >> 8) & 255) + 0.5) / 256
+    counts, total, before = {"declined": failed - rest}, 0.0, 0
+    for code, share in zip(ERROR_CODES[1:], mix[1:]):
+        total += share
+        upto = int(rest * (total / others) + offset) if code != ERROR_CODES[-1] else rest
+        counts[code], before = upto - before, upto
+    return counts
 
 
 def channel_counts(m, sessions: int, transactions: int, y: int) -> dict:

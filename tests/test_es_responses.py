@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import pytest
@@ -10,6 +11,10 @@ import responses
 
 import data_generator
 import es
+import events
+import generator
+import incidents
+from config import Config
 
 HOST = "https://example.es.io:443"
 HEADERS = {"X-Elastic-Product": "Elasticsearch"}
@@ -57,6 +62,9 @@ def add_template(rsps, status=200):
 
 # The default roster's chronic profiles: 9 answer-key records open the hour's _bulk.
 RECORDS = 9
+# The change events of that hour, written between the answer-key records and the documents.
+EVENTS = len(events.ChangeLog(incidents.schedule(Config()), generator.roster(1729, 20)).at(
+    generator.hour_index(datetime(2026, 11, 27, 8, tzinfo=timezone.utc))))
 
 
 def add_bulk(rsps, status_for=lambda _id: 201):
@@ -104,10 +112,12 @@ def test_bulk_body_is_the_generated_ndjson_with_deterministic_ids(env):
     lines = bulk_lines(responses.calls[3].request)
     assert lines[0] == {"index": {"_index": "pp-merchantai-incidents", "_id": "missing_location-merchant_003"}}
     assert lines[1]["incident_id"] == "missing_location-merchant_003" and lines[1]["onset"] is None
-    first = 2 * RECORDS
+    assert EVENTS >= 1
+    assert all(line["index"]["_index"] == "pp-merchantai-events" for line in lines[2 * RECORDS:2 * (RECORDS + EVENTS):2])
+    first = 2 * (RECORDS + EVENTS)
     assert lines[first] == {"index": {"_index": "pp-merchantai", "_id": "merchant_001-2026112708"}}
     assert lines[first + 1]["merchant_id"] == "merchant_001" and lines[first + 1]["timestamp"] == "2026-11-27T08:00:00Z"
-    assert len(lines) == 2 * (RECORDS + 20)
+    assert len(lines) == 2 * (RECORDS + EVENTS + 20)
 
 
 @responses.activate
@@ -124,7 +134,7 @@ def test_partial_429_items_are_retried_until_indexed(env):
     add_bulk(responses, status_for)
     summary = data_generator.lambda_handler(HOUR, None)
     bulks = [c for c in responses.calls if urlsplit(c.request.path_url).path == "/_bulk"]
-    assert [len(bulk_lines(c.request)) // 2 for c in bulks] == [RECORDS + 20, 2, 1]  # only the rejected ones again
+    assert [len(bulk_lines(c.request)) // 2 for c in bulks] == [RECORDS + EVENTS + 20, 2, 1]  # only the rejected again
     assert (summary["indexed"], summary["failed"], summary["status"]) == (20, 0, "ok")
 
 

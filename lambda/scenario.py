@@ -44,6 +44,7 @@ class Scenario:
     name: str  # as SCENARIO gives it: steady, incidents or the file's name or path
     base: str  # steady or incidents
     incidents: tuple = ()
+    noise: str = "uniform"  # generator.NOISE_MODELS: how HourlyLines draws the hour's counts
 
 
 def load(cfg: Config) -> Scenario:

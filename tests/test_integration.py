@@ -47,12 +47,18 @@ def test_mapping_comes_from_the_template(host):
     data_generator.lambda_handler(SCHEDULED, None)
     properties = host.get("/pp-merchantai/_mapping")["pp-merchantai"]["mappings"]["properties"]
     # GROUND_TRUTH=separate (the default): no truth field in the data index, not even in its mapping.
-    assert {name: spec["type"] for name, spec in properties.items()} == {
+    assert {name: spec.get("type", "object") for name, spec in properties.items()} == {
         "merchant_id": "keyword", "merchant_name": "keyword", "category": "keyword", "payment_provider": "keyword",
         "city": "keyword", "country": "keyword", "timestamp": "date", "sessions": "integer",
         "transaction_count": "integer", "successful_transactions": "integer", "failed_transactions": "integer",
         "conversion_rate": "float", "error_rate": "float", "location": "geo_point",
+        "errors_by_code": "object", "latency_p95_ms": "integer", "channels": "object",
     }
+    assert {code: spec["type"] for code, spec in properties["errors_by_code"]["properties"].items()} == {
+        "declined": "integer", "timeout": "integer", "provider_unavailable": "integer", "fraud_blocked": "integer",
+        "authentication_failed": "integer", "invalid_request": "integer"}
+    assert properties["channels"]["properties"] == {channel: {"properties": {
+        "sessions": {"type": "integer"}, "transactions": {"type": "integer"}}} for channel in ("app", "web")}
 
 
 def test_rerunning_an_hour_overwrites_and_never_duplicates(host):

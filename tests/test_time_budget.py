@@ -13,6 +13,8 @@ import pytest
 import config
 import data_generator
 import es
+import events
+import generator
 import incidents
 from reliability import BACKFILL, DAY_START, HOUR, FakeContext, expected_documents, fast, scheduled
 from shim import bulk_ids
@@ -103,7 +105,7 @@ def test_a_scheduled_hour_with_time_completes_and_consults_the_context(live):
     context = budget(live, 5)
     summary = data_generator.lambda_handler(scheduled(), context)
     assert summary["status"] == "ok" and "resume_from" not in summary
-    assert context.calls == 3  # before the two templates and before the chunk
+    assert context.calls == 4  # before the three templates and before the chunk
     assert_exactly(live, expected_documents(datetime(2026, 11, 1, 5, tzinfo=timezone.utc), 1))
 
 

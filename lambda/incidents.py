@@ -69,12 +69,12 @@ class Incident:
     sessions: float | None = None
     # With REMEDIATION=on, waits for an accepted remediation (or the cap) instead of ending as planned.
     requires_action: bool = False
-    side_effect_of: str | None = None  # a side effect's: the id of the remediation that did it
     # The evidence at the plateau (drawn from the incident's own stream, evidence()): a factor on
     # the usual p95 latency or a level in ms, and the channel a "one"-channel kind hits.
     latency_factor: float | None = None
     latency_ms: float | None = None
     channel: str | None = None
+    side_effect_of: str | None = None  # a side effect's: the id of the remediation that did it
 
     # What generator._effects reads.
     labels = property(lambda self: self.kind.labels)

@@ -59,8 +59,7 @@ def month_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def month(month_file):
-    return [baseline.observed(doc)
-            for doc in evaluate._ndjson_sources(str(month_file), "pp-merchantai", T0, T0 + timedelta(days=30))]
+    return evaluate._ndjson_observations(str(month_file), "pp-merchantai", T0, T0 + timedelta(days=30))
 
 
 def render(month, merchants=3, hours=72, lines=None, records=RECORDS):
@@ -197,7 +196,8 @@ def test_the_score_shows_keys_it_does_not_know_yet(month):
 
 
 def test_the_change_events_are_read_beside_the_documents_and_listed(month, month_file):
-    events = evaluate._ndjson_sources(str(month_file), "pp-merchantai-events", T0, T0 + timedelta(hours=72))
+    events = evaluate._ndjson_observations(str(month_file), "pp-merchantai-events", T0, T0 + timedelta(hours=72),
+                                           check=evaluate._event)
     assert len(events) >= 10 and all(h(0) <= event["timestamp"] < h(72) for event in events)
     assert {"event_id", "timestamp", "type", "component", "summary", "details"} <= set(events[0])
     caused = dict(record("dns-1", "traffic_drop", ["merchant_001"], ["traffic_drop"], 20, 30),

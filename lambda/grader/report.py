@@ -573,7 +573,7 @@ def _changes(events: list, records: list) -> str:
             f"<td>{_e(event.get('payment_provider') or event.get('merchant_id') or '-')}</td>"
             f"<td>{_e(event.get('type'))}</td><td>{_e(event.get('component'))}</td><td>{_e(event.get('summary'))}</td>"
             f"<td>{_e(caused.get(event.get('event_id'), '-'))}</td></tr>" for event in events]
-    return ('<table class="roster"><thead><tr><th>time</th><th>scope</th><th>type</th><th>component</th>'
+    return ('<table class="events"><thead><tr><th>time</th><th>scope</th><th>type</th><th>component</th>'
             '<th>summary</th><th>caused (answer key)</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
             + (f"<p>and {more} more events, not shown</p>" if more > 0 else ""))
 

@@ -175,7 +175,7 @@ def test_a_rejected_answer_key_record_fails_the_run_but_is_not_counted_as_a_docu
     assert (summary["status"], summary["documents"], summary["indexed"], summary["failed"]) == ("error", 20, 20, 1)
     assert "answer_key_records" not in summary
     [bulk] = [call for call in responses.calls if "_bulk" in call.request.url]
-    assert len(bulk_lines(bulk.request)) == 2 * (RECORDS + 20)  # the records were sent, not counted
+    assert len(bulk_lines(bulk.request)) == 2 * (RECORDS + EVENTS + 20)  # records and events sent, not counted
 
 
 @responses.activate

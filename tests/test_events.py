@@ -176,7 +176,7 @@ def test_the_events_index_holds_the_hours_events_with_its_strict_template(host):
              and event.event_id in causes(schedule, h, h + 168))
     summary = data_generator.lambda_handler({"time": generator.stamp(h)}, None)
     expected = {event.event_id: event.source() for event in log.at(h)}
-    assert summary["events"] == len(expected) >= 1 and summary["events_index"] == "pp-merchantai-events"
+    assert "events" not in summary and len(expected) >= 1 and summary["events_index"] == "pp-merchantai-events"
     assert summary["documents"] == summary["indexed"] == 20
     assert host.documents("pp-merchantai-events") == expected
     template = host.get("/_index_template/pp-merchantai-events")["index_templates"][0]["index_template"]

@@ -21,7 +21,6 @@ import pytest
 import config
 import data_generator
 import es
-import incidents
 from reliability import (
     BACKFILL, DAY_START, EVENTS, ITEM_REJECTED, TOO_MANY_REQUESTS, UNAVAILABLE, FakeClock, es_error,
     expected_documents, fast, scheduled,
@@ -420,12 +419,11 @@ def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_d
     assert failure.value.failed == len(bad)
     # Healthy documents indexed, identical to a fault-free run.
     assert live.documents() == {_id: doc for _id, doc in expected.items() if _id not in bad}
-    # Permanent: not retried (one _bulk per request of a chunk: the first chunk's answer-key records
-    # ahead of its documents take one more when they do not fit beside them).
-    records = len(incidents.answer_key(config.Config(), config.HourRange(start, start + hours * config.HOUR))[0])
-    first_chunk = records + min(len(expected), es.CHUNK_SIZE)
-    assert len(live.proxy.bulk_requests()) == (-(-len(expected) // es.CHUNK_SIZE)
-                                               + -(-first_chunk // es.CHUNK_SIZE) - 1)
+    # Permanent: not retried (one _bulk per request of a chunk: the answer-key records and change
+    # events ahead of a chunk's documents take one more when they do not fit beside them).
+    chunks = data_generator._chunks(config.Config(), config.HourRange(start, start + hours * config.HOUR),
+                                    es.CHUNK_SIZE)
+    assert len(live.proxy.bulk_requests()) == sum(-(-len(pairs) // es.CHUNK_SIZE) for pairs, *_ in chunks)
 
 
 # --- a hung cluster fails the invocation inside a known bound --------------------------------

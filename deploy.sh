@@ -52,6 +52,7 @@ GROUND_TRUTH="${GROUND_TRUTH:-separate}"
 ANSWER_KEY_INDEX="${ANSWER_KEY_INDEX:-}"
 REMEDIATION="${REMEDIATION:-off}"
 REMEDIATION_INDEX="${REMEDIATION_INDEX:-}"
+EVENTS_INDEX="${EVENTS_INDEX:-}"
 WORK_DIR=""
 COMPILER=""
 # What describe-stacks said of an existing stack (read_stack).
@@ -92,6 +93,7 @@ Options:
   --remediation MODE         off or on (env REMEDIATION; default off)
   --remediation-index NAME   remediations index (env REMEDIATION_INDEX;
                              default <index>-remediations)
+  --events-index NAME        change-events index (env EVENTS_INDEX; default <index>-events)
   --package-only             build lambda-deployment.zip only; no AWS call
   --delete                   delete the stack (function, schedule, queue, logs)
   -h, --help                 show this help
@@ -128,7 +130,7 @@ parse_args() {
     case "$1" in
       --stack-name | --function-name | --region | --profile | --log-level | --architecture | \
         --host | --index | --api-key-file | --api-key-secret-arn | --seed-secret-arn | --scenario | \
-        --ground-truth | --answer-key-index | --remediation | --remediation-index)
+        --ground-truth | --answer-key-index | --remediation | --remediation-index | --events-index)
         if (($# < 2)) || [[ -z "$2" ]]; then
           usage_error "$1 needs a value"
         fi
@@ -149,6 +151,7 @@ parse_args() {
           --answer-key-index) ANSWER_KEY_INDEX="$2" ;;
           --remediation) REMEDIATION="$2" ;;
           --remediation-index) REMEDIATION_INDEX="$2" ;;
+          --events-index) EVENTS_INDEX="$2" ;;
         esac
         shift 2
         ;;
@@ -314,6 +317,10 @@ check_scenario_inputs() {
   fi
   if [[ -n "${REMEDIATION_INDEX}" ]]; then
     check_pattern REMEDIATION_INDEX "${REMEDIATION_INDEX}" "${INDEX_PATTERN}" \
+      "must be a lowercase Elasticsearch index name"
+  fi
+  if [[ -n "${EVENTS_INDEX}" ]]; then
+    check_pattern EVENTS_INDEX "${EVENTS_INDEX}" "${INDEX_PATTERN}" \
       "must be a lowercase Elasticsearch index name"
   fi
 }
@@ -494,7 +501,7 @@ write_parameters() {
     PARAM_RESERVED_CONCURRENCY="${RESERVED_CONCURRENCY}" PARAM_ALARM_TOPIC_ARN="${ALARM_TOPIC_ARN}" \
     PARAM_SCENARIO="${SCENARIO}" PARAM_GROUND_TRUTH="${GROUND_TRUTH}" \
     PARAM_ANSWER_KEY_INDEX="${ANSWER_KEY_INDEX}" PARAM_REMEDIATION="${REMEDIATION}" \
-    PARAM_REMEDIATION_INDEX="${REMEDIATION_INDEX}" \
+    PARAM_REMEDIATION_INDEX="${REMEDIATION_INDEX}" PARAM_EVENTS_INDEX="${EVENTS_INDEX}" \
     python3 - "${file}" <<'EOF'
 import json
 import os
@@ -515,6 +522,7 @@ names = {
     "AnswerKeyIndex": "PARAM_ANSWER_KEY_INDEX",
     "Remediation": "PARAM_REMEDIATION",
     "RemediationIndex": "PARAM_REMEDIATION_INDEX",
+    "EventsIndex": "PARAM_EVENTS_INDEX",
     "Architecture": "PARAM_ARCHITECTURE",
     "ReservedConcurrency": "PARAM_RESERVED_CONCURRENCY",
     "ScheduleState": "PARAM_SCHEDULE_STATE",

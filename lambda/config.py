@@ -32,6 +32,7 @@ ANSWER_KEY_INDEX = "ANSWER_KEY_INDEX"
 REMEDIATION = "REMEDIATION"
 REMEDIATION_INDEX = "REMEDIATION_INDEX"
 FINDINGS_INDEX = "FINDINGS_INDEX"
+EVENTS_INDEX = "EVENTS_INDEX"
 
 DEFAULT_INDEX = "pp-merchantai"
 DEFAULT_MERCHANTS = 20
@@ -52,9 +53,10 @@ GROUND_TRUTH_MODES = ("separate", "inline")
 DEFAULT_GROUND_TRUTH = "separate"
 REMEDIATION_MODES = ("off", "on")
 DEFAULT_REMEDIATION = "off"
-# Default names of the companion indices: <index>-incidents, <index>-remediations.
+# Default names of the companion indices: <index>-incidents, <index>-remediations, <index>-events.
 ANSWER_KEY_SUFFIX = "-incidents"
 REMEDIATION_SUFFIX = "-remediations"
+EVENTS_SUFFIX = "-events"
 
 # One Lambda invocation covers at most this many documents (hours x merchants):
 # about 2.8 years of hours at the default 20 merchants, 50 hours at 10,000.
@@ -126,6 +128,7 @@ class Config:
     remediation_index_override: str | None = None
     # Where the AI writes its findings: the hourly run records when it first saw each one. None: not read.
     findings_index: str | None = None
+    events_index_override: str | None = None
     # repr=False keeps secrets out of logs and tracebacks that show the config.
     api_key: str | None = field(default=None, repr=False)
     api_key_secret_arn: str | None = None
@@ -134,14 +137,15 @@ class Config:
     password: str | None = field(default=None, repr=False)
 
     def __post_init__(self):
-        # The answer key must never land in the index the AI reads, nor remediations in either.
-        if len({self.index, self.answer_key_index, self.remediation_index}) < 3:
+        # The answer key must never land in an index the AI reads (data, events), nor anything else in another's.
+        if len({self.index, self.answer_key_index, self.remediation_index, self.events_index}) < 4:
             raise ConfigError(
-                f"{ELASTICSEARCH_INDEX}, {ANSWER_KEY_INDEX} and {REMEDIATION_INDEX} must name three different indices"
+                f"{ELASTICSEARCH_INDEX}, {ANSWER_KEY_INDEX}, {REMEDIATION_INDEX} and {EVENTS_INDEX} must name "
+                "four different indices"
             )
-        if self.findings_index in (self.index, self.answer_key_index, self.remediation_index):
-            raise ConfigError(f"{FINDINGS_INDEX} must name an index of its own, not the data, answer-key or "
-                              "remediations index")
+        if self.findings_index in (self.index, self.answer_key_index, self.remediation_index, self.events_index):
+            raise ConfigError(f"{FINDINGS_INDEX} must name an index of its own, not the data, answer-key, "
+                              "remediations or events index")
 
     @property
     def answer_key_index(self) -> str:
@@ -150,6 +154,10 @@ class Config:
     @property
     def remediation_index(self) -> str:
         return self.remediation_index_override or self.index + REMEDIATION_SUFFIX
+
+    @property
+    def events_index(self) -> str:
+        return self.events_index_override or self.index + EVENTS_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -434,6 +442,7 @@ def load_config(environ) -> Config:
         answer_key_index_override=setting(ANSWER_KEY_INDEX, index_name),
         remediation_index_override=setting(REMEDIATION_INDEX, index_name),
         findings_index=setting(FINDINGS_INDEX, index_name),
+        events_index_override=setting(EVENTS_INDEX, index_name),
         api_key=key,
         api_key_secret_arn=setting(ELASTICSEARCH_API_KEY_SECRET_ARN, _secret_arn),
         seed_secret_arn=setting(GENERATOR_SEED_SECRET_ARN, _secret_arn),

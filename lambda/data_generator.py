@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 
 import config
 import es
+import events
 import generator
 import incidents
 import ledger
@@ -50,27 +51,33 @@ def _observe(cfg: Config, schedule, hour_range: HourRange, read) -> list:
     return new
 
 
-def _pair(action: str, record: dict) -> tuple:
-    return action + json.dumps(record["incident_id"]) + "}}", json.dumps(record, separators=(",", ":"))
+def _pair(action: str, key: str, source: dict) -> tuple:
+    return action + json.dumps(key) + "}}", json.dumps(source, separators=(",", ":"))
 
 
 def _chunks(cfg: Config, hour_range: HourRange, size: int, read=None):
     """Every hour's bulk line pairs in order, in chunks of size documents (the last one fewer),
-    each preceded by the answer-key records that came with them: (pairs, records).
+    each preceded by the answer-key records and change events that came with them:
+    (pairs, records, events).
 
     The first `records` pairs of a chunk are answer-key records: first the bench's records of
     what it sees first (written with create: an earlier record wins), then at the run's first
     hour every chronic profile and incident under way (and the unmatched remediations), later
-    each incident at its onset. Chunks are cut by documents alone, so nothing a run
-    reports along the way (progress, the documents sent) moves with the incident schedule.
+    each incident at its onset. The next `events` pairs are change events (events.ChangeLog),
+    each hour's. Chunks are cut by documents alone, so nothing a run reports along the way
+    (progress, the documents sent) moves with the incident schedule.
     """
     merchants = generator.roster(cfg.seed, cfg.merchants)
     schedule = incidents.schedule(cfg, merchants)
     target = '{"_index":' + json.dumps(cfg.answer_key_index) + ',"_id":'
+    event_action = '{"index":{"_index":' + json.dumps(cfg.events_index) + ',"_id":'
     records: list = []
+    changes: list = []
     if read is not None:
-        records += [_pair('{"create":' + target, record) for record in _observe(cfg, schedule, hour_range, read)]
+        records += [_pair('{"create":' + target, record["incident_id"], record)
+                    for record in _observe(cfg, schedule, hour_range, read)]
     lines = generator.HourlyLines(merchants, cfg.index, schedule, cfg.ground_truth == "inline")
+    log = events.ChangeLog(schedule, merchants)
     documents: list = []
     hour = hour_range.start
     while hour < hour_range.end:
@@ -78,16 +85,17 @@ def _chunks(cfg: Config, hour_range: HourRange, size: int, read=None):
         found = schedule.records(schedule.starting(h, hour == hour_range.start))
         if hour == hour_range.start and read is not None and cfg.remediation:
             found += schedule.unmatched_records(h - 1, generator.hour_index(hour_range.end))
-        records += [_pair('{"index":' + target, record) for record in found]
+        records += [_pair('{"index":' + target, record["incident_id"], record) for record in found]
+        changes += [_pair(event_action, event.event_id, event.source()) for event in log.at(h)]
         documents += lines.lines(hour)
         hour += HOUR
         while len(documents) >= size:
-            chunk = records + documents[:size]
+            chunk = records + changes + documents[:size]
             del documents[:size]
-            yield chunk, len(records)
-            records = []
-    if records or documents:
-        yield records + documents, len(records)
+            yield chunk, len(records), len(changes)
+            records, changes = [], []
+    if records or changes or documents:
+        yield records + changes + documents, len(records), len(changes)
 
 
 class NdjsonWriter:
@@ -103,11 +111,13 @@ class NdjsonWriter:
         self.key_stream = stream if key_stream is None else key_stream
         self.answer_key_output = answer_key_output
 
-    # Pairs joined per write: ~85 KB strings stay below malloc's mmap threshold (128 KB),
-    # where a whole chunk's (~850 KB) would page-fault fresh memory every time (2x slower).
-    PAIRS_PER_WRITE = 200
+    # Pairs joined per write: ~80 KB strings (pairs of ~650 bytes) stay below malloc's mmap
+    # threshold (128 KB), where a whole chunk's (~1.3 MB) would page-fault fresh memory every
+    # time (2x slower).
+    PAIRS_PER_WRITE = 120
 
-    def send(self, pairs: list, records: int = 0) -> int:
+    def send(self, pairs: list, records: int = 0, events: int = 0) -> int:
+        """The first records pairs are answer-key records; the events after them are observations."""
         self._write(self.key_stream, pairs[:records])
         self._write(self.stream, pairs[records:])
         return 0
@@ -135,13 +145,13 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read=None)
     started = time.monotonic()
     documents = indexed = 0
     resume_from = None
-    for chunk, records in _chunks(cfg, hour_range, es.CHUNK_SIZE, read):
+    for chunk, records, written in _chunks(cfg, hour_range, es.CHUNK_SIZE, read):
         if sink is not None:
             try:
-                indexed += sink.send(chunk, records)
+                indexed += sink.send(chunk, records, written)
             except es.OutOfTime as stopped:
-                # The chunk's records come first: what was done of it beyond them are documents.
-                documents += max(0, stopped.done - records)
+                # The chunk's records and events come first: what was done of it beyond them are documents.
+                documents += max(0, stopped.done - records - written)
                 indexed += stopped.indexed
                 # Whole hours done so far; a partly sent hour is sent again (same ids).
                 resume_from = hour_range.start + (documents // cfg.merchants) * HOUR
@@ -155,9 +165,9 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read=None)
                     ) from None
                 logger.warning("stopping early, resume from %s: %s", _stamp(resume_from), stopped)
                 break
-        documents += len(chunk) - records
+        documents += len(chunk) - records - written
         if progress is not None:
-            progress(len(chunk) - records)
+            progress(len(chunk) - records - written)
 
     failed = getattr(sink, "failed", 0)
     summary = {
@@ -171,6 +181,7 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read=None)
         "indexed": indexed,
         "failed": failed,
         "answer_key_index": cfg.answer_key_index,
+        "events_index": cfg.events_index,
         "dry_run": sink is None,
         "duration_ms": round((time.monotonic() - started) * 1000),
     }
@@ -197,7 +208,8 @@ def _client(cfg: Config):
 
 
 def _templates(cfg: Config) -> dict:
-    return {cfg.index: es.data_mappings(cfg.ground_truth == "inline"), cfg.answer_key_index: es.ANSWER_KEY_MAPPINGS}
+    return {cfg.index: es.data_mappings(cfg.ground_truth == "inline"), cfg.answer_key_index: es.ANSWER_KEY_MAPPINGS,
+            cfg.events_index: es.EVENTS_MAPPINGS}
 
 
 def reader(cfg: Config, retrier):

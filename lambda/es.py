@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import random
+import re
 import threading
 import time
 import weakref
@@ -34,7 +35,7 @@ logger = logging.getLogger("pp_merchantai.es")
 # The client is imported inside the functions that use it, not at module load:
 # a dry run or an --output run never pays its ~170 ms import.
 
-# Documents per _bulk request: ~850 KB, well inside Elasticsearch's
+# Documents per _bulk request: ~1.3 MB, well inside Elasticsearch's
 # recommended 5-15 MB, small enough for a 512 MB Lambda.
 CHUNK_SIZE = 2000
 # Sustained 429s halve the requests down to this, and successes grow them back.
@@ -84,6 +85,13 @@ MAPPINGS = {
         "failed_transactions": {"type": "integer"},
         "conversion_rate": {"type": "float"},
         "error_rate": {"type": "float"},
+        # The evidence (generator.ERROR_CODES, generator.CHANNELS).
+        "errors_by_code": {"properties": {code: {"type": "integer"} for code in (
+            "declined", "timeout", "provider_unavailable", "fraud_blocked", "authentication_failed",
+            "invalid_request")}},
+        "latency_p95_ms": {"type": "integer"},
+        "channels": {"properties": {channel: {"properties": {
+            "sessions": {"type": "integer"}, "transactions": {"type": "integer"}}} for channel in ("web", "app")}},
         "location": {"type": "geo_point"},
     },
 }
@@ -117,6 +125,7 @@ ANSWER_KEY_MAPPINGS = {
         "remediation": {"type": "keyword"},
         "scenario": {"type": "keyword"},
         "seed_digest": {"type": "keyword"},
+        "causal_event_id": {"type": "keyword"},  # the change event that caused it (events.py), if any
         # REMEDIATION=on (remediations.answer_fields).
         "resolved_by": {"type": "keyword"},
         "resolved_at": {"type": "date"},
@@ -142,6 +151,37 @@ ANSWER_KEY_MAPPINGS = {
         "finding_id": {"type": "keyword"},
         "finding": {"type": "object", "enabled": False},  # what the bench read of it, stored, never searched
         "malformed": {"type": "keyword"},
+    },
+}
+
+
+# The change events (events.Event.source): what a change log and status pages show.
+EVENTS_MAPPINGS = {
+    "dynamic": "strict",
+    "properties": {
+        "event_id": {"type": "keyword"},
+        "timestamp": {"type": "date"},
+        "merchant_id": {"type": "keyword"},
+        "payment_provider": {"type": "keyword"},
+        "type": {"type": "keyword"},
+        "component": {"type": "keyword"},
+        "summary": {"type": "text"},
+        "details": {
+            "properties": {
+                "version": {"type": "keyword"},
+                "previous_version": {"type": "keyword"},
+                "channel": {"type": "keyword"},
+                "setting": {"type": "keyword"},
+                "old_value": {"type": "keyword"},
+                "new_value": {"type": "keyword"},
+                "status": {"type": "keyword"},
+                "impact": {"type": "keyword"},
+                "campaign": {"type": "keyword"},
+                "discount_percent": {"type": "integer"},
+                "window_start": {"type": "date"},
+                "window_end": {"type": "date"},
+            },
+        },
     },
 }
 
@@ -306,6 +346,34 @@ def _items(answer, pairs: list) -> list:
             raise _Malformed(f"item {n} ({_pair_id(pair)}) has no HTTP status (got {str(status)[:20]})")
         checked.append(item)
     return checked
+_INTRODUCED = re.compile(r"dynamic introduction of \[([^\]]+)\] within \[([^\]]+)\]")
+
+
+def _unmapped_field(item: dict) -> str | None:
+    """The field path (channels.web) that a strict mapping refused in a bulk item's error, or None."""
+    error = item.get("error")
+    if not isinstance(error, dict) or error.get("type") != "strict_dynamic_mapping_exception":
+        return None
+    match = _INTRODUCED.search(str(error.get("reason")))
+    if match is None:
+        return None
+    name, parent = match.groups()
+    return name if parent == "_doc" else f"{parent}.{name}"
+
+
+def _maps(mappings: dict, path: str) -> bool:
+    """Whether mappings define the field at path (a.b.c)."""
+    properties = mappings.get("properties", {})
+    for part in path.split("."):
+        if part not in properties:
+            return False
+        properties = properties[part].get("properties", {})
+    return True
+
+
+def _pair_index(pair) -> str:
+    (meta,) = json.loads(pair[0]).values()
+    return meta["_index"]
 
 
 def _item_reason(item: dict) -> str:
@@ -316,7 +384,7 @@ def _item_reason(item: dict) -> str:
 
 
 # The privileges named when Elasticsearch refuses the generator's own requests.
-WRITER_NEEDS = "manage_index_templates, and write and auto_configure on the data and answer-key indices"
+WRITER_NEEDS = "manage_index_templates, and write and auto_configure on the data, answer-key and events indices"
 
 
 def _patient(retrier):
@@ -424,6 +492,7 @@ class Indexer(Retrier):
         self.size = CHUNK_SIZE
         self._429s = self._accepted = 0
         self._records: set = set()  # action lines of the current chunk's answer-key records
+        self._upgraded: set = set()  # indices whose mapping this run brought up to this version's
 
     # --- template ---
 
@@ -471,6 +540,38 @@ class Indexer(Retrier):
             raise _Malformed("not valid JSON") from None
         return _items(answer, pairs)
 
+    def _upgradable(self, pair, item: dict) -> bool:
+        """Whether an item was refused only because its index predates a field this version maps."""
+        field = _unmapped_field(item) if item.get("status") == 400 else None
+        if field is None:
+            return False
+        index = _pair_index(pair)
+        return index in self.templates and index not in self._upgraded and _maps(self.templates[index], field)
+
+    def _upgrade(self, pairs: list, items: list) -> list:
+        """Add this version's fields to the mapping of each index an earlier version made (PUT
+        _mapping only adds fields; templates act only when an index is created), once per index
+        and run; returns the pairs to send again. A refused update fails its pairs, naming why."""
+        again = []
+        for index in dict.fromkeys(map(_pair_index, pairs)):
+            mine = [(pair, item) for pair, item in zip(pairs, items) if _pair_index(pair) == index]
+            self._upgraded.add(index)
+            lacking = sorted({_unmapped_field(item) for _, item in mine})
+            logger.info("index %r was made by an earlier version (it lacks %s): adding the fields this version "
+                        "maps to its mapping", index, ", ".join(lacking))
+            try:
+                self.retry(lambda: self.client.indices.put_mapping(
+                    index=index, properties=self.templates[index]["properties"]),
+                    f"adding this version's fields to the mapping of {index!r}")
+            except (CredentialsError, OutOfTime):
+                raise
+            except IndexingError as exc:
+                for pair, item in mine:
+                    self._fail(f"{_item_reason(item)}; adding the field to the mapping failed: {exc}")
+                continue
+            again += [pair for pair, _ in mine]
+        return again
+
     def _fail(self, reason: str) -> None:
         self.failed += 1
         if len(self.reasons) < REASONS_SHOWN:
@@ -503,7 +604,7 @@ class Indexer(Retrier):
             if items is None:
                 reason, pushed_back = _describe(failure), getattr(failure, "status_code", None) == 429
             else:
-                rejected = []
+                rejected, outdated = [], ([], [])
                 for pair, item in zip(pairs, items):
                     status = item["status"]
                     # A create that finds its record already there: the bench saw it first, earlier.
@@ -512,8 +613,15 @@ class Indexer(Retrier):
                     elif status in RETRY_STATUSES:
                         retry.append(pair)
                         rejected.append(item)
+                    elif self._upgradable(pair, item):
+                        outdated[0].append(pair)
+                        outdated[1].append(item)
                     else:
                         self._fail(_item_reason(item))
+                if outdated[0]:
+                    again = self._upgrade(*outdated)
+                    if again:
+                        indexed += self._send(again)
                 pushed_back = any(item.get("status") == 429 for item in rejected)
                 if rejected:
                     # A document's for an example: an answer-key record's _id names an incident.
@@ -531,14 +639,15 @@ class Indexer(Retrier):
             self._pause(what, reason, tries, first_failure)
         return indexed
 
-    def send(self, pairs: list, records: int = 0) -> int:
+    def send(self, pairs: list, records: int = 0, events: int = 0) -> int:
         """Index one chunk, in requests of at most self.size pairs; returns how many of its documents succeeded.
 
-        The first `records` pairs are answer-key records: sent alike, failed alike, not counted as documents.
+        The first `records` pairs are answer-key records, the next `events` change events: sent
+        alike, failed alike, not counted as documents.
         Raises OutOfTime (with what of the chunk was done) when a retry no longer fits.
         """
         self._put_templates()
-        self._records = {action for action, _ in pairs[:records]}
+        self._records = {action for action, _ in pairs[:records + events]}
         indexed = done = 0
         try:
             while done < len(pairs):
@@ -665,7 +774,8 @@ SCROLL_KEEP_ALIVE = "2m"
 
 def read_documents(client, index: str, query: dict, sort: list, source: list | None = None,
                    retrier: Retrier | None = None, missing_ok: bool = False):
-    """Yield (_id, _source) of every document of index matching query, in sort order.
+    """Yield (_id, _source) of every document of index matching query, in sort order
+    (missing_ok: nothing, rather than an error, if the index does not exist).
 
     A scroll: one consistent snapshot, on any mapping and on engines without point in time.
     The opening search is retried; a later page is not, since a retried page can skip one.
@@ -704,3 +814,12 @@ def read_observations(client, index: str, start, end, fields, retrier: Retrier |
                                      "lt": end.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
     sort = [{"timestamp": "asc"}, {"merchant_id": "asc"}]
     return [source for _, source in read_documents(client, index, query, sort, list(fields), retrier)]
+
+
+def read_events(client, index: str, start, end, retrier: Retrier | None = None) -> list:
+    """The change events of hours [start, end) (aware datetimes), by time then id; none if the
+    index does not exist (a deployment from before events)."""
+    query = {"range": {"timestamp": {"gte": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                     "lt": end.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
+    sort = [{"timestamp": "asc"}, {"event_id": "asc"}]
+    return [source for _, source in read_documents(client, index, query, sort, retrier=retrier, missing_ok=True)]

@@ -20,10 +20,10 @@ import config
 from config import HOUR, ConfigError, HourRange
 
 # Documents per second that one invocation is assumed to index, end to end,
-# for sizing chunks and estimating cost. bench/ measures ~150,000 docs per
+# for sizing chunks and estimating cost. bench/ measures ~90,000 docs per
 # CPU-second for the whole client path (generation, serialization, bulk
 # requests) against a no-op endpoint; a 512 MB function has ~0.29 of a vCPU,
-# so ~40,000 docs/s if the cluster kept up. It does not: a small cluster
+# so ~25,000 docs/s if the cluster kept up. It does not: a small cluster
 # indexes a few thousand documents a second (the local test engine ~1,800).
 # 2,000 is deliberately conservative, so chunks should end well inside the timeout.
 DOCS_PER_SECOND = 2_000

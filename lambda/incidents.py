@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import config
+import events
 import generator
 import ledger
 import remediations
@@ -68,7 +69,12 @@ class Incident:
     sessions: float | None = None
     # With REMEDIATION=on, waits for an accepted remediation (or the cap) instead of ending as planned.
     requires_action: bool = False
-    cause: str | None = None  # a side effect's: the id of the remediation that did it
+    # The evidence at the plateau (drawn from the incident's own stream, evidence()): a factor on
+    # the usual p95 latency or a level in ms, and the channel a "one"-channel kind hits.
+    latency_factor: float | None = None
+    latency_ms: float | None = None
+    channel: str | None = None
+    side_effect_of: str | None = None  # a side effect's: the id of the remediation that did it
 
     # What generator._effects reads.
     labels = property(lambda self: self.kind.labels)
@@ -92,8 +98,8 @@ class Incident:
             return (self.recovery_start - self.onset) / (self.plateau_start - self.onset + 1) * down
         return down
 
-    def record(self, scenario: str, seed_digest: str) -> dict:
-        """The answer-key record (JSON-ready); seed_digest: config.seed_digest of the seed, never the seed."""
+    def record(self, scenario: str, seed: int) -> dict:
+        """The answer-key record (JSON-ready): it carries config.seed_digest of the seed, never the seed."""
         kind = self.kind
         scope = self.provider or ", ".join(self.merchant_ids)
         record = {"incident_id": self.incident_id, "kind": kind.name, "is_issue": kind.is_issue,
@@ -105,8 +111,21 @@ class Incident:
         for field in ("onset", "plateau_start", "recovery_start", "end"):
             h = getattr(self, field)
             record[field] = None if h is None else generator.stamp(h)
-        record.update(remediation=list(kind.remediation), scenario=scenario, seed_digest=seed_digest)
+        record.update(remediation=list(kind.remediation), scenario=scenario, seed_digest=config.seed_digest(seed))
+        caused_by = events.cause(seed, self)
+        if caused_by is not None:
+            record["causal_event_id"] = caused_by.event_id
         return record
+
+
+def evidence(seed: int, kind: Kind, incident_id: str) -> tuple:
+    """(latency factor, latency level in ms, channel hit alone) of an incident, each None unless
+    its kind declares it: from a stream of the incident's own, so no earlier draw moves."""
+    rng = generator.seeded(seed, "incident-evidence", incident_id)
+    factor = rng.uniform(*kind.latency_factor) if kind.latency_factor else None
+    level = rng.uniform(*kind.latency_ms) if kind.latency_ms else None
+    channel = rng.choice(generator.CHANNELS) if kind.channel == "one" else None
+    return factor, level, channel
 
 
 def _order(incident: Incident) -> tuple:
@@ -124,6 +143,7 @@ class Schedule:
         self.seed_digest = config.seed_digest(seed)
         self.scenario = scenario
         self.max_session_factor = MAX_SESSION_FACTOR
+        self.noise = scenario.noise
         self._merchants = merchants
         self._position = {m.k: i for i, m in enumerate(merchants)}
         self._by_id = {m.merchant_id: i for i, m in enumerate(merchants)}
@@ -139,6 +159,7 @@ class Schedule:
         self._file = [incident for spec in scenario.incidents if (incident := self._from_file(spec))]
         self._week_cached = None
         self._week_incidents: list = []
+        self._weeks: dict = {}  # _week's
         # REMEDIATION=on: incidents that require action are held until fixed or capped
         # (remediations.planned); resolve() brings in the fixes and wrong actions.
         self._remediation = remediation
@@ -151,6 +172,7 @@ class Schedule:
     def _incident(self, kind, incident_id, positions, provider, rng, onset, ramp, plateau, recovery,
                   requires_action=None):
         chronic = onset is None
+        latency_factor, latency_ms, channel = (None, None, None) if chronic else evidence(self.seed, kind, incident_id)
         return Incident(
             incident_id, kind, tuple(positions), tuple(self._merchants[i].merchant_id for i in positions), provider,
             onset, None if chronic else onset + ramp, None if chronic else onset + ramp + plateau,
@@ -159,6 +181,7 @@ class Schedule:
             generator.window(rng, *kind.errors) if kind.errors and rng else None,
             rng.uniform(*kind.sessions) if kind.sessions and rng else None,
             bool(kind.remediation) if requires_action is None else requires_action,
+            latency_factor, latency_ms, channel,
         )
 
     def _from_file(self, spec):
@@ -180,7 +203,18 @@ class Schedule:
                               spec.requires_action)
 
     def _week(self, week: int) -> list:
-        """Catalog incidents of one week: the payment outage, then one slot per merchant group."""
+        """Catalog incidents of one week: the payment outage, then one slot per merchant group.
+
+        Kept for the last few weeks asked: the generator, the change log (which looks a week
+        ahead and behind) and the answer key ask for the same weeks in turn."""
+        if week in self._weeks:
+            return self._weeks[week]
+        if len(self._weeks) >= 4:
+            del self._weeks[next(iter(self._weeks))]
+        self._weeks[week] = self._planned_week(week)
+        return self._weeks[week]
+
+    def _planned_week(self, week: int) -> list:
         start = week * WEEK_HOURS
         kind = CATALOG["payment_outage"]
         rng = generator.seeded(self.seed, "outage", week)
@@ -275,7 +309,7 @@ class Schedule:
 
     def spans(self, h0: int, h1: int) -> list:
         """What remediations need of the acute incidents that may overlap [h0, h1)."""
-        return [self._span(incident) for incident in self.acute(h0, h1) if incident.cause is None]
+        return [self._span(incident) for incident in self.acute(h0, h1) if incident.side_effect_of is None]
 
     def _side_effect(self, r: remediations.Remediation):
         """The harm r does from the hour after it acted, on the merchant or provider it hit; None
@@ -293,7 +327,7 @@ class Schedule:
                                    rng.randint(*kind.recovery_hours))
         incident = self._incident(kind, f"{kind.name}-{r.digest or r.id}", positions, r.payment_provider, rng,
                                   r.hour + 1, ramp, plateau, recovery, requires_action=False)
-        return replace(incident, cause=r.id)
+        return replace(incident, side_effect_of=r.id)
 
     def resolve(self, outcomes: dict, unmatched: list, harmful: list = ()) -> None:
         """Apply remediations.apply's result: from now on every lookup sees the fixed intervals,
@@ -338,6 +372,15 @@ class Schedule:
     def chronic(self) -> list:
         return [incident for incidents in self._chronic for incident in incidents]
 
+    def onsets(self, h0: int, h1: int) -> list:
+        """The acute incidents with an onset in [h0, h1), by onset then id: what events.ChangeLog
+        needs (remediations move no onset, so these are the planned ones)."""
+        found = list(self._file)
+        if self._catalog:
+            for week in range(h0 // WEEK_HOURS, (h1 - 1) // WEEK_HOURS + 1):
+                found += self._week(week)
+        return sorted((incident for incident in found if h0 <= incident.onset < h1), key=_order)
+
     def starting(self, h: int, first: bool) -> list:
         """The incidents whose answer-key records a run writes at hour h: those beginning at h,
         and at a run's first hour also every chronic profile and every incident already under way
@@ -350,9 +393,10 @@ class Schedule:
     def records(self, incidents: list) -> list:
         out = []
         for incident in incidents:
-            record = incident.record(self.scenario.name, self.seed_digest)
-            if incident.cause is not None:
-                record.update(resolved_by=None, resolved_at=None, remediation_id=incident.cause, wrong_actions=[])
+            record = incident.record(self.scenario.name, self.seed)
+            if incident.side_effect_of is not None:
+                record.update(resolved_by=None, resolved_at=None, remediation_id=incident.side_effect_of,
+                              wrong_actions=[])
             elif self._remediation and incident.onset is not None:
                 record.update(remediations.answer_fields(self._outcome(incident)))
             out.append(record)

@@ -13,13 +13,14 @@ CHROMIUM = shutil.which("chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 # Appended to a copy of the page: what the browser rendered, written where --dump-dom shows it.
-# The legend's top is measured before and after scrolling most of the way down.
+# The legend's top is measured before and after scrolling most of the way down the panels.
 PROBE = """<script>
 const box = e => e.getBoundingClientRect();
 const all = selector => [...document.querySelectorAll(selector)];
 const legend = document.querySelector(".legend");
 const before = legend && box(legend).top;
-window.scrollTo(0, document.documentElement.scrollHeight * 0.7);
+const charts = document.querySelector("#charts") || document.documentElement;
+window.scrollTo(0, charts.offsetTop + charts.offsetHeight * 0.7);
 const after = legend && box(legend).top;
 const probe = document.createElement("pre");
 probe.id = "probe";

@@ -71,11 +71,11 @@ def test_inline_puts_the_truth_in_the_documents_and_the_mapping(host, monkeypatc
     assert {r["incident_id"] for r in host.documents("pp-merchantai-incidents").values()} <= ids
 
 
-def test_cold_run_makes_three_requests_and_warm_one_and_reruns_never_duplicate(host):
+def test_cold_run_makes_four_requests_and_warm_one_and_reruns_never_duplicate(host):
     data_generator.lambda_handler({"time": "2026-11-03T10:00:00Z"}, None)
     cold = [(r.method, r.path.split("?")[0]) for r in host.proxy.requests]
     assert cold == [("PUT", "/_index_template/pp-merchantai"), ("PUT", "/_index_template/pp-merchantai-incidents"),
-                    ("PUT", "/_bulk")]
+                    ("PUT", "/_index_template/pp-merchantai-events"), ("PUT", "/_bulk")]
     before = len(host.proxy.requests)
     data_generator.lambda_handler({"time": "2026-11-03T11:00:00Z"}, None)
     assert [(r.method, r.path.split("?")[0]) for r in host.proxy.requests[before:]] == [("PUT", "/_bulk")]

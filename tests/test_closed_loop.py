@@ -37,7 +37,7 @@ def searched(request) -> list:
 
 
 def add_cluster(rsps, hits=()):
-    for name in ("pp-merchantai", "pp-merchantai-incidents"):
+    for name in ("pp-merchantai", "pp-merchantai-incidents", "pp-merchantai-events"):
         rsps.add(responses.PUT, f"{HOST}/_index_template/{name}", json={"acknowledged": True}, headers=HEADERS)
 
     def msearch(request):
@@ -70,6 +70,7 @@ def test_warm_run_is_one_search_and_the_bulk_and_cold_adds_the_templates(env):
         ("POST", "/_msearch"),
         ("PUT", "/_index_template/pp-merchantai"),
         ("PUT", "/_index_template/pp-merchantai-incidents"),
+        ("PUT", "/_index_template/pp-merchantai-events"),
         ("PUT", "/_bulk"),
     ]
     (inbox, inbox_body), (mine, mine_body), (data, data_body) = searched(responses.calls[0].request)

@@ -129,7 +129,8 @@ def test_warm_hourly_runs_make_one_search_and_the_bulk(loop):
     # One _msearch: the AI's remediations and the bench's records of them.
     search_, bulk = ("POST", "/_msearch"), ("PUT", "/_bulk")
     assert runs[0] == [search_, ("PUT", "/_index_template/pp-merchantai"),
-                       ("PUT", "/_index_template/pp-merchantai-incidents"), bulk]
+                       ("PUT", "/_index_template/pp-merchantai-incidents"),
+                       ("PUT", "/_index_template/pp-merchantai-events"), bulk]
     assert all(run == [search_, bulk] for run in runs[1:])
 
 

@@ -336,16 +336,27 @@ def test_blank_companion_indices_are_derived():
     {"ELASTICSEARCH_INDEX": "shop", "REMEDIATION_INDEX": "shop"},
     {"ANSWER_KEY_INDEX": "same", "REMEDIATION_INDEX": "same"},
     {"ELASTICSEARCH_INDEX": "a", "REMEDIATION_INDEX": "a-incidents"},
+    {"ELASTICSEARCH_INDEX": "shop", "EVENTS_INDEX": "shop"},
+    {"EVENTS_INDEX": "pp-merchantai-incidents"},
+    {"ELASTICSEARCH_INDEX": "a", "REMEDIATION_INDEX": "a-events"},
 ])
-def test_the_three_indices_must_differ(environ):
-    with pytest.raises(ConfigError, match="ELASTICSEARCH_INDEX, ANSWER_KEY_INDEX and REMEDIATION_INDEX"):
+def test_the_four_indices_must_differ(environ):
+    with pytest.raises(ConfigError, match="ELASTICSEARCH_INDEX, ANSWER_KEY_INDEX, REMEDIATION_INDEX and EVENTS_INDEX"):
         load_config(environ)
+
+
+def test_the_events_index_is_derived_or_named():
+    assert load_config({"ELASTICSEARCH_INDEX": "shop"}).events_index == "shop-events"
+    assert load_config({"ELASTICSEARCH_INDEX": "shop", "EVENTS_INDEX": " "}).events_index == "shop-events"
+    assert load_config({"EVENTS_INDEX": "changes"}).events_index == "changes"
+    with pytest.raises(ConfigError, match="EVENTS_INDEX must be a valid Elasticsearch index name"):
+        load_config({"EVENTS_INDEX": "Changes"})
 
 
 def test_an_index_flag_that_collides_with_an_override_is_refused():
     # --index is applied with dataclasses.replace, which checks again.
     cfg = load_config({"ANSWER_KEY_INDEX": "truth"})
-    with pytest.raises(ConfigError, match="three different indices"):
+    with pytest.raises(ConfigError, match="four different indices"):
         dataclasses.replace(cfg, index="truth")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import pytest
@@ -10,6 +11,10 @@ import responses
 
 import data_generator
 import es
+import events
+import generator
+import incidents
+from config import Config
 
 HOST = "https://example.es.io:443"
 HEADERS = {"X-Elastic-Product": "Elasticsearch"}
@@ -49,14 +54,17 @@ def items_of(request, status_for):
 
 
 def add_template(rsps, status=200):
-    """The data index's template and the answer key's."""
-    for name in ("pp-merchantai", "pp-merchantai-incidents"):
+    """The templates of the data index, the answer key and the change events."""
+    for name in ("pp-merchantai", "pp-merchantai-incidents", "pp-merchantai-events"):
         rsps.add(responses.PUT, f"{HOST}/_index_template/{name}", json={"acknowledged": True},
                  status=status, headers=HEADERS)
 
 
 # The default roster's chronic profiles: 9 answer-key records open the hour's _bulk.
 RECORDS = 9
+# The change events of that hour, written between the answer-key records and the documents.
+EVENTS = len(events.ChangeLog(incidents.schedule(Config()), generator.roster(1729, 20)).at(
+    generator.hour_index(datetime(2026, 11, 27, 8, tzinfo=timezone.utc))))
 
 
 def add_bulk(rsps, status_for=lambda _id: 201):
@@ -72,9 +80,10 @@ def test_cold_start_puts_the_template_then_one_bulk_and_warm_only_bulks(env):
     add_bulk(responses)
     summary = data_generator.lambda_handler(HOUR, None)
     assert requests_made() == [("PUT", "/_index_template/pp-merchantai"),
-                               ("PUT", "/_index_template/pp-merchantai-incidents"), ("PUT", "/_bulk")]
+                               ("PUT", "/_index_template/pp-merchantai-incidents"),
+                               ("PUT", "/_index_template/pp-merchantai-events"), ("PUT", "/_bulk")]
     # Only what failure handling reads comes back: every item's _id, status and error.
-    assert responses.calls[2].request.params == {"filter_path": "items.*._id,items.*.status,items.*.error"}
+    assert responses.calls[3].request.params == {"filter_path": "items.*._id,items.*.status,items.*.error"}
     template = json.loads(responses.calls[0].request.body)
     assert template["index_patterns"] == ["pp-merchantai"]
     assert template["template"]["mappings"]["properties"]["location"] == {"type": "geo_point"}
@@ -83,7 +92,10 @@ def test_cold_start_puts_the_template_then_one_bulk_and_warm_only_bulks(env):
     assert answer_key["index_patterns"] == ["pp-merchantai-incidents"]
     assert answer_key["template"]["mappings"]["dynamic"] == "strict"
     assert answer_key["template"]["mappings"]["properties"]["incident_id"] == {"type": "keyword"}
-    assert responses.calls[2].request.headers["Authorization"] == "ApiKey a2V5OnNlY3JldA=="
+    changes = json.loads(responses.calls[2].request.body)
+    assert changes["index_patterns"] == ["pp-merchantai-events"]
+    assert changes["template"]["mappings"] == es.EVENTS_MAPPINGS
+    assert responses.calls[3].request.headers["Authorization"] == "ApiKey a2V5OnNlY3JldA=="
     assert {k: summary[k] for k in ("status", "documents", "indexed", "failed")} == {
         "status": "ok", "documents": 20, "indexed": 20, "failed": 0}
 
@@ -97,13 +109,15 @@ def test_bulk_body_is_the_generated_ndjson_with_deterministic_ids(env):
     add_template(responses)
     add_bulk(responses)
     data_generator.lambda_handler(HOUR, None)
-    lines = bulk_lines(responses.calls[2].request)
+    lines = bulk_lines(responses.calls[3].request)
     assert lines[0] == {"index": {"_index": "pp-merchantai-incidents", "_id": "missing_location-merchant_003"}}
     assert lines[1]["incident_id"] == "missing_location-merchant_003" and lines[1]["onset"] is None
-    first = 2 * RECORDS
+    assert EVENTS >= 1
+    assert all(line["index"]["_index"] == "pp-merchantai-events" for line in lines[2 * RECORDS:2 * (RECORDS + EVENTS):2])
+    first = 2 * (RECORDS + EVENTS)
     assert lines[first] == {"index": {"_index": "pp-merchantai", "_id": "merchant_001-2026112708"}}
     assert lines[first + 1]["merchant_id"] == "merchant_001" and lines[first + 1]["timestamp"] == "2026-11-27T08:00:00Z"
-    assert len(lines) == 2 * (RECORDS + 20)
+    assert len(lines) == 2 * (RECORDS + EVENTS + 20)
 
 
 @responses.activate
@@ -120,7 +134,7 @@ def test_partial_429_items_are_retried_until_indexed(env):
     add_bulk(responses, status_for)
     summary = data_generator.lambda_handler(HOUR, None)
     bulks = [c for c in responses.calls if urlsplit(c.request.path_url).path == "/_bulk"]
-    assert [len(bulk_lines(c.request)) // 2 for c in bulks] == [RECORDS + 20, 2, 1]  # only the rejected ones again
+    assert [len(bulk_lines(c.request)) // 2 for c in bulks] == [RECORDS + EVENTS + 20, 2, 1]  # only the rejected again
     assert (summary["indexed"], summary["failed"], summary["status"]) == (20, 0, "ok")
 
 
@@ -130,7 +144,7 @@ def test_whole_request_503_is_retried_with_backoff(env):
     responses.add(responses.PUT, f"{HOST}/_bulk", json={"error": "unavailable"}, status=503, headers=HEADERS)
     add_bulk(responses)
     summary = data_generator.lambda_handler(HOUR, None)
-    assert [c.response.status_code for c in responses.calls[2:]] == [503, 200]
+    assert [c.response.status_code for c in responses.calls[3:]] == [503, 200]
     assert summary["indexed"] == 20
 
 
@@ -161,7 +175,7 @@ def test_a_rejected_answer_key_record_fails_the_run_but_is_not_counted_as_a_docu
     assert (summary["status"], summary["documents"], summary["indexed"], summary["failed"]) == ("error", 20, 20, 1)
     assert "answer_key_records" not in summary
     [bulk] = [call for call in responses.calls if "_bulk" in call.request.url]
-    assert len(bulk_lines(bulk.request)) == 2 * (RECORDS + 20)  # the records were sent, not counted
+    assert len(bulk_lines(bulk.request)) == 2 * (RECORDS + EVENTS + 20)  # records and events sent, not counted
 
 
 @responses.activate
@@ -181,14 +195,14 @@ def test_a_failed_template_is_tried_again_on_the_next_invocation(env):
     add_template(responses, status=401)
     with pytest.raises(es.CredentialsError):
         data_generator.lambda_handler(HOUR, None)
-    for name in ("pp-merchantai", "pp-merchantai-incidents"):
+    for name in ("pp-merchantai", "pp-merchantai-incidents", "pp-merchantai-events"):
         responses.replace(responses.PUT, f"{HOST}/_index_template/{name}", json={"acknowledged": True},
                           headers=HEADERS)
     add_bulk(responses)
     assert data_generator.lambda_handler(HOUR, None)["indexed"] == 20
     assert [path for _, path in requests_made()] == [
         "/_index_template/pp-merchantai", "/_index_template/pp-merchantai",
-        "/_index_template/pp-merchantai-incidents", "/_bulk"]
+        "/_index_template/pp-merchantai-incidents", "/_index_template/pp-merchantai-events", "/_bulk"]
 
 
 @responses.activate

@@ -21,7 +21,6 @@ import pytest
 import config
 import data_generator
 import es
-import incidents
 from reliability import (
     BACKFILL, DAY_START, EVENTS, ITEM_REJECTED, TOO_MANY_REQUESTS, UNAVAILABLE, FakeClock, es_error,
     expected_documents, fast, scheduled,
@@ -190,7 +189,7 @@ def test_two_minutes_of_429s_the_scheduled_hour_rides_them_out(shipped):
     # Capped exponential backoff with full jitter: no wait above the cap, and they do grow.
     assert max(clock.sleeps) <= es.MAX_BACKOFF_S
     assert max(clock.sleeps) > 4 * es.INITIAL_BACKOFF_S
-    assert len(shipped.proxy.requests) == len(clock.sleeps) + 3  # every 429 waited once; two templates + bulk landed
+    assert len(shipped.proxy.requests) == len(clock.sleeps) + 4  # every 429 waited once; three templates + bulk landed
 
 
 def test_ten_minutes_of_429s_the_scheduled_hour_fails_clearly_inside_the_invocation(shipped):
@@ -220,10 +219,11 @@ def test_ten_minutes_of_429s_in_a_backfill_stop_partial_and_resume_exactly(shipp
     summary = data_generator.lambda_handler(BACKFILL, clock.context(LAMBDA_TIMEOUT_S))
 
     assert summary["status"] == "partial"
-    # Chunks of 100 documents, the first with the 9 answer-key records ahead (two requests):
-    # 200 documents = 10 whole hours
-    assert summary["resume_from"] == "2026-11-01T10:00:00Z"
-    assert summary["documents"] == summary["indexed"] == 200
+    # Chunks of 100 documents, the records and change events of their hours ahead: the first
+    # (9 records, 2 events) in requests of 100 and 11 pairs, then 100 pairs of the second
+    # (1 event, 99 documents): 199 documents, 9 whole hours.
+    assert summary["resume_from"] == "2026-11-01T09:00:00Z"
+    assert summary["documents"] == summary["indexed"] == 199
     assert clock.elapsed() <= LAMBDA_TIMEOUT_S - data_generator.SAFETY_MARGIN_S
     shipped.proxy.faults.clear()
     resumed = data_generator.lambda_handler({"start": summary["resume_from"], "end": BACKFILL["end"]},
@@ -247,8 +247,9 @@ def test_sustained_429s_halve_the_requests_down_to_the_minimum_then_grow_back(sh
     assert summary["status"] == "ok" and summary["indexed"] == 1600
     sizes = [len(bulk_ids(b)) for b in shipped.proxy.bulk_requests()]
     # Retries resend the pending request as it was; the halving applies to the requests after it.
-    # Chunks of 400 documents, the first with the 139 answer-key records ahead of them (539 pairs).
-    assert sizes == [400] * 5 + [100, 39, 200, 200, 200, 200, 400]
+    # Chunks of 400 documents, each with its hour's change events (5, 3, 4, 3) ahead, the first
+    # also with the 139 answer-key records (544 pairs).
+    assert sizes == [400] * 5 + [100, 44, 200, 200, 3, 400, 4, 400, 3]
     # At DEBUG: a size cut from a piece holding records would tell how many there were.
     assert {r.levelname for r in caplog.records if "from now on" in r.getMessage()} == {"DEBUG"}
     changes = [r.getMessage() for r in caplog.records if "from now on" in r.getMessage()]
@@ -278,9 +279,11 @@ def test_a_413_on_a_2000_document_chunk_is_split_and_lands_exactly(live, monkeyp
     summary = data_generator.lambda_handler(scheduled(), None)
 
     assert summary["status"] == "ok" and summary["indexed"] == 2000
-    # The hour's 2,000 documents and 700 answer-key records are two chunks: 2,000 and 700 pairs.
+    # The hour's 2,000 documents, 700 answer-key records and 21 change events are two chunks:
+    # 2,000 and 721 pairs.
+    assert "events" not in summary
     assert [len(bulk_ids(b)) for b in live.proxy.bulk_requests()] == [2000, 1000, 500, 500, 1000, 500, 500,
-                                                                      700, 350, 350]
+                                                                      721, 360, 361]
     assert_exactly(live, *EVENTS["scheduled-hour"][1], merchants=2000)
 
 
@@ -416,12 +419,11 @@ def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_d
     assert failure.value.failed == len(bad)
     # Healthy documents indexed, identical to a fault-free run.
     assert live.documents() == {_id: doc for _id, doc in expected.items() if _id not in bad}
-    # Permanent: not retried (one _bulk per request of a chunk: the first chunk's answer-key records
-    # ahead of its documents take one more when they do not fit beside them).
-    records = len(incidents.answer_key(config.Config(), config.HourRange(start, start + hours * config.HOUR))[0])
-    first_chunk = records + min(len(expected), es.CHUNK_SIZE)
-    assert len(live.proxy.bulk_requests()) == (-(-len(expected) // es.CHUNK_SIZE)
-                                               + -(-first_chunk // es.CHUNK_SIZE) - 1)
+    # Permanent: not retried (one _bulk per request of a chunk: the answer-key records and change
+    # events ahead of a chunk's documents take one more when they do not fit beside them).
+    chunks = data_generator._chunks(config.Config(), config.HourRange(start, start + hours * config.HOUR),
+                                    es.CHUNK_SIZE)
+    assert len(live.proxy.bulk_requests()) == sum(-(-len(pairs) // es.CHUNK_SIZE) for pairs, *_ in chunks)
 
 
 # --- a hung cluster fails the invocation inside a known bound --------------------------------

@@ -106,13 +106,22 @@ MERCHANT_009 = {
     "merchant_id": "merchant_009", "merchant_name": "Silver Electronics", "category": "electronics",
     "payment_provider": "paylane", "city": "New York", "country": "United States", "timestamp": "2026-11-27T08:00:00Z", "sessions": 338,
     "transaction_count": 70, "successful_transactions": 55, "failed_transactions": 15, "conversion_rate": 20.71,
-    "error_rate": 21.43, "location": {"lat": 40.7128, "lon": -74.006}, "issues": ["low_conversion", "high_error_rate"],
+    "error_rate": 21.43,
+    "errors_by_code": {"declined": 10, "timeout": 1, "provider_unavailable": 0, "fraud_blocked": 2,
+                       "authentication_failed": 1, "invalid_request": 1},
+    "latency_p95_ms": 265,
+    "channels": {"web": {"sessions": 167, "transactions": 34}, "app": {"sessions": 171, "transactions": 36}},
+    "location": {"lat": 40.7128, "lon": -74.006}, "issues": ["low_conversion", "high_error_rate"],
     "is_problematic": True, "incident_ids": ["low_conversion-merchant_009", "high_error_rate-merchant_009"],
 }
 MERCHANT_003 = {
     "merchant_id": "merchant_003", "merchant_name": "Maple Bistro", "category": "restaurants",
     "payment_provider": "northpay", "timestamp": "2026-11-27T08:00:00Z", "sessions": 10218, "transaction_count": 6294,
     "successful_transactions": 6054, "failed_transactions": 240, "conversion_rate": 61.6, "error_rate": 3.81,
+    "errors_by_code": {"declined": 169, "timeout": 11, "provider_unavailable": 9, "fraud_blocked": 17,
+                       "authentication_failed": 28, "invalid_request": 6},
+    "latency_p95_ms": 301,
+    "channels": {"web": {"sessions": 3905, "transactions": 2454}, "app": {"sessions": 6313, "transactions": 3840}},
     "issues": ["missing_location"], "is_problematic": True,
     "incident_ids": ["missing_location-merchant_003"],
 }
@@ -203,7 +212,7 @@ def range_lines(roster, hours, seed=1729):
     """The (action, source) pairs of the data index the run path produces for hours, in order."""
     hour_range = HourRange(hours[0], hours[-1] + HOUR)
     cfg = Config(merchants=len(roster), seed=seed)
-    return [pair for chunk, records in data_generator._chunks(cfg, hour_range, 7) for pair in chunk
+    return [pair for chunk, *_ in data_generator._chunks(cfg, hour_range, 7) for pair in chunk
             if '"_index":"pp-merchantai"' in pair[0]]
 
 

@@ -5,9 +5,14 @@ the generator with itself, this one with literal text. Regenerating the fixture 
 make this pass defeats it; a change that moves a value must be argued, not re-recorded.
 
 Since incidents exist, SCENARIO=steady GROUND_TRUTH=inline is that same data model
-plus fields and lines the fixture predates: payment_provider and incident_ids in each
-document, and the answer-key records. Those are taken out, order kept, and the rest
-must be the fixture's text, every count, rate and field: steady is today's world.
+plus fields and lines the fixture predates: payment_provider, incident_ids and the
+evidence (errors_by_code, latency_p95_ms, channels) in each document, the answer-key
+records and the change events. Those are taken out, order kept, and the rest must be the
+fixture's text, every count, rate and field: steady is today's world.
+
+The evidence and the change events have fixtures of their own, made when they were added:
+evidence-<file>, every document's evidence fields and every change event in bulk order, and
+events-incidents-seed-1729.ndjson, a week of SCENARIO=incidents' change events.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import pytest
 import data_generator
 
 GOLDEN = Path(__file__).parent / "golden"
-ADDED_FIELDS = ("payment_provider", "incident_ids")
+EVIDENCE = ("errors_by_code", "latency_p95_ms", "channels")
+ADDED_FIELDS = ("payment_provider", "incident_ids") + EVIDENCE
 
 # (file, CLI arguments that made it): three seeds, a century boundary, 243 documents.
 CASES = [
@@ -54,3 +60,41 @@ def test_steady_reproduces_the_golden_fixture_byte_for_byte(tmp_path, name, args
     answer_key_lines = sum('"_index":"pp-merchantai-incidents"' in line for line in text.splitlines()[::2])
     assert answer_key_lines > 0
     assert without_what_came_later(text) == (GOLDEN / name).read_text(encoding="utf-8")
+
+
+def evidence_of(text: str) -> str:
+    """Of a bulk NDJSON file: each document's action line and its evidence fields only, and
+    every change event's pair as it is."""
+    lines = text.splitlines()
+    kept = []
+    for action, source in zip(lines[::2], lines[1::2]):
+        index = json.loads(action)["index"]["_index"]
+        if index == "pp-merchantai-events":
+            kept += [action, source]
+        elif index == "pp-merchantai":
+            document = json.loads(source)
+            kept += [action, json.dumps({name: document[name] for name in EVIDENCE}, separators=(",", ":"))]
+    return "\n".join(kept) + "\n"
+
+
+@pytest.mark.parametrize("name,args", CASES, ids=[c[0] for c in CASES])
+def test_the_evidence_and_the_events_reproduce_their_fixture_byte_for_byte(tmp_path, name, args):
+    out = tmp_path / name
+    assert data_generator.main([*args, "--output", str(out)], environ={"SCENARIO": "steady"}) == 0
+    assert evidence_of(out.read_text(encoding="utf-8")) == (GOLDEN / f"evidence-{name}").read_text(encoding="utf-8")
+
+
+def test_a_week_of_incidents_events_reproduces_its_fixture_byte_for_byte(tmp_path):
+    """The change events of a week of SCENARIO=incidents, causes among them."""
+    out = tmp_path / "week.ndjson"
+    args = ["--seed", "1729", "--merchants", "20", "--start", "2026-11-02T00:00Z", "--end", "2026-11-09T00:00Z"]
+    assert data_generator.main([*args, "--output", str(out)], environ={"SCENARIO": "incidents"}) == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    changes = [line for pair in zip(lines[::2], lines[1::2]) if '"_index":"pp-merchantai-events"' in pair[0]
+               for line in pair]
+    pinned = (GOLDEN / "events-incidents-seed-1729.ndjson").read_text(encoding="utf-8")
+    assert "\n".join(changes) + "\n" == pinned
+    key = (tmp_path / "week-incidents.ndjson").read_text(encoding="utf-8").splitlines()
+    causes = {json.loads(source).get("causal_event_id") for action, source in zip(key[::2], key[1::2])
+              if '"_index":"pp-merchantai-incidents"' in action}
+    assert len(causes & {json.loads(line)["event_id"] for line in changes[1::2]}) >= 5

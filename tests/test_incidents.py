@@ -23,7 +23,7 @@ H0 = generator.hour_index(T0)
 HOURS = 4 * 168
 OBSERVED = {"merchant_id", "merchant_name", "category", "payment_provider", "city", "country", "timestamp", "sessions",
             "transaction_count", "successful_transactions", "failed_transactions", "conversion_rate", "error_rate",
-            "location"}
+            "location", "errors_by_code", "latency_p95_ms", "channels"}
 INCIDENTS = Scenario("incidents", "incidents")
 
 
@@ -317,7 +317,7 @@ def test_an_hour_alone_equals_the_same_hour_inside_a_range_mid_incident():
     hour = datetime.fromtimestamp(h * 3600, tz=timezone.utc)
 
     def pairs(hour_range):
-        return [pair for chunk, _ in data_generator._chunks(cfg, hour_range, 7) for pair in chunk]
+        return [pair for chunk, *_ in data_generator._chunks(cfg, hour_range, 7) for pair in chunk]
 
     alone = pairs(HourRange(hour, hour + HOUR))
     inside = pairs(HourRange(hour - 40 * HOUR, hour + 5 * HOUR))
@@ -368,6 +368,11 @@ def test_answer_key_records_have_the_issues_fields():
     fields = ["incident_id", "kind", "is_issue", "issues", "merchant_ids", "root_cause", "onset", "plateau_start",
               "recovery_start", "end", "remediation", "scenario", "seed_digest"]
     outage = next(r for r in records if r["kind"] == "payment_outage")
+    # The record of an incident that a change event caused names it, last.
+    caused = [r for r in records if "causal_event_id" in r]
+    assert caused and all(list(r)[-1] == "causal_event_id" for r in caused)
+    full, records = records, [{k: v for k, v in r.items() if k != "causal_event_id"} for r in records]
+    outage = next(r for r in records if r["kind"] == "payment_outage")
     assert list(outage) == fields[:5] + ["payment_provider"] + fields[5:]
     assert outage["root_cause"]["component"] == f"payment_provider:{outage['payment_provider']}"
     assert outage["remediation"] == ["failover_payment_provider"] and outage["issues"] == ["high_error_rate"]
@@ -383,7 +388,7 @@ def test_answer_key_records_have_the_issues_fields():
     assert len({r["incident_id"] for r in records}) == len(records)
     # Deterministic order: chronic profiles, then by onset.
     assert [r["onset"] for r in acute] == sorted(r["onset"] for r in acute)
-    assert records == incidents.answer_key(cfg, HourRange(T0, T0 + 14 * 24 * HOUR))[0]
+    assert full == incidents.answer_key(cfg, HourRange(T0, T0 + 14 * 24 * HOUR))[0]
 
 
 def test_end_is_exclusive_and_the_stamps_are_hours():

@@ -47,12 +47,18 @@ def test_mapping_comes_from_the_template(host):
     data_generator.lambda_handler(SCHEDULED, None)
     properties = host.get("/pp-merchantai/_mapping")["pp-merchantai"]["mappings"]["properties"]
     # GROUND_TRUTH=separate (the default): no truth field in the data index, not even in its mapping.
-    assert {name: spec["type"] for name, spec in properties.items()} == {
+    assert {name: spec.get("type", "object") for name, spec in properties.items()} == {
         "merchant_id": "keyword", "merchant_name": "keyword", "category": "keyword", "payment_provider": "keyword",
         "city": "keyword", "country": "keyword", "timestamp": "date", "sessions": "integer",
         "transaction_count": "integer", "successful_transactions": "integer", "failed_transactions": "integer",
         "conversion_rate": "float", "error_rate": "float", "location": "geo_point",
+        "errors_by_code": "object", "latency_p95_ms": "integer", "channels": "object",
     }
+    assert {code: spec["type"] for code, spec in properties["errors_by_code"]["properties"].items()} == {
+        "declined": "integer", "timeout": "integer", "provider_unavailable": "integer", "fraud_blocked": "integer",
+        "authentication_failed": "integer", "invalid_request": "integer"}
+    assert properties["channels"]["properties"] == {channel: {"properties": {
+        "sessions": {"type": "integer"}, "transactions": {"type": "integer"}}} for channel in ("app", "web")}
 
 
 def test_rerunning_an_hour_overwrites_and_never_duplicates(host):
@@ -77,8 +83,9 @@ def test_backfill_spanning_several_bulk_chunks(host, monkeypatch):
     summary = data_generator.lambda_handler({"start": "2026-11-27T00:00:00Z", "end": "2026-11-27T03:00:00Z"}, None)
     bulks = [r for r in host.proxy.requests if r.path.startswith("/_bulk")]
     assert "answer_key_records" not in summary
-    # 60 documents in chunks of 7 (9 chunks), the 9 answer-key records ahead of the first in requests of 7.
-    assert len(bulks) == 11
+    # 60 documents in chunks of 7 (9 chunks), the 9 answer-key records ahead of the first and the
+    # one change event of 02:00 ahead of its chunk, in requests of 7.
+    assert len(bulks) == 12
     assert summary["indexed"] == 60 and host.count() == 60 and host.count("pp-merchantai-incidents") == 9
 
 

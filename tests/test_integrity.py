@@ -46,8 +46,9 @@ def test_a_separate_run_writes_no_answer_key_pair_into_the_output_and_all_of_the
     argv = ["--scenario", "incidents", "--start", stamp(WEEK.start), "--end", stamp(WEEK.end), "--output", str(out)]
     assert data_generator.main(argv, environ={}) == 0
     data = pairs(out)
-    assert len(data) == WEEK.hours * 20
-    assert {action["_index"] for action, _ in data} == {"pp-merchantai"}
+    # The observations: documents and the change events beside them.
+    assert len([a for a, _ in data if a["_index"] == "pp-merchantai"]) == WEEK.hours * 20
+    assert {action["_index"] for action, _ in data} == {"pp-merchantai", "pp-merchantai-events"}
     assert not [source for _, source in data if {"incident_id", "incident_ids", "issues"} & set(source)]
     key = pairs(tmp_path / "week-incidents.ndjson")
     expected = incidents.answer_key(Config(scenario="incidents"), WEEK)[0]

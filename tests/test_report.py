@@ -49,12 +49,17 @@ RECORDS = [
 
 
 @pytest.fixture(scope="module")
-def month(tmp_path_factory):
+def month_file(tmp_path_factory):
     """30 days of 20 merchants, as the command line generates them."""
     path = tmp_path_factory.mktemp("month") / "data.ndjson"
     end = T0 + timedelta(days=30)
     assert data_generator.main(["--start", h(0), "--end", end.isoformat(), "--output", str(path)], environ={}) == 0
-    return evaluate._ndjson_observations(str(path), "pp-merchantai", T0, end)
+    return path
+
+
+@pytest.fixture(scope="module")
+def month(month_file):
+    return evaluate._ndjson_observations(str(month_file), "pp-merchantai", T0, T0 + timedelta(days=30))
 
 
 def render(month, merchants=3, hours=72, lines=None, records=RECORDS):
@@ -188,6 +193,21 @@ def test_the_score_shows_keys_it_does_not_know_yet(month):
         assert f'<td class="metric">{metric}</td><td class="value">{value}</td>' in text
     assert '<td class="metric">precision</td><td class="value">0.50</td>' in text
     assert 'class="metric">NAB' in report._score({"nab": {"standard": 1.0}}) and report._score({"skill": 1})
+
+
+def test_the_change_events_are_read_beside_the_documents_and_listed(month, month_file):
+    events = evaluate._ndjson_observations(str(month_file), "pp-merchantai-events", T0, T0 + timedelta(hours=72),
+                                           check=evaluate._event)
+    assert len(events) >= 10 and all(h(0) <= event["timestamp"] < h(72) for event in events)
+    assert {"event_id", "timestamp", "type", "component", "summary", "details"} <= set(events[0])
+    caused = dict(record("dns-1", "traffic_drop", ["merchant_001"], ["traffic_drop"], 20, 30),
+                  causal_event_id=events[1]["event_id"])
+    meta = {"scenario": "incidents", "seed": 1729, "data index": "pp-merchantai"}
+    text = report.render(meta, T0, T0 + timedelta(hours=72), month[:60], RECORDS + [caused], None, events)
+    rows = re.findall(r"<tr><td>(20[^<]*)</td><td>[^<]*</td><td>([a-z_]+)</td>.*?<td>([^<]*)</td></tr>",
+                      text.split('id="events"', 1)[1])
+    assert [(t, kind) for t, kind, _ in rows] == [(event["timestamp"], event["type"]) for event in events]
+    assert [caused_by for _, _, caused_by in rows] == ["-", "dns-1"] + ["-"] * (len(events) - 2)
 
 
 def test_without_findings_the_score_says_so(month):

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import data_generator
 import es
+import events
 import generator
 import incidents
 import oracle
@@ -24,10 +25,10 @@ class RecordingSink:
         self.calls = calls
         self.chunks = []
 
-    def send(self, pairs, records=0):
+    def send(self, pairs, records=0, events=0):
         # Its size, its documents, and how many hours had been generated when it was sent.
-        self.chunks.append((len(pairs), len(pairs) - records, self.calls[0]))
-        return len(pairs) - records
+        self.chunks.append((len(pairs), len(pairs) - records - events, self.calls[0]))
+        return len(pairs) - records - events
 
 
 def test_long_backfill_is_sent_in_bounded_chunks_generated_lazily(monkeypatch):
@@ -45,10 +46,12 @@ def test_long_backfill_is_sent_in_bounded_chunks_generated_lazily(monkeypatch):
     summary = data_generator.run(Config(merchants=merchants), HourRange(T0, T0 + hours * HOUR), sink,
                                  progress=sizes.append)
     assert summary["documents"] == merchants * hours == sum(docs for _, docs, _ in sink.chunks)
-    assert "answer_key_records" not in summary
-    records = incidents.answer_key(Config(merchants=merchants), HourRange(T0, T0 + hours * HOUR))[0]
-    assert sum(size - docs for size, docs, _ in sink.chunks) == len(records) > 0
-    # Cut by documents alone, the records riding along: nothing reported moves with the schedule.
+    assert "answer_key_records" not in summary and "events" not in summary
+    key = incidents.answer_key(Config(merchants=merchants), HourRange(T0, T0 + hours * HOUR))[0]
+    changes = events.ChangeLog(incidents.schedule(Config(merchants=merchants)), generator.roster(1729, merchants))
+    changed = changes.between(generator.hour_index(T0), generator.hour_index(T0) + hours)
+    assert sum(size - docs for size, docs, _ in sink.chunks) == len(key) + len(changed) > len(key) > 0
+    # Cut by documents alone, the records and events riding along: nothing reported moves with the schedule.
     assert all(docs == es.CHUNK_SIZE for _, docs, _ in sink.chunks[:-1])
     assert 0 < sink.chunks[-1][1] <= es.CHUNK_SIZE
     assert sizes == [docs for _, docs, _ in sink.chunks]  # progress after every chunk
@@ -60,8 +63,8 @@ def test_long_backfill_is_sent_in_bounded_chunks_generated_lazily(monkeypatch):
 def test_chunks_is_a_lazy_generator():
     chunks = data_generator._chunks(Config(seed=1, merchants=5, scenario="incidents"),
                                     HourRange(T0, T0 + 10**6 * HOUR), 10)
-    pairs, records = next(chunks)  # a million hours: only the first two were generated
-    assert len(pairs) - records == 10
+    pairs, records, changes = next(chunks)  # a million hours: only the first two were generated
+    assert len(pairs) - records - changes == 10
 
 
 def test_hourly_lines_over_consecutive_hours_match_fresh_ones_and_the_oracle():

@@ -146,6 +146,7 @@ SCENARIO_PARAMETERS = {
     "AnswerKeyIndex": config.ANSWER_KEY_INDEX,
     "Remediation": config.REMEDIATION,
     "RemediationIndex": config.REMEDIATION_INDEX,
+    "EventsIndex": config.EVENTS_INDEX,
 }
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
@@ -155,7 +156,8 @@ def test_environment_carries_the_scenario_variables(template, function):
     for parameter in ("Scenario", "GroundTruth", "Remediation"):
         assert variables[SCENARIO_PARAMETERS[parameter]] == {"Ref": parameter}
     # The index overrides are unset unless given, so the code derives them from the index.
-    for parameter, condition in (("AnswerKeyIndex", "HasAnswerKeyIndex"), ("RemediationIndex", "HasRemediationIndex")):
+    for parameter, condition in (("AnswerKeyIndex", "HasAnswerKeyIndex"), ("RemediationIndex", "HasRemediationIndex"),
+                                 ("EventsIndex", "HasEventsIndex")):
         assert variables[SCENARIO_PARAMETERS[parameter]] == {"Fn::If": [condition, {"Ref": parameter}, NO_VALUE]}
         assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
         assert template["Parameters"][parameter]["Default"] == ""
@@ -254,7 +256,7 @@ def test_every_shipped_scenario_file_is_deployable(template):
         assert pattern.fullmatch(path.name), path.name
 
 
-@pytest.mark.parametrize("parameter", ["AnswerKeyIndex", "RemediationIndex"])
+@pytest.mark.parametrize("parameter", ["AnswerKeyIndex", "RemediationIndex", "EventsIndex"])
 def test_index_override_patterns_agree_with_the_code(template, parameter):
     pattern = re.compile(template["Parameters"][parameter]["AllowedPattern"])
     variable = SCENARIO_PARAMETERS[parameter]
@@ -279,7 +281,7 @@ def test_deploy_script_checks_the_template_patterns(template):
     assert shell_pattern("SCENARIO_PATTERN") == parameters["Scenario"]["AllowedPattern"]
     index = shell_pattern("INDEX_PATTERN")
     assert index == parameters["ElasticsearchIndex"]["AllowedPattern"]
-    for parameter in ("AnswerKeyIndex", "RemediationIndex"):
+    for parameter in ("AnswerKeyIndex", "RemediationIndex", "EventsIndex"):
         # The same rule, plus the empty default.
         assert parameters[parameter]["AllowedPattern"] == "^(|" + index[1:-1] + ")$"
     assert f'GROUND_TRUTH_MODES="{" ".join(config.GROUND_TRUTH_MODES)}"' in DEPLOY_SH
@@ -318,11 +320,12 @@ def test_readme_defaults_of_the_scenario_variables_match_the_code():
     assert defaults[config.REMEDIATION] == f"`{config.DEFAULT_REMEDIATION}`"
     assert defaults[config.ANSWER_KEY_INDEX] == f"`<{config.ELASTICSEARCH_INDEX}>{config.ANSWER_KEY_SUFFIX}`"
     assert defaults[config.REMEDIATION_INDEX] == f"`<{config.ELASTICSEARCH_INDEX}>{config.REMEDIATION_SUFFIX}`"
+    assert defaults[config.EVENTS_INDEX] == f"`<{config.ELASTICSEARCH_INDEX}>{config.EVENTS_SUFFIX}`"
 
 
 @pytest.mark.parametrize("parameter, flag", [
     ("Scenario", "--scenario"), ("GroundTruth", "--ground-truth"), ("AnswerKeyIndex", "--answer-key-index"),
-    ("Remediation", "--remediation"), ("RemediationIndex", "--remediation-index"),
+    ("Remediation", "--remediation"), ("RemediationIndex", "--remediation-index"), ("EventsIndex", "--events-index"),
 ])
 def test_scenario_parameters_are_documented_with_their_flags(template, parameter, flag):
     variable = SCENARIO_PARAMETERS[parameter]
@@ -341,7 +344,8 @@ def test_documented_function_key_privileges_name_the_code_indices():
     assert descriptor["cluster"] == ["manage_index_templates"]
     index = config.DEFAULT_INDEX
     assert descriptor["indices"] == [
-        {"names": [index, index + config.ANSWER_KEY_SUFFIX], "privileges": ["write", "auto_configure"]},
+        {"names": [index, index + config.ANSWER_KEY_SUFFIX, index + config.EVENTS_SUFFIX],
+         "privileges": ["write", "auto_configure"]},
         # It reads its own records of what it saw in the answer key (docs/closed-loop.md).
         {"names": [index + config.REMEDIATION_SUFFIX, index + config.ANSWER_KEY_SUFFIX], "privileges": ["read"]},
     ]

@@ -13,6 +13,8 @@ import pytest
 import config
 import data_generator
 import es
+import events
+import generator
 import incidents
 from reliability import BACKFILL, DAY_START, HOUR, FakeContext, expected_documents, fast, scheduled
 from shim import bulk_ids
@@ -53,20 +55,27 @@ def test_a_backfill_that_cannot_finish_stops_between_chunks_and_resumes_exactly(
     summary = data_generator.lambda_handler(BACKFILL, context)
 
     # The first chunk opens with the answer-key records (the 9 chronic profiles of the default roster),
-    # ahead of its chunk_size documents: it takes two requests, the second chunk the third.
+    # and every chunk with the change events of its hours, ahead of its chunk_size documents: requests
+    # of at most chunk_size pairs, of which the time allows three.
     records = len(incidents.answer_key(config.Config(), config.HourRange(DAY_START, DAY_START + HOUR))[0])
     assert records == 9 and "answer_key_records" not in summary
-    sent = 2 * chunk_size
+    requests = []
+    for pairs, ahead, changes in data_generator._chunks(config.Config(), config.HourRange(DAY_START, DAY_START + 24 * HOUR),
+                                                        chunk_size):
+        skip = ahead + changes
+        requests += [(len(pairs[i:i + chunk_size]), sum(j >= skip for j in range(i, min(i + chunk_size, len(pairs)))))
+                     for i in range(0, len(pairs), chunk_size)]
+    sent = sum(documents for _, documents in requests[:allowed])
     done_hours = sent // 20
     resume_from = f"2026-11-01T{done_hours:02d}:00:00Z"
     assert summary["status"] == "partial"
     assert summary["resume_from"] == resume_from
     assert summary["documents"] == summary["indexed"] == sent
     assert summary["failed"] == 0
-    # Never mid-chunk: exactly the chunks that fitted, each one whole.
+    # Exactly the requests that fitted, each one whole.
     bulks = live.proxy.bulk_requests()
-    assert [len(bulk_ids(bulk)) for bulk in bulks] == [chunk_size, records, chunk_size]
-    assert context.calls == 2 + allowed + 1  # asked before the two templates, every chunk, and once more to stop
+    assert [len(bulk_ids(bulk)) for bulk in bulks] == [size for size, _ in requests[:allowed]]
+    assert context.calls == 3 + allowed + 1  # asked before the three templates, every request, and once more to stop
     # The hours before resume_from are all indexed (plus, with split hours, part of the next).
     expected = expected_documents(DAY_START, 24)
     held = live.documents()
@@ -103,7 +112,7 @@ def test_a_scheduled_hour_with_time_completes_and_consults_the_context(live):
     context = budget(live, 5)
     summary = data_generator.lambda_handler(scheduled(), context)
     assert summary["status"] == "ok" and "resume_from" not in summary
-    assert context.calls == 3  # before the two templates and before the chunk
+    assert context.calls == 4  # before the three templates and before the chunk
     assert_exactly(live, expected_documents(datetime(2026, 11, 1, 5, tzinfo=timezone.utc), 1))
 
 

@@ -13,9 +13,9 @@ Each takes --patience SECONDS, as the generator does. stdout carries only the co
 
 Configuration (SCENARIO, seed, merchants, index names) comes from the generator's variables and
 flags, so the answer key is recomputed here for any range, never read back; only what the bench
-recorded of the AI's remediations and findings is read from the answer-key index. Observations come
-from the data index (ELASTICSEARCH_HOST) or from the generator's NDJSON (--input). Not on the
-Lambda handler's import path.
+recorded of the AI's remediations and findings is read from the answer-key index. Observations and
+the change events beside them come from their indices (ELASTICSEARCH_HOST) or from the generator's
+NDJSON (--input). Not on the Lambda handler's import path.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from grader import baseline, findings, reference, scoring
 
 HISTORY = baseline.HISTORY_DAYS * 24 * HOUR
 REFERENCE_HISTORY = (reference.HISTORY_HOURS + reference.LEAD_HOURS) * HOUR
-EVENTS_SUFFIX = "-events"
 # Every action some incident kind accepts, in the catalog's order.
 ACTIONS = tuple(dict.fromkeys(action for kind in catalog.CATALOG.values() for action in kind.remediation))
 
@@ -171,9 +170,21 @@ def _ndjson_pairs(stream):
             yield number, index, doc
 
 
-def _ndjson_observations(path: str, index: str, start: datetime, end: datetime, err=None) -> list:
+def _event(doc) -> dict:
+    """A change event from an untrusted file, as the grader reads it; a ValueError naming what is not."""
+    if not isinstance(doc, dict):
+        raise ValueError(f"the event is not a JSON object, got {type(doc).__name__}")
+    for name in ("event_id", "timestamp", "type"):
+        if not isinstance(doc.get(name), str) or not doc[name]:
+            raise ValueError(f"{name} must be a non-empty string")
+    return doc
+
+
+def _ndjson_observations(path: str, index: str, start: datetime, end: datetime, err=None,
+                         check=baseline.checked) -> list:
     """Documents of index in the generator's bulk NDJSON (other indices' pairs skipped), each checked
-    as untrusted input: a malformed line is listed on err with its number; none usable is a ConfigError."""
+    by check as untrusted input: a malformed line is listed on err with its number; none usable is a
+    ConfigError."""
     first, stop = generator.stamp(generator.hour_index(start)), generator.stamp(generator.hour_index(end))
     out, problems, usable = [], 0, 0
     try:
@@ -184,7 +195,7 @@ def _ndjson_observations(path: str, index: str, start: datetime, end: datetime, 
                 try:
                     if target is None:
                         raise doc
-                    doc = baseline.checked(doc)
+                    doc = check(doc)
                 except ValueError as exc:
                     problems += 1
                     print(f"--input line {number}: {exc}", file=sys.stderr if err is None else err)
@@ -205,38 +216,23 @@ def _observations(args, cfg: config.Config, start: datetime, end: datetime, err=
     return es.read_observations(_client(cfg), cfg.index, start, end, baseline.OBSERVED_FIELDS, _retrier(args))
 
 
-def _reference_input(path: str, cfg: config.Config, start: datetime, end: datetime, err) -> tuple:
-    """(documents, events) of [start, end) in the generator's bulk NDJSON, each checked as untrusted
-    input by the reference (reference.checked): a malformed one is listed on err and skipped."""
-    first, stop = generator.stamp(generator.hour_index(start)), generator.stamp(generator.hour_index(end))
-    wanted = {cfg.index: [], cfg.index + EVENTS_SUFFIX: []}
-    try:
-        with open(path, "rb") as stream:
-            for number, target, doc in _ndjson_pairs(stream):
-                if target is not None and target not in wanted:
-                    continue
-                try:
-                    if target is None:
-                        raise doc
-                    doc = reference.checked(doc, event=target != cfg.index)
-                except ValueError as exc:
-                    print(f"--input line {number}: {exc}", file=err)
-                    continue
-                if first <= doc["timestamp"] < stop:
-                    wanted[target].append(doc)
-    except OSError as exc:  # its str() would quote the path
-        raise ConfigError(f"cannot read --input {config.shown(path)}: {exc.strerror or type(exc).__name__}") from None
-    return wanted[cfg.index], wanted[cfg.index + EVENTS_SUFFIX]
+def _events(args, cfg: config.Config, start: datetime, end: datetime, err=None) -> list:
+    """The change events of [start, end), by time then id: what an AI reads beside the documents."""
+    if args.input:
+        found = _ndjson_observations(args.input, cfg.events_index, start, end, err, check=_event)
+        return sorted(found, key=lambda event: (event["timestamp"], event["event_id"]))
+    return es.read_events(_client(cfg), cfg.events_index, start, end, _retrier(args))
 
 
 def _documents_and_events(args, cfg: config.Config, start: datetime, end: datetime, err) -> tuple:
-    """What the reference reads: its observed fields of the documents, and the events, of [start, end)."""
-    events_index = cfg.index + EVENTS_SUFFIX
+    """What the reference reads: its fields of the documents (checked as untrusted input), and the
+    change events, of [start, end)."""
     if args.input:
-        return _reference_input(args.input, cfg, start, end, err)
-    client = _client(cfg)
-    return (es.read_observations(client, cfg.index, start, end, reference.OBSERVED_FIELDS, _retrier(args)),
-            es.read_observations(client, events_index, start, end, reference.EVENT_FIELDS, _retrier(args)))
+        documents = _ndjson_observations(args.input, cfg.index, start, end, err, check=reference.checked)
+    else:
+        documents = es.read_observations(_client(cfg), cfg.index, start, end, reference.OBSERVED_FIELDS,
+                                         _retrier(args))
+    return documents, _events(args, cfg, start, end, err)
 
 
 def _findings(args, cfg: config.Config) -> findings.Findings:
@@ -436,7 +432,8 @@ def _report(args, cfg, hour_range, out, err) -> None:
     observations = _observations(args, cfg, hour_range.start, hour_range.end, err)
     if not observations:
         _warn_empty(args, cfg, hour_range, err)
-    text = report.render(meta, hour_range.start, hour_range.end, observations, records, assessment)
+    text = report.render(meta, hour_range.start, hour_range.end, observations, records, assessment,
+                         _events(args, cfg, hour_range.start, hour_range.end, err))
     path = args.output or os.path.join("out", f"{cfg.index}-report.html")
     # The default path is ours; a given one is shown as config shows every value.
     _write(path, f"--output {config.shown(path)}" if args.output else path, text)

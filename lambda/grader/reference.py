@@ -47,7 +47,6 @@ CHANNELS = ("web", "app")
 # Everything the solver reads of a document.
 OBSERVED_FIELDS = ("merchant_id", "timestamp", "payment_provider", "sessions", "transaction_count",
                    "failed_transactions", "location", "errors_by_code", "latency_p95_ms", "channels")
-EVENT_FIELDS = ("timestamp", "merchant_id", "payment_provider", "type", "component", "details")
 
 # The published root causes and accepted actions of the kinds it can name (docs/scenarios.md).
 CAUSES = {
@@ -78,13 +77,9 @@ def _count(value, name: str) -> int:
     return value
 
 
-def checked(doc, event: bool = False) -> dict:
-    """What the solver reads of a document (or an event) from an untrusted file, its fields checked:
-    a ValueError naming the first that is not as the generator writes it."""
-    if event:
-        if not isinstance(doc, dict) or not isinstance(doc.get("timestamp"), str) or _hour(doc["timestamp"]) is None:
-            raise ValueError("an event must be an object with an ISO timestamp")
-        return {name: doc[name] for name in EVENT_FIELDS if name in doc}
+def checked(doc) -> dict:
+    """What the solver reads of a document from an untrusted file, its fields checked: a ValueError
+    naming the first that is not as the generator writes it."""
     doc = {**doc, **baseline.checked(doc)} if isinstance(doc, dict) else baseline.checked(doc)
     for name in ("transaction_count", "failed_transactions"):
         _count(doc.get(name), name)

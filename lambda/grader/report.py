@@ -563,10 +563,30 @@ def _summary(merchants: list, problems: dict, markers: dict, assessment, drawn: 
             '<th>detected</th><th>false positives</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></div>")
 
 
-def render(meta: dict, start: datetime, end: datetime, observations, records: list, assessment=None) -> str:
+# A month of a large roster has thousands of events: the table keeps the file small.
+MAX_EVENT_ROWS = 500
+
+
+def _changes(events: list, records: list) -> str:
+    """The change events, each with the incident it caused according to the answer key (or none)."""
+    caused = {r["causal_event_id"]: r["incident_id"] for r in records if r.get("causal_event_id")}
+    more = len(events) - MAX_EVENT_ROWS
+    events = events[:MAX_EVENT_ROWS]
+    rows = [f"<tr><td>{_e(event.get('timestamp', ''))}</td>"
+            f"<td>{_e(event.get('payment_provider') or event.get('merchant_id') or '-')}</td>"
+            f"<td>{_e(event.get('type'))}</td><td>{_e(event.get('component'))}</td><td>{_e(event.get('summary'))}</td>"
+            f"<td>{_e(caused.get(event.get('event_id'), '-'))}</td></tr>" for event in events]
+    return ('<table class="events"><thead><tr><th>time</th><th>scope</th><th>type</th><th>component</th>'
+            '<th>summary</th><th>caused (answer key)</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
+            + (f"<p>and {more} more events, not shown</p>" if more > 0 else ""))
+
+
+def render(meta: dict, start: datetime, end: datetime, observations, records: list, assessment=None,
+           events: list = ()) -> str:
     """The report's HTML. meta: header fields in order (scenario, seed, indices...).
 
-    records: the answer key for the range; assessment: scoring.assess() of the findings, or None.
+    records: the answer key for the range; assessment: scoring.assess() of the findings, or None;
+    events: the change events of the range.
     """
     axis = _Axis(hour_index(start), hour_index(end))
     docs = defaultdict(dict)
@@ -621,5 +641,6 @@ def render(meta: dict, start: datetime, end: datetime, observations, records: li
         f'<h2>Score</h2><section id="score">{score}</section>{summary}'
         f'<h2>Merchants over time</h2><section id="charts">{legend}{"".join(panels)}</section>'
         f'{"" if large else _roster(merchants, docs, mine)}'
+        f'<h2>Change events</h2><section id="events">{_changes(list(events), records)}</section>'
         "</body></html>\n"
     )

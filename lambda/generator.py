@@ -7,10 +7,16 @@ never changes the others. HourlyLines is the one implementation of the hourly
 arithmetic; tests/oracle.py is its slow, readable specification.
 
 Hour-to-hour variation uses integer hashing and plain float arithmetic (no
-libm calls), so documents are also identical across CPUs (x86_64 here,
-arm64 on Lambda), assuming the one libm call, the roster's `8 ** u` (pow),
-gives the same double on both (glibc's pow is within 0.52 ULP, not always
-correctly rounded; not checked on arm64).
+libm calls but sqrt, which IEEE 754 rounds correctly everywhere), so documents
+are also identical across CPUs (x86_64 here, arm64 on Lambda), assuming the one
+libm call, the roster's `8 ** u` (pow), gives the same double on both (glibc's
+pow is within 0.52 ULP, not always correctly rounded; not checked on arm64).
+
+The evidence fields (errors_by_code, latency_p95_ms, channels) each draw from a
+hash of their own per (merchant, hour), so no draw of the older fields moved. The
+noise model is a parameter: "uniform" (steady, incidents: the original +-10 %) or
+"volume" (counts drawn from their rate and the hour's volume, daily shapes per
+merchant, an hour-of-day conversion curve, weekends and national holidays).
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from math import sqrt
 
 LOW_CONVERSION = "low_conversion"
 HIGH_ERROR_RATE = "high_error_rate"
@@ -119,6 +126,61 @@ DAILY_CURVE = (
     1.00, 0.95, 0.85, 0.80, 0.80, 0.85, 0.90, 0.95, 0.90, 0.75, 0.55, 0.40,
 )
 
+# --- the evidence an operator looks at beside the rates -----------------------------------
+
+# Failed transactions by code; every merchant's normal mix is drawn from these weight
+# ranges, so issuer declines dominate (60-85 % of failures).
+ERROR_CODES = ("declined", "timeout", "provider_unavailable", "fraud_blocked", "authentication_failed",
+               "invalid_request")
+CODE_WEIGHTS = ((6.0, 10.0), (0.2, 0.6), (0.1, 0.4), (0.5, 1.5), (0.5, 1.5), (0.2, 0.6))
+CHANNELS = ("web", "app")
+APP_SHARE = (0.25, 0.70)  # the merchant's share of sessions in the app
+APP_CONVERSION = (0.75, 1.25)  # how the app converts, relative to the web
+# p95 authorisation latency: a level per merchant times one per provider, a daily load
+# effect (0.8 + 0.4 x the hour's demand, 0..1) and the hour's noise (sd 5 %).
+LATENCY_MS = (180.0, 420.0)
+PROVIDER_LATENCY = (0.8, 1.4)
+LATENCY_NOISE = 0.05
+LATENCY_CAP_MS = 30_000
+
+# --- the noise models ----------------------------------------------------------------------
+
+NOISE_MODELS = ("uniform", "volume")
+# volume: each merchant has one of these daily traffic shapes (local hour 0..23, peak 1.0).
+DAILY_SHAPES = {
+    "business": (0.10, 0.07, 0.05, 0.05, 0.05, 0.08, 0.15, 0.30, 0.55, 0.80, 0.95, 1.00,
+                 0.95, 0.95, 1.00, 0.95, 0.85, 0.70, 0.55, 0.45, 0.38, 0.30, 0.22, 0.15),
+    "evening": (0.35, 0.22, 0.14, 0.10, 0.08, 0.08, 0.12, 0.20, 0.28, 0.35, 0.40, 0.45,
+                0.50, 0.50, 0.50, 0.52, 0.58, 0.68, 0.82, 0.95, 1.00, 0.98, 0.85, 0.60),
+    "flat": (0.55, 0.50, 0.48, 0.46, 0.46, 0.48, 0.55, 0.65, 0.75, 0.82, 0.88, 0.92,
+             0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 1.00, 1.00, 0.98, 0.90, 0.78, 0.65),
+}
+WEEKEND_FACTOR = {"business": 0.65, "evening": 1.10, "flat": 1.0}  # Saturday and Sunday
+# Where conversion sits in the merchant's window by local hour (0..1, weight 0.3 beside
+# the drift's 0.7): browsing at night, buying in the evening.
+CONVERSION_CURVE = (0.30, 0.22, 0.15, 0.10, 0.08, 0.10, 0.15, 0.25, 0.35, 0.42, 0.48, 0.52,
+                    0.55, 0.55, 0.55, 0.58, 0.62, 0.68, 0.75, 0.82, 0.85, 0.80, 0.65, 0.45)
+OVERDISPERSION = 0.04  # sd of the sessions' multiplicative noise beyond Poisson
+HOLIDAY_FACTOR = 0.55  # traffic on a national holiday (local date)
+_COMMON_HOLIDAYS = ((1, 1),)
+HOLIDAYS = {country: _COMMON_HOLIDAYS + days for country, days in {
+    "United States": ((7, 4), (12, 25)), "Canada": ((7, 1), (12, 25), (12, 26)),
+    "Mexico": ((9, 16), (12, 25)), "Colombia": ((7, 20), (12, 25)), "Peru": ((7, 28), (12, 25)),
+    "Chile": ((9, 18), (12, 25)), "Brazil": ((9, 7), (12, 25)), "Argentina": ((5, 25), (12, 25)),
+    "United Kingdom": ((12, 25), (12, 26)), "Ireland": ((3, 17), (12, 25)), "France": ((7, 14), (12, 25)),
+    "Germany": ((10, 3), (12, 25)), "Spain": ((10, 12), (12, 25)), "Netherlands": ((4, 27), (12, 25)),
+    "Sweden": ((6, 6), (12, 25)), "Poland": ((5, 3), (11, 11)), "Switzerland": ((8, 1), (12, 25)),
+    "Turkey": ((4, 23), (10, 29)), "Egypt": ((7, 23), (10, 6)), "Nigeria": ((10, 1), (12, 25)),
+    "Kenya": ((10, 20), (12, 12)), "South Africa": ((4, 27), (12, 16)),
+    "United Arab Emirates": ((12, 2), (12, 3)), "India": ((1, 26), (8, 15), (10, 2)),
+    "Nepal": ((5, 29), (9, 20)), "Thailand": ((4, 13), (12, 5)), "Indonesia": ((8, 17),),
+    "Singapore": ((8, 9),), "Philippines": ((6, 12), (12, 30)), "Hong Kong": ((7, 1), (10, 1)),
+    "China": ((10, 1), (10, 2), (10, 3)), "South Korea": ((3, 1), (8, 15), (10, 3)),
+    "Japan": ((2, 11), (5, 3), (11, 3)), "Australia": ((1, 26), (4, 25), (12, 25)),
+    "New Zealand": ((2, 6), (4, 25), (12, 25)),
+}.items()}
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
 _M64 = (1 << 64) - 1
 _M21 = (1 << 21) - 1
 _INV21 = 1.0 / (1 << 21)
@@ -130,6 +192,24 @@ def _mix64(x: int) -> int:
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
     return x ^ (x >> 31)
+
+
+# Standard normal quantiles at (i + 0.5) / 256, i = 128..255, to 4 decimals (tests check them
+# against statistics.NormalDist): literals, so every CPU reads the same doubles.
+_HALF_GAUSS = (
+    0.0049, 0.0147, 0.0245, 0.0343, 0.0441, 0.0539, 0.0637, 0.0735, 0.0833, 0.0932, 0.103, 0.1128, 0.1227,
+    0.1326, 0.1425, 0.1524, 0.1623, 0.1722, 0.1821, 0.1921, 0.2021, 0.2121, 0.2221, 0.2322, 0.2422, 0.2523,
+    0.2625, 0.2726, 0.2828, 0.293, 0.3032, 0.3135, 0.3238, 0.3341, 0.3445, 0.3549, 0.3654, 0.3758, 0.3864,
+    0.3969, 0.4076, 0.4182, 0.4289, 0.4397, 0.4505, 0.4614, 0.4723, 0.4833, 0.4943, 0.5054, 0.5166, 0.5278,
+    0.5391, 0.5504, 0.5618, 0.5734, 0.5849, 0.5966, 0.6083, 0.6202, 0.6321, 0.6441, 0.6562, 0.6684, 0.6806,
+    0.693, 0.7055, 0.7182, 0.7309, 0.7437, 0.7567, 0.7698, 0.7831, 0.7964, 0.81, 0.8236, 0.8374, 0.8514,
+    0.8656, 0.8799, 0.8944, 0.9091, 0.924, 0.9391, 0.9545, 0.97, 0.9858, 1.0019, 1.0182, 1.0348, 1.0516,
+    1.0688, 1.0863, 1.1041, 1.1223, 1.1409, 1.1599, 1.1793, 1.1992, 1.2195, 1.2404, 1.2618, 1.2838, 1.3064,
+    1.3298, 1.3539, 1.3788, 1.4045, 1.4313, 1.4591, 1.4881, 1.5184, 1.5502, 1.5836, 1.6189, 1.6563, 1.6962,
+    1.739, 1.7853, 1.8357, 1.8912, 1.9533, 2.024, 2.1066, 2.2066, 2.3352, 2.5205, 2.8856,
+)
+# 8 hashed bits pick one of 256 equally likely values: a standard normal draw, to that grain.
+_GAUSS = tuple(-value for value in reversed(_HALF_GAUSS)) + _HALF_GAUSS
 
 
 def seeded(seed: int, *parts: object) -> random.Random:
@@ -165,6 +245,16 @@ class Merchant:
     knot_hours: int
     noise_key: int
     knot_key: int
+    # The evidence, from a stream of its own (merchant_evidence): the normal share of each of
+    # ERROR_CODES, the app's share of sessions and relative conversion, the p95 latency
+    # level, the daily shape (volume noise), the hash keys of the evidence and of volume noise.
+    code_mix: tuple
+    app_share: float
+    app_conversion: float
+    latency_ms: float
+    shape: str
+    evidence_key: int
+    volume_key: int
 
 
 def _profile_issues(seed: int, k: int) -> list:
@@ -203,6 +293,23 @@ def _payment_provider(seed: int, k: int) -> str:
     return slots[slot]
 
 
+def provider_latency(seed: int, provider: str) -> float:
+    """The payment provider's factor on the latency of every merchant on it."""
+    return seeded(seed, "provider-latency", provider).uniform(*PROVIDER_LATENCY)
+
+
+def merchant_evidence(seed: int, k: int, provider: str) -> tuple:
+    """Merchant k's evidence constants (Merchant.code_mix .. volume_key), from their own stream."""
+    rng = seeded(seed, "evidence", k)
+    weights = [rng.uniform(*bounds) for bounds in CODE_WEIGHTS]
+    total = sum(weights)
+    code_mix = tuple(weight / total for weight in weights)
+    app_share, app_conversion = rng.uniform(*APP_SHARE), rng.uniform(*APP_CONVERSION)
+    latency = rng.uniform(*LATENCY_MS) * provider_latency(seed, provider)
+    shape = rng.choice(sorted(DAILY_SHAPES))
+    return code_mix, app_share, app_conversion, latency, shape, rng.getrandbits(64), rng.getrandbits(64)
+
+
 def window(rng: random.Random, lo: float, hi: float) -> tuple:
     """(centre, amplitude) of a window inside [lo, hi]: values vary within it, never past the ends."""
     amplitude = 0.2 * (hi - lo)
@@ -230,11 +337,13 @@ def merchant(seed: int, k: int) -> Merchant:
     if not located:
         issues.append(MISSING_LOCATION)
 
+    provider = _payment_provider(seed, k)
     return Merchant(
-        k, f"merchant_{k:03d}", name, category, _payment_provider(seed, k), city, country, lat, lon, tz, offset,
+        k, f"merchant_{k:03d}", name, category, provider, city, country, lat, lon, tz, offset,
         located, tuple(issues), conversion_range, error_range,
         conversion_centre, conversion_amplitude, error_centre, error_amplitude,
         peak_sessions, weekday_demand, knot_hours, noise_key, knot_key,
+        *merchant_evidence(seed, k, provider),
     )
 
 
@@ -307,14 +416,103 @@ def _rate_repr(part: int, whole: int) -> str:
 _DECIMALS: list = []
 
 
-def _decimals(merchants: list, max_session_factor: float) -> list:
-    # volume noise < 1.1; +2 covers float rounding in the product.
-    largest = max([MIN_SESSIONS] + [
-        int(m.peak_sessions * max(DAILY_CURVE) * max(m.weekday_demand) * 1.1 * max_session_factor) + 2
+def _decimals(merchants: list, max_session_factor: float, volume: bool = False) -> list:
+    # uniform: volume noise < 1.1; +2 covers float rounding in the product. volume: the shapes
+    # peak at 1.0, weekends at most x1.1, the draws stay within 6 sd.
+    noise = 1.1 * 1.1 * (1 + 6 * OVERDISPERSION) if volume else 1.1
+    largest = max([MIN_SESSIONS, LATENCY_CAP_MS] + [
+        int(m.peak_sessions * max(DAILY_CURVE) * max(m.weekday_demand) * noise * max_session_factor) + 2
         for m in merchants])
+    if volume:
+        largest += int(6 * sqrt(largest)) + 1
     if len(_DECIMALS) <= largest:
         _DECIMALS.extend(map(str, range(len(_DECIMALS), largest + 1)))
     return _DECIMALS
+
+
+def _count(whole: int, target: float, lo: int, hi: int, g: float | None = None) -> int:
+    """whole x target %: rounded, or with g a binomial draw (its normal approximation at
+    deviate g); then moved just enough that the rounded rate lies in [lo, hi]."""
+    if g is None:
+        count = round(whole * target / 100)
+    else:
+        p = target / 100
+        count = int(whole * p + sqrt(whole * p * (1.0 - p)) * g + 0.5)
+    bound = -(-lo * whole // 100)
+    if count < bound:
+        count = bound
+    bound = hi * whole // 100
+    if count > bound:
+        count = bound
+    return count
+
+
+def _channel_counts(sessions: int, transactions: int, app_share: float, app_sd: float, app_conversion: float,
+                    y: int) -> tuple:
+    """(app sessions, web sessions, app transactions, web transactions): the app's share of sessions
+    and of transactions (at its relative conversion) drawn binomial-like (8 bits of y each),
+    kept so that neither channel converts more than its sessions."""
+    app = int(sessions * app_share + app_sd * sqrt(sessions) * _GAUSS[y & 255] + 0.5)
+    if app < 0:
+        app = 0
+    elif app > sessions:
+        app = sessions
+    web = sessions - app
+    weight = app * app_conversion
+    t = weight / (weight + web)
+    bought = int(transactions * t + sqrt(transactions * t * (1.0 - t)) * _GAUSS[(y >> 8) & 255] + 0.5)
+    if bought < transactions - web:
+        bought = transactions - web
+    if bought < 0:
+        bought = 0
+    if bought > app:
+        bought = app
+    if bought > transactions:
+        bought = transactions
+    return app, web, bought, transactions - bought
+
+
+def _keep_other_channel(hit: str, sessions: int, transactions: int, split: tuple, usual: tuple) -> tuple:
+    """The split when an incident hits one channel: the other keeps its usual (sessions,
+    transactions) as far as the totals allow; the hit channel takes the rest."""
+    side = 0 if hit == "web" else 1  # the other channel's place in a split: app first
+    other_s = min(usual[side], sessions)
+    other_t = max(min(usual[2 + side], transactions, other_s), transactions - (sessions - other_s))
+    if side == 0:
+        return other_s, sessions - other_s, other_t, transactions - other_t
+    return sessions - other_s, other_s, transactions - other_t, other_t
+
+
+_CODE_INDEX = {code: i for i, code in enumerate(ERROR_CODES)}
+
+
+def _evidence_effects(active, failed: int, transactions: int, error_target: float, error_range: tuple,
+                      latency: float, g_failed):
+    """What incidents do to a merchant's evidence: (failures at its normal error rate, the others
+    by code {index: count}, the latency level, the channel hit alone or None).
+
+    The extra failures go to the codes of the incidents that raise errors; latency moves
+    toward each incident's level (a factor on the usual, or a level in ms) by its share.
+    """
+    codes: list = []
+    hit = None
+    usual_latency = latency
+    for incident, f in active:
+        codes += [code for code in incident.kind.error_codes if code not in codes]
+        if incident.latency_factor is not None:
+            latency += (usual_latency * incident.latency_factor - latency) * f
+        if incident.latency_ms is not None:
+            latency += (incident.latency_ms - latency) * f
+        if incident.channel is not None:
+            hit = incident.channel
+    extra = {}
+    if codes:
+        normal = _count(transactions, error_target, *error_range, g_failed)
+        if normal < failed:
+            each, rest = divmod(failed - normal, len(codes))
+            extra = {_CODE_INDEX[code]: each + (i < rest) for i, code in enumerate(codes)}
+            failed = normal
+    return failed, extra, latency, hit
 
 
 def _shown(label: str, conversion: float, error: float, located: bool, sessions: int, usual: int) -> bool:
@@ -377,12 +575,17 @@ class HourlyLines:
     incident: at(h) -> {roster position: [(incident, f)]}; only their documents
     take the slower path through _effects. inline: documents also carry the
     truth (issues, is_problematic, incident_ids), as GROUND_TRUTH=inline asks.
+    noise: one of NOISE_MODELS; None takes the schedule's (schedule.noise).
     """
 
-    def __init__(self, merchants: list, index: str, schedule, inline: bool = False):
+    def __init__(self, merchants: list, index: str, schedule, inline: bool = False, noise: str | None = None):
         action_prefix = '{"index":{"_index":' + json.dumps(index) + ',"_id":"'
         self._schedule = schedule
         self._inline = inline
+        noise = schedule.noise if noise is None else noise
+        if noise not in NOISE_MODELS:
+            raise ValueError(f"noise must be one of {', '.join(NOISE_MODELS)}, got {noise!r}")
+        self._volume = noise == "volume"
         # The distinct UTC offsets: local hour and weekday are worked out once per offset and hour.
         self._offsets = sorted({m.utc_offset_minutes for m in merchants})
         slot = {offset: i for i, offset in enumerate(self._offsets)}
@@ -390,6 +593,8 @@ class HourlyLines:
         # (head with location, head without, location, chronic labels, chronic incident ids, has location).
         self._dress = []
         self._state = []
+        # volume: (daily shape, weekend factor, holidays) per merchant.
+        self._days = []
         for position, m in enumerate(merchants):
             head = {"merchant_id": m.merchant_id, "merchant_name": m.name, "category": m.category,
                     "payment_provider": m.payment_provider}
@@ -398,7 +603,11 @@ class HourlyLines:
             location = {"lat": m.lat, "lon": m.lon}
             dress = (located, unlocated, location, list(m.issues), schedule.chronic_ids(position), m.has_location)
             self._dress.append(dress)
+            self._days.append((DAILY_SHAPES[m.shape], WEEKEND_FACTOR[m.shape], frozenset(HOLIDAYS[m.country])))
             json_prefix, json_suffix = self._text(dress, m.has_location, dress[3], dress[4])
+            safe = (_ALWAYS_CLAMP, 0.0, _ALWAYS_CLAMP, 0.0) if self._volume else (
+                m.conversion_range[0] + 0.26, m.conversion_range[1] - 0.26,
+                m.error_range[0] + 5.01, m.error_range[1] - 5.01)
             # One list per merchant: what never changes, then its current drift segment:
             # [..., first hour of the segment, c0, c1 - c0, e0, e1 - e0, k1] (a sentinel start at first).
             self._state.append([
@@ -408,11 +617,15 @@ class HourlyLines:
                 *m.conversion_range, m.conversion_centre, m.conversion_amplitude,
                 *m.error_range, m.error_centre, m.error_amplitude,
                 # Targets between these need no clamping (see lines()).
-                m.conversion_range[0] + 0.26, m.conversion_range[1] - 0.26,
-                m.error_range[0] + 5.01, m.error_range[1] - 5.01,
+                *safe,
+                # The evidence: per code but declined (share, sd), the app's share and its sd, its
+                # relative conversion, the latency level, and the hash keys.
+                tuple((share, sqrt(share * (1.0 - share))) for share in m.code_mix[1:]),
+                m.app_share, sqrt(m.app_share * (1.0 - m.app_share)), m.app_conversion, m.latency_ms,
+                m.evidence_key, m.volume_key,
                 _NO_SEGMENT, 0.0, 0.0, 0.0, 0.0, 0,
             ])
-        self._decimals = _decimals(merchants, schedule.max_session_factor)
+        self._decimals = _decimals(merchants, schedule.max_session_factor, self._volume)
 
     def _text(self, dress, located: bool, issues: list, incident_ids: list) -> tuple:
         """(JSON before the timestamp, JSON after the rates) of one document."""
@@ -437,28 +650,29 @@ class HourlyLines:
         h = hour_index(hour)
         timestamp = stamp(h)
         id_suffix = f"-{hour_id(h)}" + '"}}'
+        volume = self._volume
         days = []
         for utc_offset in self._offsets:
-            days.append((DAILY_CURVE[local_hour(h, utc_offset)], ((h * 60 + utc_offset) // 1440 + 3) % 7))
+            local = local_hour(h, utc_offset)
+            local_day = (h * 60 + utc_offset) // 1440
+            if volume:
+                day = date.fromordinal(_EPOCH_ORDINAL + local_day)
+                days.append((local, (local_day + 3) % 7, (day.month, day.day)))
+            else:
+                days.append((DAILY_CURVE[local], (local_day + 3) % 7, 0.8 + 0.4 * DAILY_CURVE[local]))
         affected = self._schedule.at(h)
         rate_repr = _rate_repr
         decimals = self._decimals
+        gauss = _GAUSS
+        channel_counts = _channel_counts
         out = []
         append = out.append
         M64, M21, INV21 = _M64, _M21, _INV21
         for position, state in enumerate(self._state):
             (action, json_prefix, json_suffix, offset_slot, peak, weekday_demand, noise_key, knot_key, knot_hours, smooth,
              c_lo, c_hi, c_centre, c_amp, e_lo, e_hi, e_centre, e_amp, c_safe_lo, c_safe_hi, e_safe_lo, e_safe_hi,
+             code_draws, app_share, app_sd, app_conversion, latency_ms, evidence_key, volume_key,
              segment_start, c0, dc, e0, de, k1) = state
-            daily, weekday = days[offset_slot]
-
-            x = ((noise_key ^ h) + 0x9E3779B97F4A7C15) & M64
-            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
-            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
-            z = x ^ (x >> 31)
-            volume_noise = 0.9 + 0.2 * (z & M21) * INV21
-            conversion_jitter = ((z >> 21) & M21) * INV21
-            error_jitter = (z >> 42) * INV21 * 0.5  # 22 bits left
 
             # Slow drift: smoothstep between hashed knots every knot_hours hours.
             offset = h - segment_start
@@ -475,12 +689,42 @@ class HourlyLines:
                 offset = h - segment_start
                 state[-6:] = (segment_start, c0, dc, e0, de, k1)
             t = smooth[offset]
-            conversion_pos = 0.85 * (c0 + dc * t) + 0.15 * conversion_jitter
-            error_pos = 0.85 * (e0 + de * t) + 0.15 * error_jitter
+
+            if volume:
+                # Counts drawn from their rate and the hour's volume: sessions Poisson-like around the
+                # merchant's shape, weekday and holiday (plus a little overdispersion), transactions and
+                # failures binomial-like; the rates' windows follow the drift and the conversion curve.
+                local, weekday, month_day = days[offset_slot]
+                shape, weekend, holidays = self._days[position]
+                x = ((volume_key ^ h) + 0x9E3779B97F4A7C15) & M64
+                x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+                x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+                w = x ^ (x >> 31)
+                demand = shape[local] * weekday_demand[weekday] * (weekend if weekday >= 5 else 1.0)
+                if month_day in holidays:
+                    demand *= HOLIDAY_FACTOR
+                latency_load = 0.8 + 0.4 * shape[local]
+                expected = peak * demand * (1.0 + OVERDISPERSION * gauss[w & 255])
+                raw = expected + sqrt(expected) * gauss[(w >> 8) & 255]
+                g_transactions, g_failed = gauss[(w >> 16) & 255], gauss[(w >> 24) & 255]
+                conversion_pos = 0.7 * (c0 + dc * t) + 0.3 * CONVERSION_CURVE[local]
+                error_pos = e0 + de * t
+            else:
+                daily, weekday, latency_load = days[offset_slot]
+                x = ((noise_key ^ h) + 0x9E3779B97F4A7C15) & M64
+                x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+                x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+                z = x ^ (x >> 31)
+                volume_noise = 0.9 + 0.2 * (z & M21) * INV21
+                conversion_jitter = ((z >> 21) & M21) * INV21
+                error_jitter = (z >> 42) * INV21 * 0.5  # 22 bits left
+                conversion_pos = 0.85 * (c0 + dc * t) + 0.15 * conversion_jitter
+                error_pos = 0.85 * (e0 + de * t) + 0.15 * error_jitter
+                raw = peak * daily * weekday_demand[weekday] * volume_noise
+                g_transactions = g_failed = None
 
             # Floor on sessions: at least 10 transactions, so the error rate is always
             # defined and can reach every range.
-            raw = peak * daily * weekday_demand[weekday] * volume_noise
             sessions = int(raw)
             if sessions < MIN_SESSIONS:
                 sessions = MIN_SESSIONS
@@ -489,42 +733,121 @@ class HourlyLines:
             active = affected.get(position) if affected else None
             if active is not None:
                 usual = sessions
+                usual_c_target, usual_e_target = c_target, e_target
+                usual_ranges = (c_lo, c_hi), (e_lo, e_hi)
                 sessions, c_target, c_lo, c_hi, e_target, e_lo, e_hi, located = _effects(
                     active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi)
                 c_safe_lo = e_safe_lo = _ALWAYS_CLAMP
 
-            # Counts are clamped so the rounded rates stay in the range. Clamping can
-            # change a count only when its target is within 50 / count points of an end:
-            # 0.25 for transactions (sessions >= 200), 5 for failed (transactions >= 10).
-            # Away from the ends the bounds are skipped; the result is the same.
-            transactions = round(sessions * c_target / 100)
-            if not c_safe_lo < c_target < c_safe_hi:
-                bound = -(-c_lo * sessions // 100)
-                if transactions < bound:
-                    transactions = bound
-                bound = c_hi * sessions // 100
-                if transactions > bound:
-                    transactions = bound
+            if volume:
+                transactions = _count(sessions, c_target, c_lo, c_hi, g_transactions)
+                failed = _count(transactions, e_target, e_lo, e_hi, g_failed)
+            else:
+                # Counts are clamped so the rounded rates stay in the range. Clamping can
+                # change a count only when its target is within 50 / count points of an end:
+                # 0.25 for transactions (sessions >= 200), 5 for failed (transactions >= 10).
+                # Away from the ends the bounds are skipped; the result is the same (_count).
+                transactions = round(sessions * c_target / 100)
+                if not c_safe_lo < c_target < c_safe_hi:
+                    bound = -(-c_lo * sessions // 100)
+                    if transactions < bound:
+                        transactions = bound
+                    bound = c_hi * sessions // 100
+                    if transactions > bound:
+                        transactions = bound
 
-            failed = round(transactions * e_target / 100)
-            if not e_safe_lo < e_target < e_safe_hi:
-                bound = -(-e_lo * transactions // 100)
-                if failed < bound:
-                    failed = bound
-                bound = e_hi * transactions // 100
-                if failed > bound:
-                    failed = bound
+                failed = round(transactions * e_target / 100)
+                if not e_safe_lo < e_target < e_safe_hi:
+                    bound = -(-e_lo * transactions // 100)
+                    if failed < bound:
+                        failed = bound
+                    bound = e_hi * transactions // 100
+                    if failed > bound:
+                        failed = bound
 
             conversion_repr = rate_repr(transactions, sessions)
             error_repr = rate_repr(failed, transactions)
-            if active is not None:
+
+            # The evidence, from a hash of its own per (merchant, hour): bits 0-39 the codes,
+            # 40-55 the channels, 56-63 the latency, so no field's draws move another's.
+            latency = latency_ms * latency_load
+            x = ((evidence_key ^ h) + 0x9E3779B97F4A7C15) & M64
+            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+            y_codes = x ^ (x >> 31)
+            y_channels = y_codes >> 40
+            latency_noise = 1.0 + LATENCY_NOISE * gauss[y_codes >> 56]
+            if active is None:
+                app, web, app_bought, web_bought = channel_counts(
+                    sessions, transactions, app_share, app_sd, app_conversion, y_channels)
+                split = failed
+            else:
+                split, extra, latency, hit = _evidence_effects(
+                    active, failed, transactions, usual_e_target, usual_ranges[1], latency, g_failed)
+                channels = channel_counts(sessions, transactions, app_share, app_sd, app_conversion, y_channels)
+                if hit is not None:
+                    usual_channels = channel_counts(
+                        usual, _count(usual, usual_c_target, *usual_ranges[0], g_transactions),
+                        app_share, app_sd, app_conversion, y_channels)
+                    channels = _keep_other_channel(hit, sessions, transactions, channels, usual_channels)
+                app, web, app_bought, web_bought = channels
                 json_prefix, json_suffix = self._dressed(
                     position, active, located, sessions, usual, conversion_repr, error_repr)
+
+            # split (the failures at the merchant's normal error rate) by code: each code but
+            # declined a binomial-like draw of its normal share (8 bits each), declined the rest.
+            (p1, s1), (p2, s2), (p3, s3), (p4, s4), (p5, s5) = code_draws
+            root = sqrt(split)
+            left = split
+            timeouts = int(split * p1 + s1 * root * gauss[y_codes & 255] + 0.5)
+            if timeouts < 0:
+                timeouts = 0
+            elif timeouts > left:
+                timeouts = left
+            left -= timeouts
+            unavailable = int(split * p2 + s2 * root * gauss[(y_codes >> 8) & 255] + 0.5)
+            if unavailable < 0:
+                unavailable = 0
+            elif unavailable > left:
+                unavailable = left
+            left -= unavailable
+            fraud = int(split * p3 + s3 * root * gauss[(y_codes >> 16) & 255] + 0.5)
+            if fraud < 0:
+                fraud = 0
+            elif fraud > left:
+                fraud = left
+            left -= fraud
+            authentication = int(split * p4 + s4 * root * gauss[(y_codes >> 24) & 255] + 0.5)
+            if authentication < 0:
+                authentication = 0
+            elif authentication > left:
+                authentication = left
+            left -= authentication
+            invalid = int(split * p5 + s5 * root * gauss[(y_codes >> 32) & 255] + 0.5)
+            if invalid < 0:
+                invalid = 0
+            elif invalid > left:
+                invalid = left
+            declined = left - invalid
+            if active is not None and extra:
+                codes = [declined, timeouts, unavailable, fraud, authentication, invalid]
+                for i, n in extra.items():
+                    codes[i] += n
+                declined, timeouts, unavailable, fraud, authentication, invalid = codes
+            latency = int(latency * latency_noise + 0.5)
+            if latency > LATENCY_CAP_MS:
+                latency = LATENCY_CAP_MS
             append((
                 action + id_suffix,
                 f'{json_prefix}{timestamp}","sessions":{decimals[sessions]},'
                 f'"transaction_count":{decimals[transactions]},'
                 f'"successful_transactions":{decimals[transactions - failed]},"failed_transactions":{decimals[failed]},'
-                f'"conversion_rate":{conversion_repr},"error_rate":{error_repr}{json_suffix}',
+                f'"conversion_rate":{conversion_repr},"error_rate":{error_repr},'
+                f'"errors_by_code":{{"declined":{decimals[declined]},"timeout":{decimals[timeouts]},'
+                f'"provider_unavailable":{decimals[unavailable]},"fraud_blocked":{decimals[fraud]},'
+                f'"authentication_failed":{decimals[authentication]},"invalid_request":{decimals[invalid]}}},'
+                f'"latency_p95_ms":{decimals[latency]},'
+                f'"channels":{{"web":{{"sessions":{decimals[web]},"transactions":{decimals[web_bought]}}},'
+                f'"app":{{"sessions":{decimals[app]},"transactions":{decimals[app_bought]}}}}}{json_suffix}',
             ))
         return out

@@ -64,6 +64,11 @@ class Incident:
     sessions: float | None = None
     # With REMEDIATION=on, waits for an accepted remediation (or the cap) instead of ending as planned.
     requires_action: bool = False
+    # The evidence at the plateau (drawn from the incident's own stream, evidence()): a factor on
+    # the usual p95 latency or a level in ms, and the channel a "one"-channel kind hits.
+    latency_factor: float | None = None
+    latency_ms: float | None = None
+    channel: str | None = None
 
     # What generator._effects reads.
     labels = property(lambda self: self.kind.labels)
@@ -104,6 +109,16 @@ class Incident:
         return record
 
 
+def evidence(seed: int, kind: Kind, incident_id: str) -> tuple:
+    """(latency factor, latency level in ms, channel hit alone) of an incident, each None unless
+    its kind declares it: from a stream of the incident's own, so no earlier draw moves."""
+    rng = generator.seeded(seed, "incident-evidence", incident_id)
+    factor = rng.uniform(*kind.latency_factor) if kind.latency_factor else None
+    level = rng.uniform(*kind.latency_ms) if kind.latency_ms else None
+    channel = rng.choice(generator.CHANNELS) if kind.channel == "one" else None
+    return factor, level, channel
+
+
 def _order(incident: Incident) -> tuple:
     return incident.onset, incident.incident_id
 
@@ -118,6 +133,7 @@ class Schedule:
         self.seed = seed
         self.scenario = scenario
         self.max_session_factor = MAX_SESSION_FACTOR
+        self.noise = scenario.noise
         self._merchants = merchants
         self._position = {m.k: i for i, m in enumerate(merchants)}
         self._providers: dict = {}
@@ -143,6 +159,7 @@ class Schedule:
     def _incident(self, kind, incident_id, positions, provider, rng, onset, ramp, plateau, recovery,
                   requires_action=None):
         chronic = onset is None
+        latency_factor, latency_ms, channel = (None, None, None) if chronic else evidence(self.seed, kind, incident_id)
         return Incident(
             incident_id, kind, tuple(positions), tuple(self._merchants[i].merchant_id for i in positions), provider,
             onset, None if chronic else onset + ramp, None if chronic else onset + ramp + plateau,
@@ -151,6 +168,7 @@ class Schedule:
             generator.window(rng, *kind.errors) if kind.errors and rng else None,
             rng.uniform(*kind.sessions) if kind.sessions and rng else None,
             bool(kind.remediation) if requires_action is None else requires_action,
+            latency_factor, latency_ms, channel,
         )
 
     def _from_file(self, spec):

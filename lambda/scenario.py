@@ -44,6 +44,7 @@ class Scenario:
     name: str  # as SCENARIO gives it: steady, incidents, hard or the file's name or path
     base: str  # steady, incidents or hard
     incidents: tuple = ()
+    noise: str = "uniform"  # generator.NOISE_MODELS: how HourlyLines draws the hour's counts
 
 
 def load(cfg: Config) -> Scenario:

@@ -20,7 +20,7 @@ import pytest
 import data_generator
 
 GOLDEN = Path(__file__).parent / "golden"
-ADDED_FIELDS = ("payment_provider", "incident_ids")
+ADDED_FIELDS = ("payment_provider", "incident_ids", "errors_by_code", "latency_p95_ms", "channels")
 
 # (file, CLI arguments that made it): three seeds, a century boundary, 243 documents.
 CASES = [

@@ -528,26 +528,52 @@ def _shown(label: str, conversion: float, error: float, located: bool, sessions:
     return 2 * sessions <= usual  # TRAFFIC_DROP
 
 
-def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi):
+def _channel_share(channel, app_share: float, app_conversion: float) -> tuple:
+    """(share of sessions, share of transactions) of channel (None: both, the whole)."""
+    if channel is None:
+        return 1.0, 1.0
+    app_bought = app_share * app_conversion / (app_share * app_conversion + 1.0 - app_share)
+    return (app_share, app_bought) if channel == "app" else (1.0 - app_share, 1.0 - app_bought)
+
+
+def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi,
+             app_share, app_conversion):
     """A merchant's hour inside incidents: each moves the values it affects from where they
     are toward its plateau by its share f (1 on the plateau, between 0 and 1 on the ramps).
 
     Plateau targets vary hour to hour with the merchant's own drift and jitter. On a
     ramp the counts may lie anywhere in both ranges, at the plateau only in its own.
+    Relative effects (the hard tier) scale the merchant's usual values instead, in the
+    channel an incident hits (app_share, app_conversion: the merchant's split) or in both,
+    and free the ranges.
     """
     factor = 1.0
     located = True
+    usual_e = e_target
     for incident, f in active:
+        kind = incident.kind
         if incident.sessions is not None:
-            factor *= 1.0 + (incident.sessions - 1.0) * f
+            share = _channel_share(incident.channel, app_share, app_conversion)[0]
+            step = 1.0 + share * (incident.sessions - 1.0) * f
+            factor *= step
+            if kind.keeps_transactions:  # the extra visitors buy nothing
+                c_target /= step
+                c_lo, c_hi = 0, 100
         if incident.conversion is not None:
             (centre, amplitude), (lo, hi) = incident.conversion, incident.conversion_range
             c_target += (centre + amplitude * (2.0 * conversion_pos - 1.0) - c_target) * f
             c_lo, c_hi = (lo, hi) if f == 1.0 else (min(c_lo, lo), max(c_hi, hi))
+        if incident.conversion_factor is not None:
+            share = _channel_share(incident.channel, app_share, app_conversion)[1]
+            c_target *= 1.0 - share * (1.0 - incident.conversion_factor) * f
+            c_lo, c_hi = 0, 100
         if incident.errors is not None:
             (centre, amplitude), (lo, hi) = incident.errors, incident.error_range
             e_target += (centre + amplitude * (2.0 * error_pos - 1.0) - e_target) * f
             e_lo, e_hi = (lo, hi) if f == 1.0 else (min(e_lo, lo), max(e_hi, hi))
+        if incident.error_boost is not None:
+            e_target = min(e_target + max(usual_e, 4.0) * incident.error_boost * f, 95.0)
+            e_lo, e_hi = 0, 100
         if incident.drops_location and f >= 0.5:
             located = False
     if factor != 1.0:
@@ -601,7 +627,8 @@ class HourlyLines:
             unlocated = _dumps(head)[:-1] + ',"timestamp":"'
             located = _dumps({**head, "city": m.city, "country": m.country})[:-1] + ',"timestamp":"'
             location = {"lat": m.lat, "lon": m.lon}
-            dress = (located, unlocated, location, list(m.issues), schedule.chronic_ids(position), m.has_location)
+            dress = (located, unlocated, location, schedule.chronic_labels(position), schedule.chronic_ids(position),
+                     m.has_location)
             self._dress.append(dress)
             self._days.append((DAILY_SHAPES[m.shape], WEEKEND_FACTOR[m.shape], frozenset(HOLIDAYS[m.country])))
             json_prefix, json_suffix = self._text(dress, m.has_location, dress[3], dress[4])
@@ -736,7 +763,8 @@ class HourlyLines:
                 usual_c_target, usual_e_target = c_target, e_target
                 usual_ranges = (c_lo, c_hi), (e_lo, e_hi)
                 sessions, c_target, c_lo, c_hi, e_target, e_lo, e_hi, located = _effects(
-                    active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi)
+                    active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi,
+                    app_share, app_conversion)
                 c_safe_lo = e_safe_lo = _ALWAYS_CLAMP
 
             if volume:

@@ -27,10 +27,11 @@ from datetime import datetime
 from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, hour_index, stamp
 from grader.scoring import hour_of
 
-WEEKS = 3
-HISTORY_HOURS = WEEKS * 168
+WEEKS = 4
+HISTORY_HOURS = WEEKS * 168 + 30
 POOL = 3
 QUIET = 6
+LEVEL_GAP = 6
 # The episode state at the range's start is worked out from this many hours before it,
 # so a run of one hour finds what a run of a month finds in that hour.
 LEAD_HOURS = 24
@@ -91,15 +92,19 @@ class Merchant:
     def __init__(self, docs: dict):
         self.docs = docs  # hour -> document
         self.counts = {h: _counts(doc) for h, doc in docs.items()}
+        self._pooled: dict = {}
+        self._ratios: dict = {}
 
     def pooled(self, h: int) -> dict | None:
         """Sums of the counts over the POOL hours ending at h, latency their median; None if any is missing."""
-        hours = range(h - POOL + 1, h + 1)
-        if not all(p in self.counts for p in hours):
-            return None
-        out = {key: sum(self.counts[p][key] for p in hours) for key in self.counts[h]}
-        out["latency"] = statistics.median(self.docs[p].get("latency_p95_ms", 0) for p in hours)
-        return out
+        if h not in self._pooled:
+            hours = range(h - POOL + 1, h + 1)
+            out = None
+            if all(p in self.counts for p in hours):
+                out = {key: sum(self.counts[p][key] for p in hours) for key in self.counts[h]}
+                out["latency"] = statistics.median(self.docs[p].get("latency_p95_ms", 0) for p in hours)
+            self._pooled[h] = out
+        return self._pooled[h]
 
     def usual(self, h: int) -> dict | None:
         """The median of each pooled value at the same hour of the week over the previous WEEKS weeks."""
@@ -108,36 +113,64 @@ class Merchant:
             return None
         return {key: statistics.median(p[key] for p in past) for key in past[0]}
 
+    def ratios(self, h: int) -> dict | None:
+        """Conversion and sessions (all, web, app) at h against their usual, pooled."""
+        if h not in self._ratios:
+            now, usual = self.pooled(h), self.usual(h)
+            self._ratios[h] = None if not (now and usual) else {
+                "conversion": _ratio(_ratio(now["transactions"], now["sessions"]) or 0.0,
+                                     _ratio(usual["transactions"], usual["sessions"])),
+                **{key: _ratio(now[key], usual[key]) for key in ("sessions", "web_sessions", "app_sessions")}}
+        return self._ratios[h]
+
+    def level(self, h: int) -> dict:
+        """Where the merchant has been lately against its usual: per ratio, the median over the day
+        before the last LEVEL_GAP hours (1.0 without history). A step stands out of a slow drift,
+        and a history inflated by last weeks' campaign or bots at this hour shows as a low level."""
+        past = [r for p in range(h - 24 - LEVEL_GAP, h - LEVEL_GAP) if (r := self.ratios(p))]
+        return {key: statistics.median(r[key] or 1.0 for r in past) if len(past) >= 12 else 1.0
+                for key in ("conversion", "sessions", "web_sessions", "app_sessions")}
+
     def located_usually(self, h: int) -> bool:
         return sum("location" in self.docs.get(h - 168 * week, {}) for week in range(1, WEEKS + 1)) >= 2
 
 
-def evidence(now: dict, usual: dict) -> dict:
-    """The ratios the rules read: now against usual (None where usual is 0)."""
+def _z(expected: float, observed: float) -> float:
+    """How many Poisson standard deviations observed lies below expected."""
+    return (expected - observed) / (expected + 1.0) ** 0.5
+
+
+def evidence(now: dict, usual: dict, level: dict | None = None) -> dict:
+    """What the rules read, now against usual: per channel (all, web, app) sessions and conversion
+    as ratios with the z of their deficits; per code the failures beyond its usual rate; latency.
+    level: the merchant's recent levels (Merchant.level), taken out of the ratios."""
+    level = level or {}
     e = {}
     for prefix in ("", "web_", "app_"):
         name = prefix or "all_"
         sessions, transactions = prefix + "sessions", prefix + "transactions"
-        e[name + "sessions"] = _ratio(now[sessions], usual[sessions])
-        conversion, usual_conversion = _ratio(now[transactions], now[sessions]), _ratio(usual[transactions],
-                                                                                        usual[sessions])
-        e[name + "conversion"] = None if conversion is None or not usual_conversion else conversion / usual_conversion
+        expected = usual[sessions] * min(level.get(sessions, 1.0), 1.0)  # a low level: inflated history
+        e[name + "sessions"] = _ratio(now[sessions], expected)
+        e[name + "sessions_z"] = _z(expected, now[sessions])
+        usual_conversion = _ratio(usual[transactions], usual[sessions]) or 0.0
+        expected = now[sessions] * usual_conversion * level.get("conversion", 1.0)
+        e[name + "conversion"] = _ratio(now[transactions], expected)
+        e[name + "conversion_z"] = _z(expected, now[transactions])
     e["transactions"] = _ratio(now["transactions"], usual["transactions"])
-    e["errors"] = _ratio(now["failed"], now["transactions"]) or 0.0
     e["usual_errors"] = _ratio(usual["failed"], usual["transactions"]) or 0.0
     # Per code: the failures beyond what the usual rate of that code gives at today's volume.
-    e["excess"] = {code: now[code] - now["transactions"] * (_ratio(usual[code], usual["transactions"]) or 0.0)
-                   for code in CODES}
+    e["excess"] = {}
+    for code in CODES:
+        expected = now["transactions"] * (_ratio(usual[code], usual["transactions"]) or 0.0)
+        e["excess"][code] = (now[code] - expected, -_z(expected, now[code]))
+    e["tx"] = now["transactions"]
     e["latency"] = _ratio(now["latency"], usual["latency"]) or 1.0
     return e
 
 
-def _low(value) -> bool:
-    return value is not None and value <= 0.7
-
-
-def _dropped(value) -> bool:
-    return value is not None and value <= 0.5
+def _fell(e: dict, name: str, ratio: float, z: float = 3.0) -> bool:
+    """name's ratio is at most ratio, and significantly so (z standard deviations)."""
+    return e[name] is not None and e[name] <= ratio and e[name + "_z"] >= z
 
 
 def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
@@ -149,23 +182,27 @@ def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
         return any(lo <= t <= hi and kind == k and component in c for t, k, c in events)
 
     fired = {}
-    usual_errors = e["usual_errors"]
-    if e["errors"] >= max(2 * usual_errors, usual_errors + 0.04):
-        code = max(CODE_CAUSES, key=lambda c: e["excess"][c])
+    # Errors: the code with the largest excess names the cause; declines growing with the rest
+    # are the merchant's slow drift, not an incident.
+    code = max(CODES, key=lambda c: e["excess"][c][0])
+    excess, z = e["excess"][code]
+    if code in CODE_CAUSES and excess >= 0.8 * max(e["usual_errors"], 0.04) * e["tx"] and z >= 4:
         fired[HIGH_ERROR_RATE] = CODE_CAUSES[code]
         if code == "provider_unavailable" and seen("maintenance_notice", provider, h - 96, h):
             fired[HIGH_ERROR_RATE] = BENIGN  # announced maintenance
-    if any(_low(e[f"{c}_conversion"]) for c in ("all", "web", "app")):
+    web, app = _fell(e, "web_conversion", 0.6, 3.5), _fell(e, "app_conversion", 0.6, 3.5)
+    if web or app or _fell(e, "all_conversion", 0.65, 4) or (_fell(e, "all_conversion", 0.8) and e["latency"] >= 1.4):
         if (e["web_sessions"] or 0) >= 1.5 and 0.8 <= (e["transactions"] or 0) <= 1.25:
             fired[LOW_CONVERSION] = BENIGN  # bots: web sessions up, purchases as usual
-        elif not (_low(e["web_conversion"]) and _low(e["app_conversion"])):
+        elif web != app and not _fell(e, "web_conversion" if app else "app_conversion", 0.85, 0.0):
             fired[LOW_CONVERSION] = "checkout_regression"
         elif e["latency"] >= 1.3:
             fired[LOW_CONVERSION] = "three_ds_failure"
         else:
             fired[LOW_CONVERSION] = "pricing_error"
-    web, app = _dropped(e["web_sessions"]), _dropped(e["app_sessions"])
-    if web or app or _dropped(e["all_sessions"]):
+    if _fell(e, "web_sessions", 0.5) or _fell(e, "app_sessions", 0.5) or _fell(e, "all_sessions", 0.45):
+        # Which channel fell names the cause; a small channel's ratio counts even when it is noisy.
+        web, app = (e[name] is not None and e[name] <= 0.5 for name in ("web_sessions", "app_sessions"))
         fired[TRAFFIC_DROP] = "cdn_outage" if web == app else "dns_misconfiguration" if web else "app_crash_release"
     return fired
 
@@ -215,7 +252,7 @@ def solve(documents, events, start: datetime, end: datetime, running: bool = Tru
             provider = doc.get("payment_provider", "")
             mine = sorted(rows.get(merchant_id, []) + rows.get(provider, []))
             now, usual = merchant.pooled(h), merchant.usual(h)
-            fired = diagnose(evidence(now, usual), provider, mine, h) if now and usual else {}
+            fired = diagnose(evidence(now, usual, merchant.level(h)), provider, mine, h) if now and usual else {}
             if "location" not in doc and merchant.located_usually(h):
                 fired[MISSING_LOCATION] = WAIT
             for label, cause in fired.items():

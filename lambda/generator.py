@@ -553,11 +553,14 @@ def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c
     for incident, f in active:
         kind = incident.kind
         if incident.sessions is not None:
-            share = _channel_share(incident.channel, app_share, app_conversion)[0]
-            step = 1.0 + share * (incident.sessions - 1.0) * f
+            sessions_share, bought_share = _channel_share(incident.channel, app_share, app_conversion)
+            step = 1.0 + sessions_share * (incident.sessions - 1.0) * f
             factor *= step
             if kind.keeps_transactions:  # the extra visitors buy nothing
                 c_target /= step
+                c_lo, c_hi = 0, 100
+            elif incident.channel is not None:  # each channel converts as usual: the mix moves
+                c_target *= (1.0 + bought_share * (incident.sessions - 1.0) * f) / step
                 c_lo, c_hi = 0, 100
         if incident.conversion is not None:
             (centre, amplitude), (lo, hi) = incident.conversion, incident.conversion_range

@@ -42,10 +42,11 @@ NIGHT_ONSET_HOURS = (0, 1)
 # each, in a seeded order every week; the week's two provider incidents take its two halves.
 HARD_BLOCK = 20
 HARD_SLOT_KINDS = (
-    "timeout_misconfiguration", "timeout_misconfiguration", "fraud_rules_too_strict", "fraud_rules_too_strict",
-    "expired_credentials", "expired_credentials", "channel_checkout_regression", "channel_checkout_regression",
-    "pricing_error", "pricing_error", "three_ds_failure", "dns_misconfiguration", "app_crash_release", "cdn_outage",
-    "location_feed_outage", "merchant_record_edit", "geocoder_outage", "bot_traffic", "bot_traffic", "campaign",
+    "timeout_misconfiguration", "fraud_rules_too_strict", "expired_credentials",
+    "channel_checkout_regression", "channel_checkout_regression", "pricing_error", "pricing_error",
+    "three_ds_failure", "three_ds_failure", "dns_misconfiguration", "app_crash_release", "cdn_outage",
+    "location_feed_outage", "merchant_record_edit", "geocoder_outage",
+    "bot_traffic", "bot_traffic", "bot_traffic", "campaign", "campaign",
 )
 HALF_WEEK = WEEK_HOURS // 2
 

@@ -31,7 +31,8 @@ WEEKS = 4
 HISTORY_HOURS = WEEKS * 168 + 30
 POOL = 3
 QUIET = 6
-LEVEL_GAP = 6
+LEVEL_HOURS, LEVEL_GAP = 12, 3
+CAMPAIGN_HOURS = 132  # the longest campaign: up to 6 + 120 + 4 hours, and its hour
 # The episode state at the range's start is worked out from this many hours before it,
 # so a run of one hour finds what a run of a month finds in that hour.
 LEAD_HOURS = 24
@@ -89,26 +90,28 @@ def _ratio(part: float, whole: float) -> float | None:
 class Merchant:
     """One merchant's documents by hour, and the evidence at any hour against its usual."""
 
-    def __init__(self, docs: dict):
+    def __init__(self, docs: dict, unusual: set = frozenset()):
         self.docs = docs  # hour -> document
+        self.unusual = unusual  # hours that are nobody's usual: announced campaigns
         self.counts = {h: _counts(doc) for h, doc in docs.items()}
         self._pooled: dict = {}
         self._ratios: dict = {}
 
-    def pooled(self, h: int) -> dict | None:
-        """Sums of the counts over the POOL hours ending at h, latency their median; None if any is missing."""
-        if h not in self._pooled:
-            hours = range(h - POOL + 1, h + 1)
+    def pooled(self, h: int, pool: int = POOL) -> dict | None:
+        """Sums of the counts over the pool hours ending at h, latency their median; None if any is missing."""
+        if (h, pool) not in self._pooled:
+            hours = range(h - pool + 1, h + 1)
             out = None
             if all(p in self.counts for p in hours):
                 out = {key: sum(self.counts[p][key] for p in hours) for key in self.counts[h]}
                 out["latency"] = statistics.median(self.docs[p].get("latency_p95_ms", 0) for p in hours)
-            self._pooled[h] = out
-        return self._pooled[h]
+            self._pooled[(h, pool)] = out
+        return self._pooled[(h, pool)]
 
-    def usual(self, h: int) -> dict | None:
+    def usual(self, h: int, pool: int = POOL) -> dict | None:
         """The median of each pooled value at the same hour of the week over the previous WEEKS weeks."""
-        past = [pooled for week in range(1, WEEKS + 1) if (pooled := self.pooled(h - 168 * week))]
+        past = [pooled for week in range(1, WEEKS + 1)
+                if h - 168 * week not in self.unusual and (pooled := self.pooled(h - 168 * week, pool))]
         if len(past) < 2:
             return None
         return {key: statistics.median(p[key] for p in past) for key in past[0]}
@@ -127,8 +130,8 @@ class Merchant:
         """Where the merchant has been lately against its usual: per ratio, the median over the day
         before the last LEVEL_GAP hours (1.0 without history). A step stands out of a slow drift,
         and a history inflated by last weeks' campaign or bots at this hour shows as a low level."""
-        past = [r for p in range(h - 24 - LEVEL_GAP, h - LEVEL_GAP) if (r := self.ratios(p))]
-        return {key: statistics.median(r[key] or 1.0 for r in past) if len(past) >= 12 else 1.0
+        past = [r for p in range(h - LEVEL_HOURS - LEVEL_GAP, h - LEVEL_GAP) if (r := self.ratios(p))]
+        return {key: statistics.median(r[key] or 1.0 for r in past) if len(past) >= LEVEL_HOURS // 2 else 1.0
                 for key in ("conversion", "sessions", "web_sessions", "app_sessions")}
 
     def located_usually(self, h: int) -> bool:
@@ -188,11 +191,12 @@ def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
     excess, z = e["excess"][code]
     if code in CODE_CAUSES and excess >= 0.8 * max(e["usual_errors"], 0.04) * e["tx"] and z >= 4:
         fired[HIGH_ERROR_RATE] = CODE_CAUSES[code]
-        if code == "provider_unavailable" and seen("maintenance_notice", provider, h - 96, h):
+        # A notice announces maintenance 24-72 hours ahead; it lasts a few hours.
+        if code == "provider_unavailable" and seen("maintenance_notice", provider, h - 72 - 6, h - 24):
             fired[HIGH_ERROR_RATE] = BENIGN  # announced maintenance
-    web, app = _fell(e, "web_conversion", 0.6, 3.5), _fell(e, "app_conversion", 0.6, 3.5)
-    if web or app or _fell(e, "all_conversion", 0.65, 4) or (_fell(e, "all_conversion", 0.8) and e["latency"] >= 1.4):
-        if (e["web_sessions"] or 0) >= 1.5 and 0.8 <= (e["transactions"] or 0) <= 1.25:
+    web, app = _fell(e, "web_conversion", 0.6, 4), _fell(e, "app_conversion", 0.6, 4)
+    if web or app or _fell(e, "all_conversion", 0.65, 5) or (_fell(e, "all_conversion", 0.8) and e["latency"] >= 1.4):
+        if (e["web_sessions"] or 0) >= 1.3 and 0.8 <= (e["transactions"] or 0) <= 1.25:
             fired[LOW_CONVERSION] = BENIGN  # bots: web sessions up, purchases as usual
         elif web != app and not _fell(e, "web_conversion" if app else "app_conversion", 0.85, 0.0):
             fired[LOW_CONVERSION] = "checkout_regression"
@@ -243,7 +247,10 @@ def solve(documents, events, start: datetime, end: datetime, running: bool = Tru
     rows = _event_rows(events)
     out = []
     for merchant_id, docs in by_merchant.items():
-        merchant = Merchant(docs)
+        # A campaign runs up to CAMPAIGN_HOURS after its event: those hours are no one's usual.
+        campaigns = {t + d for t, kind, _ in rows.get(merchant_id, []) if kind == "campaign"
+                     for d in range(-POOL, CAMPAIGN_HOURS)}
+        merchant = Merchant(docs, campaigns)
         episodes: dict = {}  # label -> {"last": hour firing, "onset", "cause", "decided", "reported"}
         for h in range(first - LEAD_HOURS, stop):
             doc = docs.get(h)
@@ -251,13 +258,22 @@ def solve(documents, events, start: datetime, end: datetime, running: bool = Tru
                 continue
             provider = doc.get("payment_provider", "")
             mine = sorted(rows.get(merchant_id, []) + rows.get(provider, []))
+            fired = {}
+            now, usual = merchant.pooled(h, 1), merchant.usual(h, 1)
+            if now and usual:  # errors in the hour alone: an intermittent outage's on hours
+                fired = {label: cause for label, cause in diagnose(evidence(now, usual), provider, mine, h).items()
+                         if label == HIGH_ERROR_RATE}
             now, usual = merchant.pooled(h), merchant.usual(h)
-            fired = diagnose(evidence(now, usual, merchant.level(h)), provider, mine, h) if now and usual else {}
+            if now and usual:
+                fired |= diagnose(evidence(now, usual, merchant.level(h)), provider, mine, h)
             if "location" not in doc and merchant.located_usually(h):
                 fired[MISSING_LOCATION] = WAIT
             for label, cause in fired.items():
                 episode = episodes.get(label)
-                if episode is None or h - episode["last"] > QUIET:
+                # A new episode after QUIET hours without it, or when the evidence names another
+                # cause (an outage followed by a fraud-rule change is two incidents).
+                if (episode is None or h - episode["last"] > QUIET
+                        or cause not in (WAIT, BENIGN, episode["cause"]) and episode["cause"] is not WAIT):
                     episode = episodes[label] = {"onset": h, "cause": WAIT, "decided": None, "reported": False}
                 episode["last"] = h
                 if label == MISSING_LOCATION:

@@ -230,13 +230,13 @@ def _baseline(args, cfg, hour_range, out, err) -> None:
 
 def _reference(args, cfg, hour_range, out, err) -> None:
     documents, events = _documents_and_events(args, cfg, hour_range.start - REFERENCE_HISTORY, hour_range.end)
-    found = reference.solve(documents, events, hour_range.start, hour_range.end, running=not args.remediate)
+    found = reference.solve(documents, events, hour_range.start, hour_range.end)
     _write_findings(args, found, out)
     print(f"reference: {len(found)} findings from {len(documents)} documents and {len(events)} events",
           file=err)
     if args.remediate:
         client = _client(cfg)
-        for field, target, action, timestamp in reference.actions(found):
+        for field, target, action, timestamp in reference.act(documents, events, hour_range.start, hour_range.end):
             _write_remediation(client, cfg, {field: target}, action, timestamp, out=err)
 
 

@@ -31,11 +31,13 @@ WEEKS = 4
 HISTORY_HOURS = WEEKS * 168 + 30
 POOL = 3
 QUIET = 6
+CONFIRM = 2  # the closed loop acts once the cause held 2 more hours
+OUTAGE_HOURS = 24  # an outage's merchants seen within a day: one failover
 LEVEL_HOURS, LEVEL_GAP = 12, 3
 CAMPAIGN_HOURS = 132  # the longest campaign: up to 6 + 120 + 4 hours, and its hour
 # The episode state at the range's start is worked out from this many hours before it,
 # so a run of one hour finds what a run of a month finds in that hour.
-LEAD_HOURS = 24
+LEAD_HOURS = 12
 # How long a location loss waits for a geocoder status notice (they lag 1-3 h).
 STATUS_WAIT = 3
 
@@ -50,21 +52,21 @@ EVENT_FIELDS = ("timestamp", "merchant_id", "payment_provider", "type", "compone
 # The published root causes and accepted actions of the kinds it can name (docs/scenarios.md).
 CAUSES = {
     "provider_outage": ("dependency", "payment_provider:{provider}", "failover_payment_provider"),
-    "gateway_timeouts": ("configuration", "payment_gateway", "raise_gateway_timeout"),
+    "timeout_misconfiguration": ("configuration", "payment_gateway", "raise_gateway_timeout"),
     "fraud_rules_too_strict": ("configuration", "fraud_rules", "relax_fraud_rules"),
     "expired_credentials": ("credentials", "api_credentials", "rotate_api_credentials"),
-    "checkout_regression": ("code_defect", "checkout_release", "rollback_release"),
+    "channel_checkout_regression": ("code_defect", "checkout_release", "rollback_release"),
     "three_ds_failure": ("dependency", "three_d_secure", "switch_3ds_provider"),
     "pricing_error": ("configuration", "pricing", "revert_price_change"),
     "dns_misconfiguration": ("configuration", "storefront_dns", "fix_dns_record"),
     "app_crash_release": ("code_defect", "app_release", "rollback_app_release"),
     "cdn_outage": ("dependency", "cdn", "failover_cdn"),
-    "location_feed_loss": ("data_pipeline", "location_feed", "restore_location_feed"),
+    "location_feed_outage": ("data_pipeline", "location_feed", "restore_location_feed"),
     "merchant_record_edit": ("configuration", "merchant_record", "restore_merchant_record"),
     "geocoder_outage": ("dependency", "geocoder", "failover_geocoder"),
 }
 # The code each error cause raises (provider_unavailable: an outage or planned maintenance).
-CODE_CAUSES = {"provider_unavailable": "provider_outage", "timeout": "gateway_timeouts",
+CODE_CAUSES = {"provider_unavailable": "provider_outage", "timeout": "timeout_misconfiguration",
                "fraud_blocked": "fraud_rules_too_strict", "authentication_failed": "expired_credentials"}
 BENIGN = "benign"  # a look-alike: the label fires, but nothing is wrong
 WAIT = None  # the cause is not decided yet
@@ -93,17 +95,23 @@ class Merchant:
     def __init__(self, docs: dict, unusual: set = frozenset()):
         self.docs = docs  # hour -> document
         self.unusual = unusual  # hours that are nobody's usual: announced campaigns
-        self.counts = {h: _counts(doc) for h, doc in docs.items()}
+        self._counts: dict = {}
         self._pooled: dict = {}
         self._ratios: dict = {}
+
+    def counts(self, h: int) -> dict | None:
+        if h not in self._counts:
+            self._counts[h] = _counts(self.docs[h]) if h in self.docs else None
+        return self._counts[h]
 
     def pooled(self, h: int, pool: int = POOL) -> dict | None:
         """Sums of the counts over the pool hours ending at h, latency their median; None if any is missing."""
         if (h, pool) not in self._pooled:
             hours = range(h - pool + 1, h + 1)
             out = None
-            if all(p in self.counts for p in hours):
-                out = {key: sum(self.counts[p][key] for p in hours) for key in self.counts[h]}
+            counts = [self.counts(p) for p in hours]
+            if all(counts):
+                out = {key: sum(c[key] for c in counts) for key in counts[0]}
                 out["latency"] = statistics.median(self.docs[p].get("latency_p95_ms", 0) for p in hours)
             self._pooled[(h, pool)] = out
         return self._pooled[(h, pool)]
@@ -199,12 +207,16 @@ def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
         if (e["web_sessions"] or 0) >= 1.3 and 0.8 <= (e["transactions"] or 0) <= 1.25:
             fired[LOW_CONVERSION] = BENIGN  # bots: web sessions up, purchases as usual
         elif web != app and not _fell(e, "web_conversion" if app else "app_conversion", 0.85, 0.0):
-            fired[LOW_CONVERSION] = "checkout_regression"
+            fired[LOW_CONVERSION] = "channel_checkout_regression"
         elif e["latency"] >= 1.3:
             fired[LOW_CONVERSION] = "three_ds_failure"
         else:
             fired[LOW_CONVERSION] = "pricing_error"
-    if _fell(e, "web_sessions", 0.5) or _fell(e, "app_sessions", 0.5) or _fell(e, "all_sessions", 0.45):
+    # Fewer visitors are fewer buyers too: fewer sessions with as many purchases means the history
+    # had crawlers in it, not that the shop lost visitors.
+    dropped = [name for name in ("web_sessions", "app_sessions") if _fell(e, name, 0.5)] + (
+        ["all_sessions"] if _fell(e, "all_sessions", 0.45) else [])
+    if any((e[name.replace("sessions", "conversion")] or 0) < 1.5 for name in dropped):
         # Which channel fell names the cause; a small channel's ratio counts even when it is noisy.
         web, app = (e[name] is not None and e[name] <= 0.5 for name in ("web_sessions", "app_sessions"))
         fired[TRAFFIC_DROP] = "cdn_outage" if web == app else "dns_misconfiguration" if web else "app_crash_release"
@@ -218,7 +230,7 @@ def location_cause(events: list, onset: int, h: int):
         return "merchant_record_edit"
     if any(onset <= t <= h and k == "provider_status" and "geocoder" in c for t, k, c in events):
         return "geocoder_outage"
-    return "location_feed_loss" if h >= onset + STATUS_WAIT else WAIT
+    return "location_feed_outage" if h >= onset + STATUS_WAIT else WAIT
 
 
 def _event_rows(events) -> dict:
@@ -232,15 +244,10 @@ def _event_rows(events) -> dict:
     return {target: sorted(found) for target, found in rows.items()}
 
 
-def solve(documents, events, start: datetime, end: datetime, running: bool = True) -> list:
-    """Findings for the hours [start, end), from documents and events that reach back
-    HISTORY_HOURS + LEAD_HOURS before start.
-
-    running: an episode already under way at start is reported at start (the grading view);
-    False reports only episodes decided inside the range (the closed loop's view, hour by hour:
-    an earlier hour's run acted on the others).
-    """
-    first, stop = hour_index(start), hour_index(end)
+def _reports(documents, events, first: int, stop: int, confirm: int) -> list:
+    """Every episode decided in the hours [first - LEAD_HOURS, stop): (the hour it is reported, its
+    first firing hour from first on or None, its finding). Reported once its cause has held for
+    `confirm` more hours in which it fires."""
     by_merchant = defaultdict(dict)
     for doc in documents:
         by_merchant[doc["merchant_id"]][hour_of(doc["timestamp"])] = doc
@@ -251,7 +258,7 @@ def solve(documents, events, start: datetime, end: datetime, running: bool = Tru
         campaigns = {t + d for t, kind, _ in rows.get(merchant_id, []) if kind == "campaign"
                      for d in range(-POOL, CAMPAIGN_HOURS)}
         merchant = Merchant(docs, campaigns)
-        episodes: dict = {}  # label -> {"last": hour firing, "onset", "cause", "decided", "reported"}
+        episodes: dict = {}  # label -> {"last": hour firing, "onset", "cause", "held", "report"}
         for h in range(first - LEAD_HOURS, stop):
             doc = docs.get(h)
             if doc is None:
@@ -270,42 +277,63 @@ def solve(documents, events, start: datetime, end: datetime, running: bool = Tru
                 fired[MISSING_LOCATION] = WAIT
             for label, cause in fired.items():
                 episode = episodes.get(label)
+                if label == MISSING_LOCATION:
+                    cause = location_cause(mine, episode["onset"] if episode else h, h)
                 # A new episode after QUIET hours without it, or when the evidence names another
                 # cause (an outage followed by a fraud-rule change is two incidents).
                 if (episode is None or h - episode["last"] > QUIET
                         or cause not in (WAIT, BENIGN, episode["cause"]) and episode["cause"] is not WAIT):
-                    episode = episodes[label] = {"onset": h, "cause": WAIT, "decided": None, "reported": False}
+                    episode = episodes[label] = {"onset": h, "cause": WAIT, "held": 0, "report": None}
                 episode["last"] = h
-                if label == MISSING_LOCATION:
-                    cause = location_cause(mine, episode["onset"], h)
                 if episode["cause"] is WAIT and cause is not WAIT:
-                    episode["cause"], episode["decided"] = cause, h
-                if (episode["cause"] not in (WAIT, BENIGN) and not episode["reported"] and h >= first
-                        and (running or episode["decided"] >= first)):
-                    out.append(_finding(merchant_id, label, h, episode["cause"], provider))
-                    episode["reported"] = True
+                    episode["cause"] = cause
+                elif cause == episode["cause"]:
+                    episode["held"] += 1
+                if episode["cause"] in (WAIT, BENIGN):
+                    continue
+                if episode["report"] is None and episode["held"] >= confirm:
+                    episode["report"] = [h, None, _finding(merchant_id, label, h, episode["cause"], provider)]
+                    out.append(episode["report"])
+                if episode["report"] is not None and episode["report"][1] is None and h >= first:
+                    episode["report"][1] = h
+    return out
+
+
+def solve(documents, events, start: datetime, end: datetime) -> list:
+    """Findings for the hours [start, end), from documents and events that reach back
+    HISTORY_HOURS + LEAD_HOURS before start. An episode decided before start that still
+    fires in the range is found at its first hour there."""
+    first, stop = hour_index(start), hour_index(end)
+    out = []
+    for hour, first_in_range, finding in _reports(documents, events, first, stop, 0):
+        if first_in_range is not None:
+            out.append({**finding, "timestamp": stamp(max(hour, first_in_range))})
     return sorted(out, key=lambda f: (f["timestamp"], f["merchant_id"], f["issue"]))
+
+
+def act(documents, events, start: datetime, end: datetime) -> list:
+    """The closed loop's actions in the hours [start, end): (target field, target, action, hour
+    stamp) of each episode confirmed there (its cause held CONFIRM more hours: a blip is not
+    worth a change), once per provider for an outage seen on several of its merchants. Run hour by
+    hour, an episode confirmed before start was an earlier run's to act on."""
+    first, stop = hour_index(start), hour_index(end)
+    out, acted = [], {}
+    for hour, _, finding in sorted(_reports(documents, events, first, stop, CONFIRM), key=lambda r: r[0]):
+        kind = finding["note"]
+        action = CAUSES[kind][2]
+        if kind == "provider_outage":
+            target = ("payment_provider", finding["root_cause"]["component"].split(":", 1)[1])
+        else:
+            target = ("merchant_id", finding["merchant_id"])
+        last = acted.get((target, action))
+        if last is None or hour - last > OUTAGE_HOURS:
+            acted[(target, action)] = hour
+            if hour >= first:
+                out.append((*target, action, stamp(hour)))
+    return out
 
 
 def _finding(merchant_id: str, label: str, h: int, kind: str, provider: str) -> dict:
     category, component, _ = CAUSES[kind]
     return {"merchant_id": merchant_id, "issue": label, "timestamp": stamp(h),
             "root_cause": {"category": category, "component": component.format(provider=provider)}, "note": kind}
-
-
-def actions(found: list) -> list:
-    """The accepted action of each finding: (target field, target, action, hour stamp), once per
-    target and action within QUIET hours (an outage seen on several merchants is failed over once)."""
-    out, last = [], {}
-    for finding in found:
-        kind = finding["note"]
-        _, component, action = CAUSES[kind]
-        if kind == "provider_outage":
-            target = ("payment_provider", finding["root_cause"]["component"].split(":", 1)[1])
-        else:
-            target = ("merchant_id", finding["merchant_id"])
-        hour = hour_of(finding["timestamp"])
-        if hour - last.get((target, action), hour - QUIET - 1) > QUIET:
-            out.append((*target, action, finding["timestamp"]))
-            last[(target, action)] = hour
-    return out

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit package deploy bench mutate clean baseline reference score report screenshot
+.PHONY: run test lint unit package deploy bench mutate clean baseline reference score report grade screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,21 +27,19 @@ run: $(VENV)/.runtime
 baseline reference score report: $(VENV)/.runtime
 	$(BIN)/python lambda/evaluate.py $@ $(ARGS)
 
+## make grade ARGS="--scenario incidents --days 30" [FINDINGS=file]: generate with history, baseline
+## (or the AI's FINDINGS), score, report, all in out/grade/ (README, docs/grading.md)
+grade: $(VENV)/.runtime
+	$(BIN)/python lambda/evaluate.py grade $(if $(FINDINGS),--findings $(FINDINGS)) $(ARGS)
+
 ## make screenshot: regenerate docs/report.png (README) from a week of SCENARIO=incidents; needs chromium
 SHOT := out/screenshot
-SHOT_CONFIG := --scenario incidents --merchants 6 --seed 1729
-SHOT_RANGE := --start 2026-11-01T00:00:00Z --end 2026-11-08T00:00:00Z
 CHROMIUM ?= chromium
 screenshot: $(VENV)/.runtime
-	mkdir -p $(SHOT)
-	$(BIN)/python lambda/data_generator.py $(SHOT_CONFIG) --start 2026-10-25T00:00:00Z --end 2026-11-08T00:00:00Z \
-		--output $(SHOT)/data.ndjson
-	$(BIN)/python lambda/evaluate.py baseline $(SHOT_CONFIG) $(SHOT_RANGE) --input $(SHOT)/data.ndjson \
-		--output $(SHOT)/baseline.jsonl
-	$(BIN)/python lambda/evaluate.py report $(SHOT_CONFIG) $(SHOT_RANGE) --input $(SHOT)/data.ndjson \
-		--findings $(SHOT)/baseline.jsonl --output $(SHOT)/report.html
+	$(BIN)/python lambda/evaluate.py grade --scenario incidents --merchants 6 --seed 1729 --end 2026-11-08 --days 7 \
+		--output-dir $(SHOT)
 	$(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
-		--disable-sync --no-first-run --user-data-dir=$(SHOT)/profile --hide-scrollbars --window-size=1200,1250 \
+		--disable-sync --no-first-run --user-data-dir=$(SHOT)/profile --hide-scrollbars --window-size=1200,1760 \
 		--screenshot=docs/report.png file://$(CURDIR)/$(SHOT)/report.html
 
 ## make test: the whole suite, as CI runs it

@@ -235,10 +235,20 @@ def _flag_int(flag: str):
     return parse
 
 
-def _parser() -> argparse.ArgumentParser:
+def argument_parser(**kwargs) -> argparse.ArgumentParser:
+    """An ArgumentParser for both command lines: no abbreviated flags (--merchant 5 must not be
+    taken for --merchants; give subparsers allow_abbrev=False too), usage errors in one line."""
     import argparse  # the command line only: ~15 ms of every Lambda cold start otherwise
 
-    parser = argparse.ArgumentParser(
+    class Parser(argparse.ArgumentParser):  # its subparsers are Parsers too
+        def error(self, message):
+            self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    return Parser(allow_abbrev=False, **kwargs)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argument_parser(
         prog="data_generator.py",
         description="Generate hourly merchant data points and index them into Elasticsearch "
         "(ELASTICSEARCH_HOST set) or write them as bulk NDJSON (default: out/<index>-<hour>.ndjson).",
@@ -350,8 +360,9 @@ def _print_answer_key(cfg: Config, hour_range: HourRange, out, retrier) -> None:
                          f"{record['root_cause']['category']} / {record['root_cause']['component']}"), file=out)
 
 
-def _open_output(path: str, shown: str):
-    """The output file, opened for writing; a ConfigError (exit 2) if it cannot be."""
+def open_output(path: str, shown: str):
+    """The output file, opened for writing (its directory made); a ConfigError (exit 2) naming
+    it as shown (how an error shows a given path: config.shown()) if it cannot be."""
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         return open(path, "w", encoding="utf-8")
@@ -375,6 +386,9 @@ def _run_with_progress(bar, retrier, cfg, hour_range, sink=None):
     try:
         with bar.around_logging(logger):
             summary = run(cfg, hour_range, sink, progress=bar, read_remediations=read)
+    except BrokenPipeError:  # stdout's reader went away (| head): nothing to report
+        bar.clear()
+        raise
     except BaseException:
         bar.close(failed=True)
         raise
@@ -419,7 +433,7 @@ def main(argv=None, environ=None) -> int:
         elif args.output or not cfg.host:
             path = args.output or _default_output(cfg, hour_range)
             # The default path is ours; a given one is shown as config shows every value.
-            stream = _open_output(path, f"--output {config.shown(path)}" if args.output else path)
+            stream = open_output(path, f"--output {config.shown(path)}" if args.output else path)
             with stream:
                 summary = generate(cfg, hour_range, NdjsonWriter(stream))
             print(f"Wrote {summary['documents']} documents to {path}", file=err)
@@ -453,5 +467,22 @@ def main(argv=None, environ=None) -> int:
     return 0
 
 
+# The exit status when stdout's reader goes away (| head), as for a command killed by SIGPIPE.
+EXIT_BROKEN_PIPE = 128 + 13
+
+
+def exit_with(main) -> None:
+    """sys.exit(main()), ending quietly when stdout's reader goes away: Python's recipe
+    (the signal module's "Note on SIGPIPE"). Both command lines end this way."""
+    try:
+        code = main()
+        sys.stdout.flush()  # here, inside the try: a failing flush at exit would print a traceback
+    except BrokenPipeError:
+        # Python flushes stdout once more at exit: into devnull, not the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -4,7 +4,9 @@
 Retries are safe because every document has a deterministic _id and is
 written with op_type index: a retried or duplicated request overwrites the
 same documents. Failures are collected per run and raised once, so healthy
-documents are still indexed when a few are rejected.
+documents are still indexed when a few are rejected. A document counts as indexed
+only when its own item in the answer says so: an answer that does not account for
+every action, in order, is retried whole.
 
 Back pressure is ridden out for as long as the deadline allows: every retry
 waits a capped, fully jittered exponential backoff, and is started only if it
@@ -183,6 +185,10 @@ class _TooLarge(IndexingError):
     """The cluster refused a request as too large (413)."""
 
 
+class _Malformed(Exception):
+    """A 200 answer to a _bulk that does not say what happened to every action: retried whole."""
+
+
 def connect(host: str, *, api_key: str | None = None, basic_auth: tuple | None = None):
     from elasticsearch import Elasticsearch
 
@@ -232,6 +238,8 @@ def _describe(exc: Exception) -> str:
         return f"HTTP {exc.status_code}: {exc.message}"
     if isinstance(exc, _Deadline):
         return f"ConnectionTimeout: {exc}"
+    if isinstance(exc, _Malformed):
+        return f"malformed _bulk answer: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -246,6 +254,42 @@ def _too_large(exc: Exception) -> bool:
 def _pair_id(pair) -> str:
     (meta,) = json.loads(pair[0]).values()
     return meta["_id"]
+
+
+def _answers(action_line: str, op: str, _id: str) -> bool:
+    """An item of action op for _id answers action_line: the same action (index) and _id."""
+    # Our action lines end in "_id":"<id>"}}: compared as text, parsed only when that differs (an escaped id).
+    if action_line.endswith('"_id":"' + _id + '"}}') and action_line.startswith('{"' + op + '":'):
+        return True
+    ((action, meta),) = json.loads(action_line).items()
+    return (op, _id) == (action, meta.get("_id"))
+
+
+def _items(answer, pairs: list) -> list:
+    """The items of a _bulk answer, one per pair, if it says what happened to each: a JSON object
+    whose items list has one item per action, in order, each naming its action and _id, with an
+    HTTP status (an integer from 100 to 599). Else _Malformed, saying what was wrong: nothing of
+    it is counted, and the whole request is sent again (same ids)."""
+    items = answer.get("items") if isinstance(answer, dict) else None
+    if not isinstance(items, list):
+        raise _Malformed("no items list" if isinstance(answer, dict) else
+                         f"not a JSON object but {type(answer).__name__} {str(answer)[:40]!r}")
+    if len(items) != len(pairs):
+        raise _Malformed(f"{len(items)} items for {len(pairs)} actions")
+    checked = []
+    for n, (pair, entry) in enumerate(zip(pairs, items)):
+        try:
+            ((op, item),) = entry.items()
+            _id, status = item["_id"], item.get("status")
+            answers = type(_id) is str and _answers(pair[0], op, _id)
+        except (AttributeError, ValueError, KeyError, TypeError):  # not {action: {"_id": ...}}
+            answers = False
+        if not answers:
+            raise _Malformed(f"item {n} does not answer action {n} ({_pair_id(pair)})")
+        if type(status) is not int or not 100 <= status <= 599:  # bool is not int here
+            raise _Malformed(f"item {n} ({_pair_id(pair)}) has no HTTP status (got {str(status)[:20]})")
+        checked.append(item)
+    return checked
 
 
 def _item_reason(item: dict) -> str:
@@ -299,7 +343,8 @@ class Retrier:
 
     def _pause(self, what: str, reason: str, tries: int, first_failure: float) -> None:
         """Back off before try tries + 1, or raise OutOfTime if it might not end in time."""
-        delay = JITTER.uniform(0, min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * 2 ** (tries - 1)))
+        # The exponent capped: past the cap it changes nothing, and 2.0 ** 1024 overflows.
+        delay = JITTER.uniform(0, min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * 2 ** min(tries - 1, 64)))
         if delay + REQUEST_TIMEOUT_S > self._left(first_failure):
             raise OutOfTime(f"{what} failed after {tries} attempt(s) over "
                             f"{monotonic() - first_failure:.0f} s ({reason}); {self._limit()}")
@@ -323,7 +368,7 @@ class Retrier:
             ) from None
         except UnsupportedProductError as exc:
             raise IndexingError(f"ELASTICSEARCH_HOST does not answer as Elasticsearch: {exc.message}") from None
-        except (TransportConnectionError, ConnectionTimeout, _Deadline, ApiError) as exc:
+        except (TransportConnectionError, ConnectionTimeout, _Deadline, _Malformed, ApiError) as exc:
             if _too_large(exc):
                 raise _TooLarge(_describe(exc)) from None
             if isinstance(exc, ApiError) and exc.status_code not in RETRY_STATUSES:
@@ -399,8 +444,15 @@ class Indexer(Retrier):
             self.size = size
 
     def _bulk(self, pairs: list) -> list:
+        """The checked items of one _bulk of pairs (see _items)."""
+        from elastic_transport import SerializationError
+
         body = "\n".join(itertools.chain.from_iterable(pairs)) + "\n"
-        return self.client.bulk(operations=body, filter_path=BULK_FILTER_PATH).body["items"]
+        try:
+            answer = self.client.bulk(operations=body, filter_path=BULK_FILTER_PATH).body
+        except SerializationError:
+            raise _Malformed("not valid JSON") from None
+        return _items(answer, pairs)
 
     def _fail(self, reason: str) -> None:
         self.failed += 1
@@ -429,10 +481,9 @@ class Indexer(Retrier):
                 reason, pushed_back = _describe(failure), getattr(failure, "status_code", None) == 429
             else:
                 rejected = []
-                for pair, entry in zip(pairs, items):
-                    (item,) = entry.values()
-                    status = item.get("status", 0)
-                    if status < 300:
+                for pair, item in zip(pairs, items):
+                    status = item["status"]
+                    if 200 <= status < 300:
                         indexed += pair[0] not in self._records
                     elif status in RETRY_STATUSES:
                         retry.append(pair)
@@ -551,9 +602,10 @@ def read_documents(client, index: str, query: dict, sort: list, source: list | N
                 pass  # it expires with its keep-alive anyway
 
 
-def read_observations(client, index: str, start, end, fields) -> list:
-    """The documents of hours [start, end) (aware datetimes), only fields, by hour then merchant."""
+def read_observations(client, index: str, start, end, fields, retrier: Retrier | None = None) -> list:
+    """The documents of hours [start, end) (aware datetimes), only fields, by hour then merchant;
+    retrier bounds the opening search's retries (default: the CLI's default patience)."""
     query = {"range": {"timestamp": {"gte": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                                      "lt": end.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
     sort = [{"timestamp": "asc"}, {"merchant_id": "asc"}]
-    return [source for _, source in read_documents(client, index, query, sort, list(fields))]
+    return [source for _, source in read_documents(client, index, query, sort, list(fields), retrier)]

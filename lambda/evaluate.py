@@ -3,9 +3,8 @@
 A launcher only; the grader is the package grader/ (not shipped in the Lambda zip).
 """
 
-import sys
-
+import data_generator
 from grader.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    data_generator.exit_with(main)

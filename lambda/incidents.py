@@ -36,6 +36,8 @@ WEEK_HOURS = 168
 GROUP_SIZE = 2
 # Local hours at which a night kind's onset ramp may begin: its plateau then falls in 01:00-05:00.
 NIGHT_ONSET_HOURS = (0, 1)
+# Scenario-file incidents' ids: file-<kind>-<scope>-<YYYYMMDDHH onset>.
+FILE_ID_PREFIX = "file-"
 
 
 # SCENARIO=hard: every 20 consecutive merchants (k = 20b+1 .. 20b+20) take these kinds, one slot
@@ -219,11 +221,13 @@ class Schedule:
             scope = "+".join(f"merchant_{k:03d}" for k in spec.merchants)
         if not positions:
             return None
-        incident_id = f"{kind.name}-{scope}-{generator.hour_id(spec.start)}"
+        key = f"{kind.name}-{scope}-{generator.hour_id(spec.start)}"
         ramp = kind.ramp_hours[0] if spec.ramp_hours is None else spec.ramp_hours
         recovery = kind.recovery_hours[0] if spec.recovery_hours is None else spec.recovery_hours
-        return self._incident(kind, incident_id, positions, spec.payment_provider,
-                              generator.seeded(self.seed, "scenario", incident_id), spec.start, ramp, spec.hours, recovery,
+        # An id of its own: a file incident never merges with the catalog's of the same kind,
+        # scope and onset (scenario.load refuses two such in one file). The draws keep the key.
+        return self._incident(kind, FILE_ID_PREFIX + key, positions, spec.payment_provider,
+                              generator.seeded(self.seed, "scenario", key), spec.start, ramp, spec.hours, recovery,
                               spec.requires_action)
 
     def _week(self, week: int) -> list:

@@ -62,25 +62,27 @@ def load(cfg: Config) -> Scenario:
     except OSError:
         shipped = ", ".join(sorted(os.listdir(SCENARIO_DIR))) if os.path.isdir(SCENARIO_DIR) else "none"
         raise ConfigError(
-            f"{SCENARIO}: no scenario file {cfg.scenario!r} (nor in the shipped scenarios: {shipped})"
+            f"{SCENARIO}: no scenario file {shown(cfg.scenario)} (nor in the shipped scenarios: {shipped})"
         ) from None
     return _scenario_file(path, mtime, cfg.scenario, cfg.merchants, cfg.seed)
 
 
 @functools.lru_cache(maxsize=8)
 def _scenario_file(path: str, mtime: int, name: str, merchants: int, seed: int) -> Scenario:
-    # mtime in the key: an edited file is read again. The path is shown in full: scenario()
-    # let through only a .json path, never a key; the file's values go through shown().
+    # mtime in the key: an edited file is read again. Its name, as given (a key may have been
+    # pasted into it), and the file's values go through shown().
     def fail(where: str, problem: str):
-        raise ConfigError(f"scenario file {name!r}: {where} {problem}")
+        raise ConfigError(f"scenario file {shown(name)}: {where} {problem}")
 
     try:
         with open(path, encoding="utf-8") as stream:
             data = json.load(stream)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"scenario file {name!r} cannot be read: {exc}") from None
+    except OSError as exc:  # its str() would quote the path
+        raise ConfigError(f"scenario file {shown(name)} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"scenario file {shown(name)} cannot be read: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"scenario file {name!r} is not valid JSON: {exc}") from None
+        raise ConfigError(f"scenario file {shown(name)} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         fail("the file", "must hold a JSON object")
     for key in data:

@@ -99,6 +99,18 @@ class ItemErrors:
     errors: dict
 
 
+@dataclass
+class Withheld:
+    """Actions of a _bulk that never reach the engine, and what the answer says of each: {_id: item}.
+
+    An item of None lists nothing for that action (the answer is short by one); a dict is
+    spliced in at the action's position as its item's fields beside _index and _id (e.g. {}:
+    an item without a status).
+    """
+
+    items: dict
+
+
 def bulk_ids(request: "Request") -> list:
     """The _id of every action in a _bulk request body, in order."""
     if not is_bulk(request):
@@ -205,7 +217,10 @@ class Proxy:
                     proxy._stall().wait(action.seconds)
                     return self._reset()
                 if isinstance(action, ItemErrors):
-                    return self._item_errors(request, action.errors)
+                    return self._withhold(request, {_id: {"status": status, "error": error}
+                                                    for _id, (status, error) in action.errors.items()}, True)
+                if isinstance(action, Withheld):
+                    return self._withhold(request, action.items, False)
                 status, headers, data = proxy._forward(target, request)
                 if isinstance(action, Reset):
                     return self._reset()
@@ -239,19 +254,20 @@ class Proxy:
                     self.wfile.flush()
                 self.close_connection = True
 
-            def _item_errors(self, request, errors):
+            def _withhold(self, request, withheld, errors):
+                """Forward the request without the withheld actions; their items (if any) take their places."""
                 lines = request.body.decode().splitlines()
                 pairs = [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
-                kept, spliced = [], []
-                for position, (action_line, source_line) in enumerate(pairs):
+                kept, answers = [], []  # answers: per action, its own item, or None for the engine's next
+                for action_line, source_line in pairs:
                     (op, meta), = json.loads(action_line).items()
-                    if meta["_id"] in errors:
-                        status, error = errors[meta["_id"]]
-                        spliced.append((position, {op: {"_index": meta.get("_index"), "_id": meta["_id"],
-                                                        "status": status, "error": error}}))
-                    else:
+                    if meta["_id"] not in withheld:
                         kept += [action_line, source_line]
-                items = []
+                        answers.append(None)
+                    elif withheld[meta["_id"]] is not None:
+                        answers.append({op: {"_index": meta.get("_index"), "_id": meta["_id"],
+                                             **withheld[meta["_id"]]}})
+                engine = []
                 if kept:
                     forwarded = Request(request.method, request.path, request.headers,
                                         ("\n".join(kept) + "\n").encode())
@@ -259,12 +275,12 @@ class Proxy:
                     if status != 200:
                         return self._answer(status, headers, data)
                     answer = json.loads(data)
-                    items = answer["items"]
+                    engine = iter(answer["items"])
                 else:
                     headers, answer = {"Content-Type": "application/json"}, {"took": 0}
-                for position, item in spliced:
-                    items.insert(position, item)
-                answer.update(items=items, errors=True)
+                answer["items"] = [next(engine) if item is None else item for item in answers]
+                if errors:
+                    answer["errors"] = True
                 self._answer(200, headers, json.dumps(answer).encode())
 
             def _reset(self):

@@ -163,15 +163,15 @@ def test_the_answer_key_records_who_resolved_what_and_the_wrong_action(loop):
                                                    {"size": 100, "query": {"exists": {"field": "onset"}}})}
     fields = ("onset", "recovery_start", "end", "resolved_by", "resolved_at", "remediation_id", "wrong_actions")
     assert {i: {f: r[f] for f in fields} for i, r in records.items()} == {
-        "checkout_regression-merchant_001-2026111606": {
+        "file-checkout_regression-merchant_001-2026111606": {
             "onset": "2026-11-16T06:00:00Z", "recovery_start": "2026-11-16T08:00:00Z", "end": "2026-11-16T09:00:00Z",
             "resolved_by": "remediation", "resolved_at": "2026-11-16T07:00:00Z",
             "remediation_id": "merchant_001-rollback_release-2026111607", "wrong_actions": []},
-        "payment_outage-cardwise-2026111615": {
+        "file-payment_outage-cardwise-2026111615": {
             "onset": "2026-11-16T15:00:00Z", "recovery_start": "2026-11-16T16:00:00Z", "end": "2026-11-16T17:00:00Z",
             "resolved_by": "remediation", "resolved_at": "2026-11-16T15:00:00Z",
             "remediation_id": "cardwise-failover_payment_provider-2026111615", "wrong_actions": []},
-        "location_feed_loss-merchant_004-2026111703": {
+        "file-location_feed_loss-merchant_004-2026111703": {
             "onset": "2026-11-17T03:00:00Z", "recovery_start": "2026-11-24T03:00:00Z", "end": "2026-11-24T04:00:00Z",
             "resolved_by": "timeout", "resolved_at": "2026-11-24T03:00:00Z", "remediation_id": None,
             "wrong_actions": [{"remediation_id": "merchant_004-fix_dns_record-2026111703", "action": "fix_dns_record",

@@ -59,12 +59,14 @@ def test_findings_that_are_all_unusable_exit_2_naming_each_line(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["score", "--findings", "/nonexistent/f.jsonl", "--start", START, "--end", END], "--findings: "),
+    (["score", "--findings", "/nonexistent/f.jsonl", "--start", START, "--end", END],
+     "error: cannot read --findings '/nonexistent/f.jsonl': No such file or directory\n"),
     (["score", "--findings", "f", "--start", START, "--end", START], "must be after start"),
     (["score", "--findings", "f", "--start", START, "--end", END, "--seed", "x"], "--seed must be an integer"),
     (["score", "--findings", "f", "--start", START, "--end", END, "--scenario", "nope"], "--scenario must be"),
     (["baseline", "--start", START, "--end", END], "ELASTICSEARCH_HOST is not set"),
-    (["baseline", "--start", START, "--end", END, "--input", "/nonexistent.ndjson"], "--input: "),
+    (["baseline", "--start", START, "--end", END, "--input", "/nonexistent.ndjson"],
+     "error: cannot read --input '/nonexistent.ndjson': No such file or directory\n"),
     (["score", "--findings-index", "Bad", "--start", START, "--end", END], "--findings-index must be a valid"),
 ])
 def test_bad_input_exits_2_naming_it(argv, message):

@@ -47,7 +47,7 @@ def test_a_file_incident_lands_in_the_answer_key_with_its_hours(tmp_path):
     regression, outage = [r for r in records if r["onset"]]  # by onset
     assert (outage["onset"], outage["plateau_start"], outage["recovery_start"], outage["end"]) == (
         "2026-11-10T14:00:00Z", "2026-11-10T16:00:00Z", "2026-11-10T19:00:00Z", "2026-11-10T23:00:00Z")
-    assert outage["incident_id"] == "payment_outage-northpay-2026111014"
+    assert outage["incident_id"] == "file-payment_outage-northpay-2026111014"
     assert outage["merchant_ids"] == ["merchant_003", "merchant_004", "merchant_008", "merchant_014", "merchant_017",
                                       "merchant_018"]
     assert outage["scenario"] == str(path)
@@ -110,7 +110,8 @@ def test_every_mistake_is_refused_naming_the_field(tmp_path, content, message):
     with pytest.raises(ConfigError) as failure:
         load(tmp_path, content)
     assert message in str(failure.value)
-    assert str(failure.value).startswith(f"scenario file {str(tmp_path / 'scenario.json')!r}")
+    # The path as every value is shown (a key could have been pasted into it): here too long to quote.
+    assert str(failure.value).startswith(f"scenario file {config.shown(str(tmp_path / 'scenario.json'))}")
 
 
 def test_a_missing_file_names_the_shipped_ones():
@@ -144,6 +145,39 @@ def test_the_edges_of_every_range_are_accepted(tmp_path):
     assert (long.hours, long.ramp_hours, long.recovery_hours, long.requires_action) == (8784, 3, 6, False)
     # start is the onset as an epoch hour: a whole number, as the generator's hour arithmetic needs.
     assert type(short.start) is int and short.start == 498418  # 2026-11-10T10:00Z
+
+
+def test_a_file_incident_where_the_catalog_has_the_same_one_is_kept_beside_it_and_both_are_scored(tmp_path):
+    """Issue 19: the catalog (seed 1729) has a traffic_drop on merchant_007 from 2026-11-03T16:00 to
+    2026-11-04T00:00; a file on base incidents places one at the same onset, ending at 20:00."""
+    from grader import findings, scoring
+
+    path = tmp_path / "collide.json"
+    path.write_text(json.dumps({"base": "incidents", "incidents": [
+        {"kind": "traffic_drop", "merchants": ["merchant_007"], "start": "2026-11-03T16:00:00Z", "hours": 2}]}))
+    start, end = parse_time("2026-11-03T00:00Z", "s"), parse_time("2026-11-05T00:00Z", "e")
+    catalog = incidents.answer_key(Config(scenario="incidents"), HourRange(start, end))[0]
+    assert [(r["onset"], r["end"]) for r in catalog if r["incident_id"] == "traffic_drop-merchant_007-2026110316"] == [
+        ("2026-11-03T16:00:00Z", "2026-11-04T00:00:00Z")]
+
+    records = incidents.answer_key(Config(scenario=str(path)), HourRange(start, end))[0]
+    drops = {r["incident_id"]: (r["onset"], r["end"]) for r in records if r["kind"] == "traffic_drop"
+             and r["merchant_ids"] == ["merchant_007"]}
+    assert drops == {"traffic_drop-merchant_007-2026110316": ("2026-11-03T16:00:00Z", "2026-11-04T00:00:00Z"),
+                     "file-traffic_drop-merchant_007-2026110316": ("2026-11-03T16:00:00Z", "2026-11-03T20:00:00Z")}
+    # Every other record is the catalog's.
+    assert [r for r in records if r["incident_id"] != "file-traffic_drop-merchant_007-2026110316"] == [
+        {**r, "scenario": str(path)} for r in catalog]
+
+    def score(*hours):
+        lines = [json.dumps({"merchant_id": "merchant_007", "issue": "traffic_drop",
+                             "timestamp": f"2026-11-03T{hour}:00:00Z"}) for hour in hours]
+        return scoring.assess(records, findings.parse_lines(lines), start, end).summary()["overall"]
+
+    # 11 problems in the range (9 chronic, the two drops). A true finding at 22:00, after the file's drop
+    # ended: the catalog's detected, not a false positive; at 16:00 and 22:00: both detected.
+    assert (score(22)["tp"], score(22)["fp"], score(22)["fn"]) == (1, 0, 10)
+    assert (score(16, 22)["tp"], score(16, 22)["fp"], score(16, 22)["fn"]) == (2, 0, 9)
 
 
 def test_a_file_may_build_on_the_hard_tier(tmp_path):

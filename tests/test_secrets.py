@@ -318,6 +318,108 @@ def test_a_key_pasted_into_another_setting_is_never_echoed(name, key, api_key, b
     assert cfg.host is None or "@" not in cfg.host
 
 
+# --- a key pasted into a path (issue 19) ---------------------------------------------------
+
+START, END = "2026-11-01T00:00:00Z", "2026-11-01T02:00:00Z"
+
+
+def generator_cli(argv, environ):
+    import io
+    import contextlib
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = data_generator.main(argv, environ=environ)
+    return code, "", err.getvalue()
+
+
+def evaluate_cli(argv, environ):
+    import io
+
+    from grader import cli as evaluate
+
+    out, err = io.StringIO(), io.StringIO()
+    return evaluate.main(argv, environ=environ, out=out, err=err), out.getvalue(), err.getvalue()
+
+
+def key_path(tmp_path, key, content=None, suffix=""):
+    """tmp_path/<key><suffix>: the key's '/' make directories; with content, the file exists."""
+    path = tmp_path / "paths" / (key + suffix)
+    if content is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return str(path)
+
+
+def data(tmp_path):
+    """The generator's NDJSON of the range (20 merchants)."""
+    path = tmp_path / "data.ndjson"
+    assert data_generator.main(["--start", START, "--end", END, "--output", str(path)], environ={}) == 0
+    return str(path)
+
+
+def under_a_file(tmp_path, key):
+    """A path that cannot be written: its directory would be a file."""
+    (tmp_path / "a-file").write_text("")
+    return str(tmp_path / "a-file" / key)
+
+
+NOT_BULK = '{"merchant_id": "merchant_001"}\n'
+UNUSABLE = '{"merchant_id": "merchant_001", "issue": "slow", "timestamp": "2026-11-01T01:00:00Z"}\n'
+SCENARIO_MISTAKE = '{"base": "steady", "incidents": [{"kind": "nope"}]}'
+
+# name -> (command line, argv(tmp_path, key), environment(tmp_path, key), what the one error line says)
+PATH_FLAGS = {
+    "generator --output": (generator_cli, lambda t, k: ["--start", START, "--end", END, "--output", under_a_file(t, k)],
+                           lambda t, k: {}, "error: cannot write --output a "),
+    "generator --scenario": (generator_cli, lambda t, k: ["--dry-run", "--scenario", key_path(t, k, suffix=".json")],
+                             lambda t, k: {}, "error: SCENARIO: no scenario file a "),
+    "generator SCENARIO": (generator_cli, lambda t, k: ["--dry-run"],
+                           lambda t, k: {config.SCENARIO: k + ".json"}, "error: SCENARIO: no scenario file a "),
+    "generator scenario file content": (
+        generator_cli, lambda t, k: ["--dry-run", "--scenario", key_path(t, k, SCENARIO_MISTAKE, ".json")],
+        lambda t, k: {}, "error: scenario file a "),
+    "evaluate --findings": (evaluate_cli, lambda t, k: ["score", "--start", START, "--end", END,
+                                                        "--findings", key_path(t, k)],
+                            lambda t, k: {}, "error: cannot read --findings a "),
+    "evaluate --findings unusable": (evaluate_cli, lambda t, k: ["score", "--start", START, "--end", END,
+                                                                 "--findings", key_path(t, k, UNUSABLE)],
+                                     lambda t, k: {}, "error: --findings a "),
+    "evaluate --input": (evaluate_cli, lambda t, k: ["baseline", "--start", START, "--end", END,
+                                                     "--input", key_path(t, k)],
+                         lambda t, k: {}, "error: cannot read --input a "),
+    "evaluate --input not bulk": (evaluate_cli, lambda t, k: ["report", "--start", START, "--end", END,
+                                                              "--input", key_path(t, k, NOT_BULK)],
+                                  lambda t, k: {}, "error: --input a "),
+    "evaluate baseline --output": (evaluate_cli, lambda t, k: ["baseline", "--start", START, "--end", END,
+                                                               "--input", data(t),
+                                                               "--output", under_a_file(t, k)],
+                                   lambda t, k: {}, "error: cannot write --output a "),
+    "evaluate report --output": (evaluate_cli, lambda t, k: ["report", "--start", START, "--end", END,
+                                                             "--input", data(t),
+                                                             "--output", under_a_file(t, k)],
+                                 lambda t, k: {}, "error: cannot write --output a "),
+    "evaluate --scenario": (evaluate_cli, lambda t, k: ["score", "--start", START, "--end", END, "--findings", "f",
+                                                        "--scenario", k + ".json"],
+                            lambda t, k: {}, "error: SCENARIO: no scenario file a "),
+}
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("flag", PATH_FLAGS)
+def test_a_key_pasted_into_a_path_is_never_echoed(tmp_path, monkeypatch, logs, flag, key):
+    monkeypatch.chdir(tmp_path)
+    run, argv, environ, says = PATH_FLAGS[flag]
+    code, out, err = run(argv(tmp_path, key), environ(tmp_path, key))
+    assert code == 2 and out == ""
+    assert_no_secret(out, err, *logs.lines)
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert lines[-1].startswith(says) and "-character value" in lines[-1]
+    # One line, or the unusable findings named one per line before it.
+    assert len(lines) == 1 or all(line.startswith("line ") for line in lines[:-1])
+
+
 # --- TLS ----------------------------------------------------------------------------------
 
 # Environment variables that might be hoped to turn verification off; none may.

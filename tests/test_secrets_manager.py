@@ -217,3 +217,23 @@ def test_the_secret_is_read_in_the_region_its_arn_names(secret_env, secret_arn, 
     summary = data_generator.lambda_handler({}, None)
     assert summary["indexed"] == 20
     assert authorizations(cluster) == {f"ApiKey {SECRET_VALUE}"}
+
+
+@pytest.mark.parametrize("case", UNREADABLE)
+def test_evaluate_an_unreadable_secret_is_one_clear_line_and_exit_1(case, secret_arn, cluster, monkeypatch):
+    import io
+
+    from grader import cli as evaluate
+
+    make, code = UNREADABLE[case]
+    environ = {config.ELASTICSEARCH_HOST: cluster.url,
+               config.ELASTICSEARCH_API_KEY_SECRET_ARN: make(secret_arn, monkeypatch)}
+    out, err = io.StringIO(), io.StringIO()
+
+    assert evaluate.main(["baseline", "--start", "2026-11-20T00:00:00Z", "--end", "2026-11-21T00:00:00Z"],
+                         environ=environ, out=out, err=err) == 1
+
+    (line,) = err.getvalue().splitlines()
+    assert line.startswith(f"error: cannot read the secret named by {config.ELASTICSEARCH_API_KEY_SECRET_ARN}: ")
+    assert code in line and out.getvalue() == ""
+    assert cluster.proxy.requests == []

@@ -4,8 +4,12 @@
   python lambda/evaluate.py reference --start ISO --end ISO [--input NDJSON] [--output findings.jsonl] [--remediate]
   python lambda/evaluate.py score (--findings F | --findings-index NAME) --start ISO --end ISO [--json]
   python lambda/evaluate.py report --start ISO --end ISO [--input NDJSON] [--findings F] [--output report.html]
+  python lambda/evaluate.py grade [--days N] [--end ISO] [--findings F] [--output-dir DIR]
   python lambda/evaluate.py remediate (--merchant ID | --payment-provider NAME) --action ACTION --at ISO
                                       [--incident-id ID] [--note TEXT]   (docs/closed-loop.md)
+
+Each takes --patience SECONDS, as the generator does. stdout carries only the command's output
+(findings, the score, the remediation written); notes, warnings and errors go to stderr.
 
 Configuration (SCENARIO, seed, merchants, index names) comes from the generator's variables and
 flags, so the answer key is recomputed here for any range, never read back. Observations come
@@ -16,6 +20,7 @@ Lambda handler's import path.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -38,19 +43,28 @@ ACTIONS = tuple(dict.fromkeys(action for kind in catalog.CATALOG.values() for ac
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evaluate.py", description="Grade an AI's findings against the answer key.")
+    # allow_abbrev=False on every subparser too: --merchant 5 must not be taken for --merchants.
+    parser = data_generator.argument_parser(prog="evaluate.py",
+                                            description="Grade an AI's findings against the answer key.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
-        sub.add_argument("--start", required=True, help="first hour, ISO 8601 (naive = UTC)")
-        sub.add_argument("--end", required=True, help="end of the range, exclusive")
+    def patience(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--patience", metavar="SECONDS",
+                         help=f"how long an Elasticsearch request may go on retrying after its first failure "
+                         f"(default {config.DEFAULT_PATIENCE_S}; 0: no retry)")
+
+    def command(name: str, help: str, ranged: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help, allow_abbrev=False)
+        if ranged:
+            sub.add_argument("--start", required=True, help="first hour, ISO 8601 (naive = UTC)")
+            sub.add_argument("--end", required=True, help="end of the range, exclusive")
         sub.add_argument("--scenario", metavar="NAME|FILE", help=f"scenario (env {config.SCENARIO}, default steady)")
         sub.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
         sub.add_argument("--seed", metavar="S", help=f"generator seed (env {config.GENERATOR_SEED})")
         sub.add_argument("--index", metavar="NAME", help=f"data index (env {config.ELASTICSEARCH_INDEX})")
         sub.add_argument("--remediation", metavar="on|off",
                          help=f"the closed loop: apply and score remediations (env {config.REMEDIATION}, default off)")
+        patience(sub)
         return sub
 
     def source(sub: argparse.ArgumentParser) -> None:
@@ -78,9 +92,19 @@ def _parser() -> argparse.ArgumentParser:
     source(sub)
     findings_from(sub, required=False)
     sub.add_argument("--output", metavar="FILE", help="default: out/<index>-report.html")
+    # grade: the range is --days whole days up to --end.
+    sub = command("grade", "generate the range and its history, run the baseline (or take --findings), "
+                           "score, write the report", ranged=False)
+    sub.add_argument("--days", metavar="N", default="30", help="days in the range (default 30)")
+    sub.add_argument("--end", metavar="ISO", help="end of the range, exclusive (default: today 00:00 UTC)")
+    sub.add_argument("--findings", metavar="FILE", help="the AI's findings (default: the baseline's)")
+    sub.add_argument("--output-dir", metavar="DIR", default=os.path.join("out", "grade"),
+                     help="for the data, the baseline's findings and the report (default out/grade)")
+    sub.set_defaults(findings_index=None)
 
     sub = commands.add_parser("remediate", help="write one remediation (the AI's action) for the closed loop",
-                              description="write one remediation to the remediations index (docs/closed-loop.md)")
+                              description="write one remediation to the remediations index (docs/closed-loop.md)",
+                              allow_abbrev=False)
     target = sub.add_mutually_exclusive_group(required=True)
     target.add_argument("--merchant", metavar="ID", help="act on one merchant, e.g. merchant_003")
     target.add_argument("--payment-provider", metavar="NAME", help="act on a payment provider (all its merchants)")
@@ -91,12 +115,18 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
     sub.add_argument("--index", metavar="NAME", help=f"data index (env {config.ELASTICSEARCH_INDEX}); "
                                                      f"remediations go to {config.REMEDIATION_INDEX}")
+    patience(sub)
     sub.set_defaults(seed=None, scenario=None, remediation=None)
     return parser
 
 
 def _range(args: argparse.Namespace) -> HourRange:
     return config.parse_event({"start": args.start, "end": args.end}, datetime.now(timezone.utc))
+
+
+def _retrier(args) -> es.Retrier:
+    """What bounds every Elasticsearch request of the command: --patience (checked in main)."""
+    return es.Retrier(patience=args.patience)
 
 
 def _client(cfg: config.Config):
@@ -121,11 +151,14 @@ def _ndjson(path: str, indices: dict, start: datetime, end: datetime) -> dict:
                     doc = json.loads(source_line)
                     target, timestamp = meta["_index"], doc.get("timestamp", "")
                 except (ValueError, AttributeError, TypeError, KeyError):
-                    raise ConfigError(f"--input {path}: line {number} is not a bulk action and document pair") from None
+                    raise ConfigError(f"--input {config.shown(path)}: line {number} is not a bulk action "
+                                      "and document pair") from None
                 if target in out and first <= timestamp < stop:
                     out[target].append({name: doc[name] for name in indices[target] if name in doc})
-    except OSError as exc:
-        raise ConfigError(f"--input: {exc}") from None
+    except OSError as exc:  # its str() would quote the path
+        raise ConfigError(f"cannot read --input {config.shown(path)}: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read --input {config.shown(path)}: not UTF-8 text") from None
     return out
 
 
@@ -137,7 +170,7 @@ def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) 
 def _observations(args, cfg: config.Config, start: datetime, end: datetime) -> list:
     if args.input:
         return _ndjson_observations(args.input, cfg.index, start, end)
-    return es.read_observations(_client(cfg), cfg.index, start, end, baseline.OBSERVED_FIELDS)
+    return es.read_observations(_client(cfg), cfg.index, start, end, baseline.OBSERVED_FIELDS, _retrier(args))
 
 
 def _documents_and_events(args, cfg: config.Config, start: datetime, end: datetime) -> tuple:
@@ -148,20 +181,31 @@ def _documents_and_events(args, cfg: config.Config, start: datetime, end: dateti
                         start, end)
         return found[cfg.index], found[events_index]
     client = _client(cfg)
-    return (es.read_observations(client, cfg.index, start, end, reference.OBSERVED_FIELDS),
-            es.read_observations(client, events_index, start, end, reference.EVENT_FIELDS))
+    return (es.read_observations(client, cfg.index, start, end, reference.OBSERVED_FIELDS, _retrier(args)),
+            es.read_observations(client, events_index, start, end, reference.EVENT_FIELDS, _retrier(args)))
 
 
 def _findings(args, cfg: config.Config) -> findings.Findings:
     if args.findings_index:
         name = config.index_name(args.findings_index, "--findings-index")
-        return findings.parse_documents(es.read_documents(_client(cfg), name, {"match_all": {}}, ["_doc"]))
+        return findings.parse_documents(es.read_documents(_client(cfg), name, {"match_all": {}}, ["_doc"],
+                                                          retrier=_retrier(args)))
     try:
         with open(args.findings, encoding="utf-8") as stream:
             parsed = findings.parse_lines(stream)
-    except OSError as exc:
-        raise ConfigError(f"--findings: {exc}") from None
+    except OSError as exc:  # its str() would quote the path
+        raise ConfigError(f"cannot read --findings {config.shown(args.findings)}: "
+                          f"{exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read --findings {config.shown(args.findings)}: not UTF-8 text") from None
     return parsed
+
+
+def _source(args) -> str | None:
+    """The findings' source as messages name it, the value shown as config shows every value."""
+    if args.findings_index:
+        return f"--findings-index {config.shown(args.findings_index)}"
+    return args.findings and f"--findings {config.shown(args.findings)}"
 
 
 def _usable(parsed: findings.Findings, source: str, err) -> findings.Findings:
@@ -172,14 +216,30 @@ def _usable(parsed: findings.Findings, source: str, err) -> findings.Findings:
     return parsed
 
 
-def _answer_key(cfg: config.Config, hour_range: HourRange) -> tuple[list, list | None]:
+def _answer_key(args, cfg: config.Config, hour_range: HourRange) -> tuple[list, list | None]:
     """(the answer key of hour_range, the malformed remediations or None with REMEDIATION=off):
     recomputed here, with the remediations read from their index when the loop is closed."""
     if not cfg.remediation:
         return incidents.answer_key(cfg, hour_range)[0], None
     client = _client(cfg)
     return incidents.answer_key(cfg, hour_range, lambda lo, hi: es.read_remediations(
-        client, cfg.remediation_index, lo, hi))
+        client, cfg.remediation_index, lo, hi, _retrier(args)))
+
+
+def _holds_none(args, cfg: config.Config) -> str:
+    """The start of a warning that the observations' source holds no documents (of some hours)."""
+    if args.input:
+        return f"--input {config.shown(args.input)} holds no documents of the index {config.shown(cfg.index)}"
+    return f"the index {config.shown(cfg.index)} holds no documents"
+
+
+def _write(path: str, shown: str, text: str) -> None:
+    with data_generator.open_output(path, shown) as stream:
+        stream.write(text)
+
+
+def _stamp(moment: datetime) -> str:
+    return generator.stamp(generator.hour_index(moment))
 
 
 class _Kept:
@@ -212,9 +272,7 @@ def baseline_nab(cfg: config.Config, hour_range: HourRange) -> dict:
 def _write_findings(args, found: list, out) -> None:
     text = "".join(json.dumps(f) + "\n" for f in found)
     if args.output:
-        os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-        with open(args.output, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        _write(args.output, f"--output {config.shown(args.output)}", text)
     else:
         out.write(text)
 
@@ -224,8 +282,25 @@ def _baseline(args, cfg, hour_range, out, err) -> None:
     observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end)
     found = baseline.detect(observations, hour_range.start, hour_range.end)
     _write_findings(args, found, out)
-    print(f"baseline: {len(found)} findings from {len(observations)} documents "
-          f"({hour_range.hours} hours and {baseline.HISTORY_DAYS} days of history)", file=err)
+    start = _stamp(hour_range.start)
+    history = [doc for doc in observations if doc["timestamp"] < start]
+    in_range = len(observations) - len(history)
+    history_hours = len({doc["timestamp"] for doc in history})
+    # What was read, never more: the history is what the source held, not what was asked for.
+    print(f"baseline: {len(found)} findings from {len(observations)} documents: {in_range} in the "
+          f"{hour_range.hours} hours, {len(history)} of history in {history_hours} of the "
+          f"{baseline.HISTORY_DAYS * 24} hours before", file=err)
+    if not in_range:
+        _warn_empty(args, cfg, hour_range, err)
+    elif not history:
+        print(f"warning: {_holds_none(args, cfg)} in the {baseline.HISTORY_DAYS} days before "
+              f"{start}: the traffic_drop rule had no history (generate from {_stamp(hour_range.start - HISTORY)})",
+              file=err)
+
+
+def _warn_empty(args, cfg, hour_range, err) -> None:
+    print(f"warning: {_holds_none(args, cfg)} from {_stamp(hour_range.start)} to {_stamp(hour_range.end)}: "
+          "nothing to see (another range, index or file?)", file=err)
 
 
 def _reference(args, cfg, hour_range, out, err) -> None:
@@ -234,26 +309,38 @@ def _reference(args, cfg, hour_range, out, err) -> None:
     _write_findings(args, found, out)
     print(f"reference: {len(found)} findings from {len(documents)} documents and {len(events)} events",
           file=err)
+    if not documents:
+        _warn_empty(args, cfg, hour_range, err)
     if args.remediate:
-        client = _client(cfg)
         for field, target, action, timestamp in reference.act(documents, events, hour_range.start, hour_range.end):
-            _write_remediation(client, cfg, {field: target}, action, timestamp, out=err)
+            _write_remediation(args, cfg, {field: target}, action, timestamp, err)
 
 
 def _score(args, cfg, hour_range, out, err) -> None:
-    parsed = _usable(_findings(args, cfg), args.findings or args.findings_index, err)
-    records, skipped = _answer_key(cfg, hour_range)
+    parsed = _usable(_findings(args, cfg), _source(args), err)
+    records, skipped = _answer_key(args, cfg, hour_range)
     result = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped,
                             baseline_nab(cfg, hour_range)).summary()
-    out.write(json.dumps(result, indent=2) + "\n" if args.json else scoring.table(result))
+    # What it graded against, first: a forgotten --scenario or --seed shows at once (the seed
+    # only as its digest: it would let anyone recompute the answer key).
+    against = {"scenario": cfg.scenario, "seed_digest": config.seed_digest(cfg.seed), "merchants": cfg.merchants}
+    if args.json:
+        out.write(json.dumps({**against, **result}, indent=2) + "\n")
+    else:
+        out.write(f"graded against: scenario {cfg.scenario}, seed digest {against['seed_digest']}, "
+                  f"{cfg.merchants} merchants\n" + scoring.table(result))
+    usable = result["findings"]["usable"]
+    if usable and not result["overall"]["tp"]:
+        print(f"warning: none of the {usable} usable findings matches an incident of scenario {cfg.scenario} "
+              f"(seed digest {against['seed_digest']}) in the range: is the scenario or the seed wrong?", file=err)
 
 
 def _report(args, cfg, hour_range, out, err) -> None:
     from grader import report
 
-    records, skipped = _answer_key(cfg, hour_range)
+    records, skipped = _answer_key(args, cfg, hour_range)
     assessment = None
-    source = args.findings or args.findings_index
+    source = _source(args)
     if source:
         parsed = _usable(_findings(args, cfg), source, err)
         assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped,
@@ -262,14 +349,48 @@ def _report(args, cfg, hour_range, out, err) -> None:
             "range": f"{generator.stamp(generator.hour_index(hour_range.start))} to "
                      f"{generator.stamp(generator.hour_index(hour_range.end))} ({hour_range.hours} hours)",
             "data index": cfg.index + (f" (from {args.input})" if args.input else ""),
-            "answer-key index": cfg.answer_key_index, "findings": source or "none"}
-    text = report.render(meta, hour_range.start, hour_range.end,
-                         _observations(args, cfg, hour_range.start, hour_range.end), records, assessment)
+            "answer-key index": cfg.answer_key_index, "findings": args.findings or args.findings_index or "none"}
+    observations = _observations(args, cfg, hour_range.start, hour_range.end)
+    if not observations:
+        _warn_empty(args, cfg, hour_range, err)
+    text = report.render(meta, hour_range.start, hour_range.end, observations, records, assessment)
     path = args.output or os.path.join("out", f"{cfg.index}-report.html")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write(text)
+    # The default path is ours; a given one is shown as config shows every value.
+    _write(path, f"--output {config.shown(path)}" if args.output else path, text)
     print(f"Wrote {path} ({len(text.encode()) // 1024} KB)", file=err)
+
+
+def _grade_range(args: argparse.Namespace, now: datetime) -> HourRange:
+    days = config.integer(args.days, "--days", 1, 366)
+    if args.end is None:
+        end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        end = config.floor_hour(config.parse_time(args.end, "--end"))
+    return config.parse_event({"start": (end - days * 24 * HOUR).isoformat(), "end": end.isoformat()}, now)
+
+
+def _grade(args, cfg, hour_range, out, err) -> None:
+    """The four commands of docs/grading.md in one: generate with history, baseline, score, report."""
+    folder = args.output_dir
+    data = os.path.join(folder, "data.ndjson")
+    history = config.HourRange(hour_range.start - HISTORY, hour_range.end)
+    config.check_remediation_source(cfg)
+    read = None
+    if cfg.remediation:
+        read = functools.partial(es.read_remediations, _client(cfg), cfg.remediation_index, retrier=_retrier(args))
+    with data_generator.open_output(data, f"--output-dir {config.shown(folder)}") as stream:
+        summary = data_generator.run(cfg, history, data_generator.NdjsonWriter(stream), read_remediations=read)
+    print(f"grade: wrote {summary['documents']} documents, {summary['start']} to {summary['end']} "
+          f"({baseline.HISTORY_DAYS} days of history, then the {hour_range.hours // 24} days graded), to {data}",
+          file=err)
+    steps = argparse.Namespace(**{**vars(args), "input": data, "json": False})
+    if not args.findings:
+        steps.findings = os.path.join(folder, "baseline.jsonl")
+        _baseline(argparse.Namespace(**{**vars(steps), "output": steps.findings}), cfg, hour_range, out, err)
+    _score(steps, cfg, hour_range, out, err)
+    report_path = os.path.join(folder, "report.html")
+    _report(argparse.Namespace(**{**vars(steps), "output": report_path}), cfg, hour_range, out, err)
+    out.write(f"report: {report_path}\n")
 
 
 def _remediate(args, cfg: config.Config, out) -> None:
@@ -287,20 +408,20 @@ def _remediate(args, cfg: config.Config, out) -> None:
     hour = config.past_hour(args.at, "--at", datetime.now(timezone.utc))
     extra = {field: value for field, value in (("incident_id", args.incident_id), ("note", args.note))
              if value is not None}
-    _write_remediation(_client(cfg), cfg, target, args.action, hour.strftime("%Y-%m-%dT%H:00:00Z"), out, extra)
+    _write_remediation(args, cfg, target, args.action, hour.strftime("%Y-%m-%dT%H:00:00Z"), out, extra)
 
 
-def _write_remediation(client, cfg: config.Config, target: dict, action: str, timestamp: str, out,
+def _write_remediation(args, cfg: config.Config, target: dict, action: str, timestamp: str, out,
                        extra: dict | None = None) -> None:
     """One remediation document, under an id that makes the same action at the same hour overwrite it:
     the one path by which `remediate` and `reference --remediate` act."""
     document = {**target, "action": action, "timestamp": timestamp, **(extra or {})}
     doc_id = f"{next(iter(target.values()))}-{action}-{timestamp[:4]}{timestamp[5:7]}{timestamp[8:10]}{timestamp[11:13]}"
-    es.write_remediation(client, cfg.remediation_index, doc_id, document)
+    es.write_remediation(_client(cfg), cfg.remediation_index, doc_id, document, _retrier(args))
     out.write(f"remediation {doc_id} written to {cfg.remediation_index}: {json.dumps(document)}\n")
 
 
-COMMANDS = {"baseline": _baseline, "reference": _reference, "score": _score, "report": _report}
+COMMANDS = {"baseline": _baseline, "reference": _reference, "score": _score, "report": _report, "grade": _grade}
 
 
 def main(argv=None, environ=None, out=None, err=None) -> int:
@@ -310,14 +431,16 @@ def main(argv=None, environ=None, out=None, err=None) -> int:
     err = sys.stderr if err is None else err
     try:
         cfg = data_generator.config_from_args(args, environ)
+        args.patience = config.DEFAULT_PATIENCE_S if args.patience is None else config.patience(args.patience)
         if args.command == "remediate":
             _remediate(args, cfg, out)
         else:
-            COMMANDS[args.command](args, cfg, _range(args), out, err)
+            hour_range = _grade_range(args, datetime.now(timezone.utc)) if args.command == "grade" else _range(args)
+            COMMANDS[args.command](args, cfg, hour_range, out, err)
     except (ConfigError, EventError) as exc:
         print(f"error: {exc}", file=err)
         return 2
-    except es.IndexingError as exc:
+    except (es.IndexingError, config.SecretError) as exc:
         print(f"error: {exc}", file=err)
         return 1
     return 0

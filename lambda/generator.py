@@ -536,6 +536,25 @@ def _channel_share(channel, app_share: float, app_conversion: float) -> tuple:
     return (app_share, app_bought) if channel == "app" else (1.0 - app_share, 1.0 - app_bought)
 
 
+def _shown_relative(label: str, conversion: float, error: float, located: bool, sessions: int, usual: int,
+                    usual_rates: tuple, hit_split: tuple | None) -> bool:
+    """The hard tier's labels (docs/scenarios.md#labels-relative-to-the-merchant): whether a document's
+    values, or those of the channel an incident hits, show label against the merchant's usual for the
+    hour. usual_rates: (conversion, errors) percent; hit_split: (sessions, transactions, usual
+    sessions, usual transactions) of the hit channel, or None."""
+    usual_conversion, usual_error = usual_rates
+    if label == LOW_CONVERSION:
+        if conversion <= 0.7 * usual_conversion:
+            return True
+        return bool(hit_split) and hit_split[0] > 0 and hit_split[2] > 0 and (
+            hit_split[1] / hit_split[0] <= 0.7 * hit_split[3] / hit_split[2])
+    if label == HIGH_ERROR_RATE:
+        return error >= max(2 * usual_error, usual_error + 4)
+    if label == MISSING_LOCATION:
+        return not located
+    return 2 * sessions <= usual or bool(hit_split) and 2 * hit_split[0] <= hit_split[2]  # TRAFFIC_DROP
+
+
 def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi,
              app_share, app_conversion):
     """A merchant's hour inside incidents: each moves the values it affects from where they
@@ -611,6 +630,7 @@ class HourlyLines:
         action_prefix = '{"index":{"_index":' + json.dumps(index) + ',"_id":"'
         self._schedule = schedule
         self._inline = inline
+        self._relative = schedule.relative  # hard: labels against the merchant's usual
         noise = schedule.noise if noise is None else noise
         if noise not in NOISE_MODELS:
             raise ValueError(f"noise must be one of {', '.join(NOISE_MODELS)}, got {noise!r}")
@@ -664,7 +684,8 @@ class HourlyLines:
             tail.update(issues=issues, is_problematic=bool(issues), incident_ids=incident_ids)
         return dress[0] if located else dress[1], "," + _dumps(tail)[1:] if tail else "}"
 
-    def _dressed(self, position, active, located, sessions, usual, conversion_repr, error_repr) -> tuple:
+    def _dressed(self, position, active, located, sessions, usual, conversion_repr, error_repr,
+                 usual_rates=None, hit_split=None) -> tuple:
         dress = self._dress[position]
         located = located and dress[5]
         if not self._inline:
@@ -673,7 +694,11 @@ class HourlyLines:
         labels = list(dress[3])
         for incident, _ in active:
             labels += [label for label in incident.labels if label not in labels]
-        issues = [label for label in labels if _shown(label, conversion, error, located, sessions, usual)]
+        if self._relative:
+            issues = [label for label in labels if _shown_relative(
+                label, conversion, error, located, sessions, usual, usual_rates, hit_split)]
+        else:
+            issues = [label for label in labels if _shown(label, conversion, error, located, sessions, usual)]
         return self._text(dress, located, issues, dress[4] + [incident.incident_id for incident, _ in active])
 
     def lines(self, hour: datetime) -> list:
@@ -822,8 +847,13 @@ class HourlyLines:
                         app_share, app_sd, app_conversion, y_channels)
                     channels = _keep_other_channel(hit, sessions, transactions, channels, usual_channels)
                 app, web, app_bought, web_bought = channels
+                hit_split = None
+                if hit is not None:  # (sessions, transactions, usual sessions, usual transactions) of the hit channel
+                    side = 0 if hit == "app" else 1
+                    hit_split = (channels[side], channels[2 + side], usual_channels[side], usual_channels[2 + side])
                 json_prefix, json_suffix = self._dressed(
-                    position, active, located, sessions, usual, conversion_repr, error_repr)
+                    position, active, located, sessions, usual, conversion_repr, error_repr,
+                    (usual_c_target, usual_e_target), hit_split)
 
             # split (the failures at the merchant's normal error rate) by code: each code but
             # declined a binomial-like draw of its normal share (8 bits each), declined the rest.

@@ -34,7 +34,6 @@ QUIET = 6
 CONFIRM = 2  # the closed loop acts once the cause held 2 more hours
 OUTAGE_HOURS = 24  # an outage's merchants seen within a day: one failover
 LEVEL_HOURS, LEVEL_GAP = 12, 3
-CAMPAIGN_HOURS = 132  # the longest campaign: up to 6 + 120 + 4 hours, and its hour
 # The episode state at the range's start is worked out from this many hours before it,
 # so a run of one hour finds what a run of a month finds in that hour.
 LEAD_HOURS = 12
@@ -47,7 +46,7 @@ CHANNELS = ("web", "app")
 # Everything the solver reads of a document.
 OBSERVED_FIELDS = ("merchant_id", "timestamp", "payment_provider", "sessions", "transaction_count",
                    "failed_transactions", "location", "errors_by_code", "latency_p95_ms", "channels")
-EVENT_FIELDS = ("timestamp", "merchant_id", "payment_provider", "type", "component")
+EVENT_FIELDS = ("timestamp", "merchant_id", "payment_provider", "type", "component", "details")
 
 # The published root causes and accepted actions of the kinds it can name (docs/scenarios.md).
 CAUSES = {
@@ -187,10 +186,8 @@ def _fell(e: dict, name: str, ratio: float, z: float = 3.0) -> bool:
 def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
     """{label: cause (a CAUSES kind) or BENIGN} of what fires at hour h, from the evidence e.
 
-    events: the merchant's and its provider's (hour, type, component), in time order.
+    events: the merchant's and its provider's (hour, type, component, announced window), in time order.
     """
-    def seen(kind: str, component: str, lo: int, hi: int) -> bool:
-        return any(lo <= t <= hi and kind == k and component in c for t, k, c in events)
 
     fired = {}
     # Errors: the code with the largest excess names the cause; declines growing with the rest
@@ -199,9 +196,9 @@ def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
     excess, z = e["excess"][code]
     if code in CODE_CAUSES and excess >= 0.8 * max(e["usual_errors"], 0.04) * e["tx"] and z >= 4:
         fired[HIGH_ERROR_RATE] = CODE_CAUSES[code]
-        # A notice announces maintenance 24-72 hours ahead; it lasts a few hours.
-        if code == "provider_unavailable" and seen("maintenance_notice", provider, h - 72 - 6, h - 24):
-            fired[HIGH_ERROR_RATE] = BENIGN  # announced maintenance
+        if code == "provider_unavailable" and any(
+                k == "maintenance_notice" and provider in c and w[0] - 1 <= h <= w[1] for _, k, c, w in events):
+            fired[HIGH_ERROR_RATE] = BENIGN  # the provider announced maintenance for these hours
     web, app = _fell(e, "web_conversion", 0.6, 4), _fell(e, "app_conversion", 0.6, 4)
     if web or app or _fell(e, "all_conversion", 0.65, 5) or (_fell(e, "all_conversion", 0.8) and e["latency"] >= 1.4):
         if (e["web_sessions"] or 0) >= 1.3 and 0.8 <= (e["transactions"] or 0) <= 1.25:
@@ -226,21 +223,38 @@ def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
 def location_cause(events: list, onset: int, h: int):
     """The cause of a location loss that began at onset, as known at h: a record change just
     before, a geocoder notice within STATUS_WAIT hours, otherwise the feed (once the wait is over)."""
-    if any(onset - 2 <= t <= h and k == "config_change" and "merchant_record" in c for t, k, c in events):
+    if any(onset - 2 <= t <= h and k == "config_change" and "merchant_record" in c for t, k, c, _ in events):
         return "merchant_record_edit"
-    if any(onset <= t <= h and k == "provider_status" and "geocoder" in c for t, k, c in events):
+    if any(onset <= t <= h and k == "provider_status" and "geocoder" in c for t, k, c, _ in events):
         return "geocoder_outage"
     return "location_feed_outage" if h >= onset + STATUS_WAIT else WAIT
 
 
+def _hour(text) -> int | None:
+    """The hour of an ISO time in an event ("2026-11-10T13:25:00Z"), None if it is not one."""
+    try:
+        return hour_of(text[:13] + ":00:00Z")
+    except (TypeError, ValueError):
+        return None
+
+
 def _event_rows(events) -> dict:
-    """{merchant_id or provider: [(hour, type, component)]} in time order."""
+    """{merchant_id or provider: [(hour, type, component, (first, last) hour it announces)]} in time
+    order. A maintenance notice or a campaign announces its window in its details (a notice without
+    one: 24-78 hours ahead, as the docs say); other events announce nothing ((hour, hour))."""
     rows = defaultdict(list)
     for event in events:
-        target = event.get("merchant_id") or event.get("payment_provider")
-        if target and isinstance(event.get("timestamp"), str):
-            rows[target].append((hour_of(event["timestamp"][:13] + ":00:00Z"), event.get("type", ""),
-                                 str(event.get("component", ""))))
+        hour, details = _hour(event.get("timestamp")), event.get("details") or {}
+        targets = event.get("merchant_id") or event.get("payment_provider")
+        if hour is None:
+            continue
+        window = (hour, hour)
+        if event.get("type") in ("maintenance_notice", "campaign"):
+            start, end = _hour(details.get("window_start")), _hour(details.get("window_end"))
+            window = (start, end) if start is not None and end is not None else (hour + 24, hour + 78)
+        for target in targets if isinstance(targets, list) else [targets]:
+            if isinstance(target, str):
+                rows[target].append((hour, event.get("type", ""), str(event.get("component", "")), window))
     return {target: sorted(found) for target, found in rows.items()}
 
 
@@ -254,9 +268,9 @@ def _reports(documents, events, first: int, stop: int, confirm: int) -> list:
     rows = _event_rows(events)
     out = []
     for merchant_id, docs in by_merchant.items():
-        # A campaign runs up to CAMPAIGN_HOURS after its event: those hours are no one's usual.
-        campaigns = {t + d for t, kind, _ in rows.get(merchant_id, []) if kind == "campaign"
-                     for d in range(-POOL, CAMPAIGN_HOURS)}
+        # A campaign's hours are no one's usual.
+        campaigns = {p for _, kind, _, (lo, hi) in rows.get(merchant_id, []) if kind == "campaign"
+                     for p in range(lo - POOL, hi + POOL)}
         merchant = Merchant(docs, campaigns)
         episodes: dict = {}  # label -> {"last": hour firing, "onset", "cause", "held", "report"}
         for h in range(first - LEAD_HOURS, stop):

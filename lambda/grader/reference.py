@@ -25,6 +25,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from generator import HIGH_ERROR_RATE, LOW_CONVERSION, MISSING_LOCATION, TRAFFIC_DROP, hour_index, stamp
+from grader import baseline
 from grader.scoring import hour_of
 
 WEEKS = 4
@@ -69,6 +70,34 @@ CODE_CAUSES = {"provider_unavailable": "provider_outage", "timeout": "timeout_mi
                "fraud_blocked": "fraud_rules_too_strict", "authentication_failed": "expired_credentials"}
 BENIGN = "benign"  # a look-alike: the label fires, but nothing is wrong
 WAIT = None  # the cause is not decided yet
+
+
+def _count(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a whole number from 0")
+    return value
+
+
+def checked(doc, event: bool = False) -> dict:
+    """What the solver reads of a document (or an event) from an untrusted file, its fields checked:
+    a ValueError naming the first that is not as the generator writes it."""
+    if event:
+        if not isinstance(doc, dict) or not isinstance(doc.get("timestamp"), str) or _hour(doc["timestamp"]) is None:
+            raise ValueError("an event must be an object with an ISO timestamp")
+        return {name: doc[name] for name in EVENT_FIELDS if name in doc}
+    doc = {**doc, **baseline.checked(doc)} if isinstance(doc, dict) else baseline.checked(doc)
+    for name in ("transaction_count", "failed_transactions"):
+        _count(doc.get(name), name)
+    if "latency_p95_ms" in doc:
+        _count(doc["latency_p95_ms"], "latency_p95_ms")
+    for code, value in (doc.get("errors_by_code") or {}).items():
+        _count(value, f"errors_by_code.{code}")
+    for channel, counts in (doc.get("channels") or {}).items():
+        if not isinstance(counts, dict):
+            raise ValueError(f"channels.{channel} must be an object")
+        for name in ("sessions", "transactions"):
+            _count(counts.get(name, 0), f"channels.{channel}.{name}")
+    return {name: doc[name] for name in OBSERVED_FIELDS if name in doc}
 
 
 def _counts(doc: dict) -> dict:

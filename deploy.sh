@@ -25,6 +25,7 @@ readonly SECRET_ARN_PATTERN='^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}
 # function can read is its zip).
 readonly SCENARIO_PATTERN='^(steady|incidents|hard|[A-Za-z0-9][A-Za-z0-9._-]{0,249}\.json)$'
 readonly TOPIC_ARN_PATTERN='^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$'
+readonly MAX_SEED="340282366920938463463374607431768211456"  # 2**128, the largest seed the code takes
 
 # AWS CLI v2 would otherwise page its output.
 export AWS_PAGER=""
@@ -42,7 +43,8 @@ ELASTICSEARCH_INDEX="${ELASTICSEARCH_INDEX:-pp-merchantai}"
 ELASTICSEARCH_API_KEY="${ELASTICSEARCH_API_KEY:-}"
 ELASTICSEARCH_API_KEY_SECRET_ARN="${ELASTICSEARCH_API_KEY_SECRET_ARN:-}"
 MERCHANT_COUNT="${MERCHANT_COUNT:-20}"
-GENERATOR_SEED="${GENERATOR_SEED:-1729}"
+GENERATOR_SEED="${GENERATOR_SEED:-}"
+GENERATOR_SEED_SECRET_ARN="${GENERATOR_SEED_SECRET_ARN:-}"
 RESERVED_CONCURRENCY="${RESERVED_CONCURRENCY:--1}"
 ALARM_TOPIC_ARN="${ALARM_TOPIC_ARN:-}"
 SCENARIO="${SCENARIO:-steady}"
@@ -52,6 +54,11 @@ REMEDIATION="${REMEDIATION:-off}"
 REMEDIATION_INDEX="${REMEDIATION_INDEX:-}"
 WORK_DIR=""
 COMPILER=""
+# What describe-stacks said of an existing stack (read_stack).
+STACK_STATE=""
+PREVIOUS_SEED=""
+PREVIOUS_SEED_SECRET_ARN=""
+NEW_SEED=""  # a seed this run created (resolve_seed), for redact only
 
 usage() {
   cat <<'EOF'
@@ -74,6 +81,10 @@ Options:
   --api-key-file FILE        read the encoded API key from FILE (or env ELASTICSEARCH_API_KEY)
   --api-key-secret-arn ARN   Secrets Manager secret holding the key, instead of the key
                              (env ELASTICSEARCH_API_KEY_SECRET_ARN)
+  --seed-secret-arn ARN      Secrets Manager secret holding the generator seed
+                             (env GENERATOR_SEED_SECRET_ARN; default: the stack's, or on the
+                             first deploy a new secret <stack-name>-generator-seed holding
+                             a random 128-bit seed)
   --scenario NAME            steady, incidents, hard or a lambda/scenarios/*.json file name
                              (env SCENARIO; default steady)
   --ground-truth MODE        separate or inline (env GROUND_TRUTH; default separate)
@@ -85,11 +96,12 @@ Options:
   --delete                   delete the stack (function, schedule, queue, logs)
   -h, --help                 show this help
 
-Also from the environment: MERCHANT_COUNT (default 20), GENERATOR_SEED (default 1729),
+Also from the environment: MERCHANT_COUNT (default 20), GENERATOR_SEED (a seed that is
+not secret, instead of the seed's secret: it shows in the stack and the function's configuration),
 RESERVED_CONCURRENCY (default -1: none), ALARM_TOPIC_ARN (SNS topic for the alarms),
 LAMBDA_PYTHON (the python3.13 that compiles the package to bytecode; default
 python3.13 on PATH; without one the zip ships source only).
-The key is never printed and never passed on a command line.
+The key and the seed are never printed and never passed on a command line.
 EOF
 }
 
@@ -115,8 +127,8 @@ parse_args() {
   while (($# > 0)); do
     case "$1" in
       --stack-name | --function-name | --region | --profile | --log-level | --architecture | \
-        --host | --index | --api-key-file | --api-key-secret-arn | --scenario | --ground-truth | \
-        --answer-key-index | --remediation | --remediation-index)
+        --host | --index | --api-key-file | --api-key-secret-arn | --seed-secret-arn | --scenario | \
+        --ground-truth | --answer-key-index | --remediation | --remediation-index)
         if (($# < 2)) || [[ -z "$2" ]]; then
           usage_error "$1 needs a value"
         fi
@@ -131,6 +143,7 @@ parse_args() {
           --index) ELASTICSEARCH_INDEX="$2" ;;
           --api-key-file) read_api_key_file "$2" ;;
           --api-key-secret-arn) ELASTICSEARCH_API_KEY_SECRET_ARN="$2" ;;
+          --seed-secret-arn) GENERATOR_SEED_SECRET_ARN="$2" ;;
           --scenario) SCENARIO="$2" ;;
           --ground-truth) GROUND_TRUTH="$2" ;;
           --answer-key-index) ANSWER_KEY_INDEX="$2" ;;
@@ -233,7 +246,7 @@ check_deploy_inputs() {
     err "MERCHANT_COUNT must be an integer from 1 to 100000"
     exit 2
   fi
-  check_pattern GENERATOR_SEED "${GENERATOR_SEED}" '^-?[0-9]{1,19}$' "must be a 64-bit integer"
+  check_seed_inputs
   check_pattern RESERVED_CONCURRENCY "${RESERVED_CONCURRENCY}" '^(-1|[0-9]{1,4})$' \
     "must be -1 (none) or a number of executions"
   if [[ -n "${ALARM_TOPIC_ARN}" ]]; then
@@ -244,6 +257,39 @@ check_deploy_inputs() {
     usage_error "--log-level must be one of ${LOG_LEVELS}, got '${LOG_LEVEL}'"
   fi
   check_scenario_inputs
+}
+
+# Checks GENERATOR_SEED (and writes it as the code reads it) or GENERATOR_SEED_SECRET_ARN;
+# a refused seed is never shown.
+check_seed_inputs() {
+  if [[ -n "${GENERATOR_SEED}" && -n "${GENERATOR_SEED_SECRET_ARN}" ]]; then
+    err "set either GENERATOR_SEED or GENERATOR_SEED_SECRET_ARN (--seed-secret-arn), not both"
+    exit 2
+  fi
+  if [[ -n "${GENERATOR_SEED_SECRET_ARN}" ]]; then
+    check_pattern GENERATOR_SEED_SECRET_ARN "${GENERATOR_SEED_SECRET_ARN}" "${SECRET_ARN_PATTERN}" \
+      "must be the full ARN of a Secrets Manager secret (with its 6-character suffix)"
+  fi
+  if [[ -z "${GENERATOR_SEED}" ]]; then
+    return
+  fi
+  local sign="" digits="${GENERATOR_SEED}"
+  if [[ "${digits}" == [-+]* ]]; then
+    sign="${digits:0:1}" && digits="${digits:1}"
+  fi
+  if [[ ! "${digits}" =~ ^[0-9]+$ ]]; then
+    err "GENERATOR_SEED must be an integer from -2**128 to 2**128 (the value is not shown)"
+    exit 2
+  fi
+  digits="${digits#"${digits%%[!0]*}"}"
+  digits="${digits:-0}"
+  # Digit strings of equal length compare as their numbers (bash's integers stop at 2**63).
+  # shellcheck disable=SC2071 # a string comparison, on purpose
+  if ((${#digits} > ${#MAX_SEED})) || [[ ${#digits} -eq ${#MAX_SEED} && "${digits}" > "${MAX_SEED}" ]]; then
+    err "GENERATOR_SEED must be an integer from -2**128 to 2**128 (the value is not shown)"
+    exit 2
+  fi
+  GENERATOR_SEED="${sign/+/}${digits}"
 }
 
 # Checks the scenario, answer-key and remediation settings.
@@ -272,12 +318,15 @@ check_scenario_inputs() {
   fi
 }
 
-# Replaces the API key with [redacted] in stdin (AWS CLI output and errors).
+# Replaces the API key and a new seed with [redacted] in stdin (AWS CLI output and errors).
 redact() {
   local line
   while IFS= read -r line || [[ -n "${line}" ]]; do
     if [[ -n "${ELASTICSEARCH_API_KEY}" ]]; then
       line="${line//"${ELASTICSEARCH_API_KEY}"/[redacted]}"
+    fi
+    if [[ -n "${NEW_SEED}" ]]; then
+      line="${line//"${NEW_SEED}"/[redacted]}"
     fi
     printf '%s\n' "${line}"
   done
@@ -358,28 +407,75 @@ build_package() {
   info "Built lambda-deployment.zip ($(du -k "${ZIP_PATH}" | cut -f1) KB)"
 }
 
-# Prints the stack's ScheduleState (ENABLED or DISABLED), or NONE if there is no stack.
-current_schedule_state() {
-  local output errors="${WORK_DIR}/describe-stacks.err"
+# Reads the existing stack into STACK_STATE (its ScheduleState, ENABLED or DISABLED, or NONE
+# if there is no stack), PREVIOUS_SEED and PREVIOUS_SEED_SECRET_ARN (its seed parameters).
+read_stack() {
+  local output errors="${WORK_DIR}/describe-stacks.err" query="Stacks[0].[StackStatus" name
+  # '-' stands for an empty or missing value: text output would run empty fields together.
+  for name in ScheduleState GeneratorSeed GeneratorSeedSecretArn; do
+    query+=", Parameters[?ParameterKey=='${name}'].ParameterValue | [0] || '-'"
+  done
+  query+="]"
   if output="$(aws_cli cloudformation describe-stacks --stack-name "${STACK_NAME}" \
-    --query "Stacks[0].[StackStatus, Parameters[?ParameterKey=='ScheduleState'].ParameterValue | [0]]" \
-    --output text 2>"${errors}")"; then
-    local status state
-    read -r status state <<<"${output}"
+    --query "${query}" --output text 2>"${errors}")"; then
+    local status state seed arn
+    read -r status state seed arn <<<"${output}"
     case "${status}" in
-      REVIEW_IN_PROGRESS) echo "NONE" ;;
+      REVIEW_IN_PROGRESS) STACK_STATE="NONE" ;;
       ROLLBACK_COMPLETE | ROLLBACK_FAILED | DELETE_FAILED)
         err "stack ${STACK_NAME} is in ${status} and cannot be updated:" \
           "see its events, then run ./deploy.sh --delete and deploy again"
         exit 1
         ;;
-      *) echo "${state}" ;;
+      *)
+        STACK_STATE="${state}"
+        [[ "${seed}" == "-" ]] || PREVIOUS_SEED="${seed}"
+        [[ "${arn}" == "-" ]] || PREVIOUS_SEED_SECRET_ARN="${arn}"
+        ;;
     esac
   elif grep -q "does not exist" "${errors}"; then
-    echo "NONE"
+    STACK_STATE="NONE"
   else
     cat "${errors}" >&2
     err "cannot read stack ${STACK_NAME} (see the AWS CLI's message above)"
+    exit 1
+  fi
+}
+
+# The seed, unless given: the stack's (re-deploys keep it), else the secret
+# <stack-name>-generator-seed, created on the first deploy with a random 128-bit seed
+# that is never printed, never on a command line, and readable only with access to the secret.
+resolve_seed() {
+  if [[ -n "${GENERATOR_SEED}" || -n "${GENERATOR_SEED_SECRET_ARN}" ]]; then
+    return
+  fi
+  if [[ -n "${PREVIOUS_SEED_SECRET_ARN}" ]]; then
+    GENERATOR_SEED_SECRET_ARN="${PREVIOUS_SEED_SECRET_ARN}"
+    return
+  fi
+  if [[ -n "${PREVIOUS_SEED}" ]]; then
+    # A stack deployed with GENERATOR_SEED keeps its data; its seed is not secret.
+    info "Keeping the stack's GENERATOR_SEED, which is not secret (docs/deployment.md, Seeds)"
+    GENERATOR_SEED="${PREVIOUS_SEED}"
+    return
+  fi
+  local name="${STACK_NAME}-generator-seed" errors="${WORK_DIR}/describe-secret.err" seed="${WORK_DIR}/seed"
+  if GENERATOR_SEED_SECRET_ARN="$(aws_cli secretsmanager describe-secret --secret-id "${name}" \
+    --query ARN --output text 2>"${errors}")"; then
+    info "Using the seed kept in the Secrets Manager secret ${name}"
+  elif grep -q "ResourceNotFoundException" "${errors}"; then
+    # 128 random bits, the top one set: never below 2**127, never guessable. In a private
+    # file for the AWS CLI; in NEW_SEED only so that redact can hide it.
+    NEW_SEED="$(python3 -c 'import secrets; print(secrets.randbits(128) | 1 << 127)')"
+    (umask 077 && printf '%s' "${NEW_SEED}" >"${seed}")
+    GENERATOR_SEED_SECRET_ARN="$(aws_cli secretsmanager create-secret --name "${name}" \
+      --description "pp-merchantai generator seed of stack ${STACK_NAME}: the answer key follows from it" \
+      --secret-string "file://${seed}" --query ARN --output text)"
+    rm -f "${seed}"
+    info "Created a random 128-bit seed in the Secrets Manager secret ${name} (never printed)"
+  else
+    cat "${errors}" >&2
+    err "cannot read the secret ${name} (see the AWS CLI's message above)"
     exit 1
   fi
 }
@@ -393,6 +489,7 @@ write_parameters() {
     PARAM_FUNCTION_NAME="${FUNCTION_NAME}" PARAM_HOST="${ELASTICSEARCH_HOST}" \
     PARAM_INDEX="${ELASTICSEARCH_INDEX}" PARAM_SECRET_ARN="${ELASTICSEARCH_API_KEY_SECRET_ARN}" \
     PARAM_MERCHANT_COUNT="${MERCHANT_COUNT}" PARAM_SEED="${GENERATOR_SEED}" \
+    PARAM_SEED_SECRET_ARN="${GENERATOR_SEED_SECRET_ARN}" \
     PARAM_LOG_LEVEL="${LOG_LEVEL}" PARAM_ARCHITECTURE="${ARCHITECTURE}" \
     PARAM_RESERVED_CONCURRENCY="${RESERVED_CONCURRENCY}" PARAM_ALARM_TOPIC_ARN="${ALARM_TOPIC_ARN}" \
     PARAM_SCENARIO="${SCENARIO}" PARAM_GROUND_TRUTH="${GROUND_TRUTH}" \
@@ -411,6 +508,7 @@ names = {
     "ElasticsearchApiKeySecretArn": "PARAM_SECRET_ARN",
     "MerchantCount": "PARAM_MERCHANT_COUNT",
     "GeneratorSeed": "PARAM_SEED",
+    "GeneratorSeedSecretArn": "PARAM_SEED_SECRET_ARN",
     "LogLevel": "PARAM_LOG_LEVEL",
     "Scenario": "PARAM_SCENARIO",
     "GroundTruth": "PARAM_GROUND_TRUTH",
@@ -449,12 +547,13 @@ upload_code() {
 }
 
 deploy() {
-  local state first_state
-  state="$(current_schedule_state)"
+  local first_state
+  read_stack
+  resolve_seed
   # A new stack (or one whose schedule was never enabled) keeps the schedule off
   # until the real code is in place; a live schedule stays on during updates.
   first_state="DISABLED"
-  if [[ "${state}" == "ENABLED" ]]; then
+  if [[ "${STACK_STATE}" == "ENABLED" ]]; then
     first_state="ENABLED"
   fi
   deploy_stack "${first_state}"
@@ -464,6 +563,9 @@ deploy() {
   fi
   info "Deployed ${FUNCTION_NAME}; the hourly schedule is enabled."
   info "Logs: aws logs tail /aws/lambda/${FUNCTION_NAME} --follow"
+  if [[ -n "${GENERATOR_SEED_SECRET_ARN}" ]]; then
+    info "Grade with: GENERATOR_SEED_SECRET_ARN=${GENERATOR_SEED_SECRET_ARN} python lambda/evaluate.py ..."
+  fi
 }
 
 delete_stack() {
@@ -471,6 +573,8 @@ delete_stack() {
   aws_cli cloudformation delete-stack --stack-name "${STACK_NAME}"
   aws_cli cloudformation wait stack-delete-complete --stack-name "${STACK_NAME}"
   info "Deleted stack ${STACK_NAME}"
+  info "A seed secret ${STACK_NAME}-generator-seed is kept: a stack deployed again under this name" \
+    "goes on with the same seed (aws secretsmanager delete-secret removes it)"
 }
 
 cleanup() {

@@ -12,7 +12,7 @@ import hashlib
 import ipaddress
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 # Environment variables the function reads.
@@ -24,6 +24,7 @@ ELASTICSEARCH_PASSWORD = "ELASTICSEARCH_PASSWORD"
 ELASTICSEARCH_INDEX = "ELASTICSEARCH_INDEX"
 MERCHANT_COUNT = "MERCHANT_COUNT"
 GENERATOR_SEED = "GENERATOR_SEED"
+GENERATOR_SEED_SECRET_ARN = "GENERATOR_SEED_SECRET_ARN"
 LOG_LEVEL = "LOG_LEVEL"
 SCENARIO = "SCENARIO"
 GROUND_TRUTH = "GROUND_TRUTH"
@@ -34,6 +35,10 @@ REMEDIATION_INDEX = "REMEDIATION_INDEX"
 DEFAULT_INDEX = "pp-merchantai"
 DEFAULT_MERCHANTS = 20
 DEFAULT_SEED = 1729
+# Seeds are integers of magnitude at most 2**128: a secret seed (deploy.sh draws 128 random bits)
+# cannot be found by trying seeds, where one below 2**64 is recovered from the data in seconds.
+MAX_SEED = 2**128
+GUESSABLE_SEED = 2**64
 DEFAULT_LOG_LEVEL = "INFO"
 MAX_MERCHANTS = 100_000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -78,7 +83,7 @@ class EventError(ValueError):
 
 
 class SecretError(RuntimeError):
-    """The secret named by ELASTICSEARCH_API_KEY_SECRET_ARN could not be read."""
+    """A secret named by ELASTICSEARCH_API_KEY_SECRET_ARN or GENERATOR_SEED_SECRET_ARN could not be read."""
 
 
 # A value is quoted in an error message only if it is short and has no run this
@@ -109,7 +114,8 @@ class Config:
     host: str | None = None
     index: str = DEFAULT_INDEX
     merchants: int = DEFAULT_MERCHANTS
-    seed: int = DEFAULT_SEED
+    # Out of repr, like the credentials: for any scenario but steady the seed is one.
+    seed: int = field(default=DEFAULT_SEED, repr=False)
     log_level: str = DEFAULT_LOG_LEVEL
     scenario: str = DEFAULT_SCENARIO
     ground_truth: str = DEFAULT_GROUND_TRUTH
@@ -120,6 +126,7 @@ class Config:
     # repr=False keeps secrets out of logs and tracebacks that show the config.
     api_key: str | None = field(default=None, repr=False)
     api_key_secret_arn: str | None = None
+    seed_secret_arn: str | None = None  # where seed was read from (load_config reads it)
     username: str | None = None
     password: str | None = field(default=None, repr=False)
 
@@ -162,7 +169,8 @@ def integer(value: str, name: str, minimum: int = -(2**63), maximum: int = 2**63
         raise ConfigError(f"{name} must be an integer, got {shown(value)}")
     # More digits than any bound has: out of range (and int() refuses over 4,300 digits).
     magnitude = text.lstrip("+-").lstrip("0") or "0"
-    number = int(text[0] + magnitude if text[0] in "+-" else magnitude) if len(magnitude) <= 20 else None
+    digits = len(str(max(abs(minimum), abs(maximum))))
+    number = int(text[0] + magnitude if text[0] in "+-" else magnitude) if len(magnitude) <= digits else None
     if number is None or not minimum <= number <= maximum:
         raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {shown(text)}")
     return number
@@ -173,7 +181,17 @@ def merchant_count(value: str, name: str = MERCHANT_COUNT) -> int:
 
 
 def seed(value: str, name: str = GENERATOR_SEED) -> int:
-    return integer(value, name)
+    """An integer from -2**128 to 2**128; a refused value is never shown (it may be a secret seed)."""
+    try:
+        return integer(value, name, -MAX_SEED, MAX_SEED)
+    except ConfigError:
+        pass
+    raise ConfigError(f"{name} must be an integer from -2**128 to 2**128 (the value is not shown)")
+
+
+def guessable(seed: int) -> bool:
+    """Whether a seed is small enough to be recovered from the data by trying seeds (below 2**64)."""
+    return abs(seed) < GUESSABLE_SEED
 
 
 def seed_digest(seed: int) -> str:
@@ -319,7 +337,7 @@ def log_level(value: str, name: str = LOG_LEVEL) -> str:
     return _choice(value, name, LOG_LEVELS)
 
 
-def _secret_arn(value: str, name: str = ELASTICSEARCH_API_KEY_SECRET_ARN) -> str:
+def _secret_arn(value: str, name: str) -> str:
     value = value.strip()
     if not re.fullmatch(r"arn:aws[\w-]*:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+", value):
         raise ConfigError(f"{name} must be a Secrets Manager secret ARN")
@@ -358,6 +376,9 @@ def load_config(environ) -> Config:
     username = get(ELASTICSEARCH_USERNAME)
     key = get(ELASTICSEARCH_API_KEY)
     secret_arn = get(ELASTICSEARCH_API_KEY_SECRET_ARN)
+    seed_arn = get(GENERATOR_SEED_SECRET_ARN)
+    if seed_arn and get(GENERATOR_SEED):
+        raise ConfigError(f"set either {GENERATOR_SEED} or {GENERATOR_SEED_SECRET_ARN}, not both")
     credentials = {ELASTICSEARCH_API_KEY: key, ELASTICSEARCH_PASSWORD: password,
                    # Without a password, the username is the older name for the key.
                    ELASTICSEARCH_USERNAME: None if password else username}
@@ -395,7 +416,7 @@ def load_config(environ) -> Config:
         key = api_key(key)
     if key and secret_arn:
         raise ConfigError(f"set either {ELASTICSEARCH_API_KEY} or {ELASTICSEARCH_API_KEY_SECRET_ARN}, not both")
-    return Config(
+    cfg = Config(
         host=setting(ELASTICSEARCH_HOST, host_url),
         index=setting(ELASTICSEARCH_INDEX, index_name, DEFAULT_INDEX),
         merchants=setting(MERCHANT_COUNT, merchant_count, str(DEFAULT_MERCHANTS)),
@@ -408,18 +429,22 @@ def load_config(environ) -> Config:
         remediation_index_override=setting(REMEDIATION_INDEX, index_name),
         api_key=key,
         api_key_secret_arn=setting(ELASTICSEARCH_API_KEY_SECRET_ARN, _secret_arn),
+        seed_secret_arn=setting(GENERATOR_SEED_SECRET_ARN, _secret_arn),
         username=username,
         password=password,
     )
+    if cfg.seed_secret_arn:
+        # Last, once everything else is valid: the only AWS call configuration makes.
+        cfg = replace(cfg, seed=read_seed_secret(cfg.seed_secret_arn))
+    return cfg
 
 
-@functools.lru_cache(maxsize=None)
-def read_secret(arn: str) -> str:
-    """The secret's string value, read once per container (boto3 comes with the Lambda runtime)."""
+def _secret_string(arn: str, variable: str) -> str:
+    """The string value of the secret named by variable (boto3 comes with the Lambda runtime)."""
     import boto3  # only this path needs it; keeps it out of cold start otherwise
 
     # botocore logs whole responses at DEBUG, this one included: with LOG_LEVEL (and
-    # Lambda's ApplicationLogLevel) at DEBUG the key would land in CloudWatch.
+    # Lambda's ApplicationLogLevel) at DEBUG the secret would land in CloudWatch.
     logging.getLogger("botocore").setLevel(logging.WARNING)
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -429,14 +454,26 @@ def read_secret(arn: str) -> str:
         value = client.get_secret_value(SecretId=arn).get("SecretString")
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        raise SecretError(f"cannot read the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN}: "
+        raise SecretError(f"cannot read the secret named by {variable}: "
                           f"{error.get('Code')}: {' '.join(str(error.get('Message')).split())}") from None
     except BotoCoreError as exc:
-        raise SecretError(f"cannot read the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN}: "
-                          f"{' '.join(str(exc).split())}") from None
+        raise SecretError(f"cannot read the secret named by {variable}: {' '.join(str(exc).split())}") from None
     if not value or not value.strip():
-        raise ConfigError(f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN} has no string value")
+        raise ConfigError(f"the secret named by {variable} has no string value")
+    return value
+
+
+@functools.lru_cache(maxsize=None)
+def read_secret(arn: str) -> str:
+    """The API key in the secret named by ELASTICSEARCH_API_KEY_SECRET_ARN, read once per container."""
+    value = _secret_string(arn, ELASTICSEARCH_API_KEY_SECRET_ARN)
     return api_key(value, f"the secret named by {ELASTICSEARCH_API_KEY_SECRET_ARN}")
+
+
+@functools.lru_cache(maxsize=None)
+def read_seed_secret(arn: str) -> int:
+    """The seed in the secret named by GENERATOR_SEED_SECRET_ARN (its decimal text), read once per container."""
+    return seed(_secret_string(arn, GENERATOR_SEED_SECRET_ARN), f"the secret named by {GENERATOR_SEED_SECRET_ARN}")
 
 
 def auth(cfg: Config) -> dict:

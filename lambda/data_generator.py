@@ -9,6 +9,7 @@ named error from config; it is translated here, at the edges.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -40,11 +41,13 @@ def _remediate(schedule, hour_range: HourRange, read) -> None:
 
 
 def _chunks(cfg: Config, hour_range: HourRange, size: int, read_remediations=None):
-    """Every hour's bulk line pairs in order, in chunks of at most size pairs: (pairs, records).
+    """Every hour's bulk line pairs in order, in chunks of size documents (the last one fewer),
+    each preceded by the answer-key records that came with them: (pairs, records).
 
     The first `records` pairs of a chunk are answer-key records: at the run's first
     hour every chronic profile and incident under way (and the unmatched remediations),
-    later each incident at its onset.
+    later each incident at its onset. Chunks are cut by documents alone, so nothing a run
+    reports along the way (progress, the documents sent) moves with the incident schedule.
     """
     merchants = generator.roster(cfg.seed, cfg.merchants)
     schedule = incidents.schedule(cfg, merchants)
@@ -65,32 +68,41 @@ def _chunks(cfg: Config, hour_range: HourRange, size: int, read_remediations=Non
                             json.dumps(record, separators=(",", ":"))))
         documents += lines.lines(hour)
         hour += HOUR
-        while len(records) + len(documents) >= size:
-            chunk = records[:size]
-            del records[:size]
-            count = len(chunk)
-            chunk += documents[:size - count]
-            del documents[:size - count]
-            yield chunk, count
+        while len(documents) >= size:
+            chunk = records + documents[:size]
+            del documents[:size]
+            yield chunk, len(records)
+            records = []
     if records or documents:
         yield records + documents, len(records)
 
 
 class NdjsonWriter:
-    """A sink that writes the bulk NDJSON (action line, source line) to a stream."""
+    """A sink that writes the bulk NDJSON (action line, source line) to a stream.
 
-    def __init__(self, stream):
+    key_stream: where the answer-key records go (GROUND_TRUTH=separate: a file of their own,
+    so the observations' file never carries the answer); None: into stream with the documents.
+    answer_key_output: the name of the file the records go to, for the summary.
+    """
+
+    def __init__(self, stream, key_stream=None, answer_key_output: str | None = None):
         self.stream = stream
+        self.key_stream = stream if key_stream is None else key_stream
+        self.answer_key_output = answer_key_output
 
     # Pairs joined per write: ~85 KB strings stay below malloc's mmap threshold (128 KB),
     # where a whole chunk's (~850 KB) would page-fault fresh memory every time (2x slower).
     PAIRS_PER_WRITE = 200
 
     def send(self, pairs: list, records: int = 0) -> int:
+        self._write(self.key_stream, pairs[:records])
+        self._write(self.stream, pairs[records:])
+        return 0
+
+    def _write(self, stream, pairs: list) -> None:
         step = self.PAIRS_PER_WRITE
         for i in range(0, len(pairs), step):
-            self.stream.write("\n".join(itertools.chain.from_iterable(pairs[i:i + step])) + "\n")
-        return 0
+            stream.write("\n".join(itertools.chain.from_iterable(pairs[i:i + step])) + "\n")
 
 
 def _stamp(moment: datetime) -> str:
@@ -108,7 +120,7 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read_remed
     Raises es.BulkError after the last chunk if any document was rejected.
     """
     started = time.monotonic()
-    documents = indexed = answer_key_records = 0
+    documents = indexed = 0
     resume_from = None
     for chunk, records in _chunks(cfg, hour_range, es.CHUNK_SIZE, read_remediations):
         if sink is not None:
@@ -117,7 +129,6 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read_remed
             except es.OutOfTime as stopped:
                 # The chunk's records come first: what was done of it beyond them are documents.
                 documents += max(0, stopped.done - records)
-                answer_key_records += min(stopped.done, records)
                 indexed += stopped.indexed
                 # Whole hours done so far; a partly sent hour is sent again (same ids).
                 resume_from = hour_range.start + (documents // cfg.merchants) * HOUR
@@ -132,7 +143,6 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read_remed
                 logger.warning("stopping early, resume from %s: %s", _stamp(resume_from), stopped)
                 break
         documents += len(chunk) - records
-        answer_key_records += records
         if progress is not None:
             progress(len(chunk) - records)
 
@@ -148,12 +158,15 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read_remed
         "indexed": indexed,
         "failed": failed,
         "answer_key_index": cfg.answer_key_index,
-        "answer_key_records": answer_key_records,
         "dry_run": sink is None,
         "duration_ms": round((time.monotonic() - started) * 1000),
     }
+    if getattr(sink, "answer_key_output", None):
+        summary["answer_key_output"] = sink.answer_key_output
     if resume_from:
         summary["resume_from"] = _stamp(resume_from)
+    # Nothing in it depends on the incident schedule (no count of answer-key records): the
+    # log and the return value may be read by anyone, the AI under test included.
     # Lambda's JSON log format also lifts `extra` keys into the record, so
     # the summary is queryable as fields in CloudWatch Logs Insights.
     logger.log(logging.ERROR if failed else logging.INFO, json.dumps(summary), extra={"summary": summary})
@@ -200,7 +213,7 @@ def lambda_handler(event, context):
         if not hour_range.dry_run and not cfg.host:
             raise ConfigError(f"{config.ELASTICSEARCH_HOST} is not set")
         config.check_remediation_source(cfg)
-    except (ConfigError, EventError) as exc:
+    except (ConfigError, EventError, config.SecretError) as exc:
         # Expected, named errors: one clear line, no traceback. Re-raised so
         # the invocation fails visibly (Errors metric, on-failure destination).
         logger.error("%s: %s", type(exc).__name__, exc)
@@ -256,6 +269,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", help="first hour, ISO 8601 (naive = UTC); default: the current hour")
     parser.add_argument("--end", help="end of the range, exclusive (default: now); needs --start")
     parser.add_argument("--output", metavar="PATH|-", help="write bulk NDJSON to PATH (- for stdout); send nothing")
+    parser.add_argument("--answer-key-output", metavar="PATH",
+                        help="with GROUND_TRUTH=separate, write the answer-key records here "
+                        "(default: beside the output, -incidents before its extension)")
     parser.add_argument("--dry-run", action="store_true", help="generate, send and write nothing; print the summary")
     parser.add_argument("--merchants", metavar="N", help=f"merchant count (env {config.MERCHANT_COUNT}, default 20)")
     parser.add_argument("--seed", metavar="S", help=f"generator seed (env {config.GENERATOR_SEED})")
@@ -279,6 +295,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace, environ) -> Config:
+    if args.seed is not None:  # --seed wins over the environment's seed, secret or not: no secret is read
+        environ = {name: value for name, value in environ.items()
+                   if name not in (config.GENERATOR_SEED, config.GENERATOR_SEED_SECRET_ARN)}
     cfg = config.load_config(environ)
     overrides = {}
     if args.merchants is not None:
@@ -312,6 +331,28 @@ def _default_output(cfg: Config, hour_range: HourRange) -> str:
     return os.path.join("out", f"{cfg.index}-{name}.ndjson")
 
 
+def _key_output(path: str) -> str:
+    """Where the answer key goes beside the output path: out/x.ndjson -> out/x-incidents.ndjson
+    (and /dev/null's to /dev/null)."""
+    if path == os.devnull:
+        return path
+    stem, extension = os.path.splitext(path)
+    return stem + config.ANSWER_KEY_SUFFIX + extension
+
+
+def _answer_key_path(args, cfg: Config, hour_range: HourRange, path: str | None) -> str | None:
+    """The answer-key file of a file run (GROUND_TRUTH=separate), path being the output's (None: stdout)."""
+    if cfg.ground_truth == "inline":
+        if args.answer_key_output is not None:
+            raise ConfigError(f"--answer-key-output needs {config.GROUND_TRUTH}=separate "
+                              "(inline writes the answer key into the output with the documents)")
+        return None
+    key = args.answer_key_output or _key_output(path or _default_output(cfg, hour_range))
+    if path not in (None, os.devnull) and os.path.realpath(key) == os.path.realpath(path):
+        raise ConfigError(f"--answer-key-output must not be the output file, got {config.shown(key)}")
+    return key
+
+
 def documents(cfg: Config, hour: datetime, read_remediations=None) -> list:
     """Every merchant's document at hour, parsed from the bulk lines a run writes."""
     merchants = generator.roster(cfg.seed, cfg.merchants)
@@ -323,11 +364,14 @@ def documents(cfg: Config, hour: datetime, read_remediations=None) -> list:
 
 
 def _print_table(cfg: Config, hour: datetime, out, read_remediations=None) -> None:
-    # The truth is shown here whatever GROUND_TRUTH says: this is the operator's terminal.
+    # The issues are the truth: shown with steady (chronic profiles only, no schedule) or when the
+    # data carry them anyway (inline); otherwise a run's output never tells when an incident starts.
+    truth = cfg.scenario == config.DEFAULT_SCENARIO or cfg.ground_truth == "inline"
     shown = dataclasses.replace(cfg, merchants=min(cfg.merchants, TABLE_ROWS), ground_truth="inline")
     print(f"\nMerchants at {_stamp(hour)}:", file=out)
     row = "{:<13} {:<14} {:>10} {:>7} {:>12}  {}"
-    print(row.format("merchant", "city", "conversion", "errors", "transactions", "issues"), file=out)
+    print(row.format("merchant", "city", "conversion", "errors", "transactions",
+                     "issues" if truth else "(issues: see --incidents)"), file=out)
     for doc in documents(shown, hour, read_remediations):
         print(
             row.format(
@@ -336,8 +380,8 @@ def _print_table(cfg: Config, hour: datetime, out, read_remediations=None) -> No
                 f"{doc['conversion_rate']:.2f}%",
                 f"{doc['error_rate']:.2f}%",
                 doc["transaction_count"],
-                ", ".join(doc["issues"]) or "-",
-            ),
+                (", ".join(doc["issues"]) or "-") if truth else "",
+            ).rstrip(),
             file=out,
         )
     if cfg.merchants > TABLE_ROWS:
@@ -347,7 +391,7 @@ def _print_table(cfg: Config, hour: datetime, out, read_remediations=None) -> No
 def _print_answer_key(cfg: Config, hour_range: HourRange, out, retrier) -> None:
     records, _ = incidents.answer_key(cfg, hour_range, _remediation_reader(cfg, retrier))
     print(f"Answer key ({cfg.answer_key_index}), {_stamp(hour_range.start)} to {_stamp(hour_range.end)}: "
-          f"scenario {cfg.scenario}, seed {cfg.seed}, {cfg.merchants} merchants, {len(records)} incidents", file=out)
+          f"scenario {cfg.scenario}, seed digest {config.seed_digest(cfg.seed)}, {cfg.merchants} merchants, {len(records)} incidents", file=out)
     row = "{:<20} {:<36} {:<17} {:<17} {:<33} {}"
     print(row.format("kind", "merchants", "onset", "end", "labels", "root cause"), file=out)
     for record in records:
@@ -369,6 +413,33 @@ def open_output(path: str, shown: str):
     except OSError as exc:
         error = f"cannot write {shown}: {exc.strerror or type(exc).__name__}"
     raise ConfigError(error)
+
+
+def _write_files(args, cfg: Config, hour_range: HourRange, generate, err) -> dict:
+    """A file run: the bulk NDJSON to --output (or stdout, or the default path), and with
+    GROUND_TRUTH=separate the answer key to a file of its own; the summary."""
+    path = None if args.output == "-" else args.output or _default_output(cfg, hour_range)
+    key_path = _answer_key_path(args, cfg, hour_range, path)
+    with contextlib.ExitStack() as files:
+        # A given path is shown as config shows every value; the default ones are ours.
+        stream = sys.stdout if path is None else files.enter_context(
+            open_output(path, f"--output {config.shown(path)}" if args.output else path))
+        key_stream = None if key_path is None else files.enter_context(open_output(
+            key_path, f"--answer-key-output {config.shown(key_path)}" if args.answer_key_output else key_path))
+        summary = generate(cfg, hour_range, NdjsonWriter(stream, key_stream, key_path or path))
+    if path is not None:
+        print(f"Wrote {summary['documents']} documents to {path}"
+              + (f", the answer key to {key_path}" if key_path else ""), file=err)
+    if not args.output:
+        _print_table(cfg, hour_range.end - HOUR, err)
+        print(
+            "\nLoad it into Elasticsearch with:\n"
+            '  curl -H "Authorization: ApiKey $ELASTICSEARCH_API_KEY" '
+            '-H "Content-Type: application/x-ndjson" \\\n'
+            f'    -X POST "$ELASTICSEARCH_HOST/_bulk" --data-binary @{path}',
+            file=err,
+        )
+    return summary
 
 
 def _progress(cfg: Config, hour_range: HourRange, stream):
@@ -417,6 +488,8 @@ def main(argv=None, environ=None) -> int:
             return fanout.cli(args, hour_range, err)
         if args.chunk_hours is not None or args.concurrency is not None:
             raise ConfigError("--chunk-hours and --concurrency need --invoke")
+        if args.answer_key_output is not None and (args.dry_run or args.incidents or (cfg.host and not args.output)):
+            raise ConfigError("--answer-key-output needs a file run: --output, or no ELASTICSEARCH_HOST")
         config.check_remediation_source(cfg)
         patient = es.Retrier(patience=patience)
         if args.incidents:
@@ -428,24 +501,8 @@ def main(argv=None, environ=None) -> int:
         if args.dry_run:
             summary = generate(cfg, hour_range)
             _print_table(cfg, hour_range.end - HOUR, err, _remediation_reader(cfg, patient))
-        elif args.output == "-":
-            summary = generate(cfg, hour_range, NdjsonWriter(sys.stdout))
         elif args.output or not cfg.host:
-            path = args.output or _default_output(cfg, hour_range)
-            # The default path is ours; a given one is shown as config shows every value.
-            stream = open_output(path, f"--output {config.shown(path)}" if args.output else path)
-            with stream:
-                summary = generate(cfg, hour_range, NdjsonWriter(stream))
-            print(f"Wrote {summary['documents']} documents to {path}", file=err)
-            if not args.output:
-                _print_table(cfg, hour_range.end - HOUR, err)
-                print(
-                    "\nLoad it into Elasticsearch with:\n"
-                    '  curl -H "Authorization: ApiKey $ELASTICSEARCH_API_KEY" '
-                    '-H "Content-Type: application/x-ndjson" \\\n'
-                    f'    -X POST "$ELASTICSEARCH_HOST/_bulk" --data-binary @{path}',
-                    file=err,
-                )
+            summary = _write_files(args, cfg, hour_range, generate, err)
         else:
             indexer = es.Indexer(_client(cfg), _templates(cfg), patience=patience)
             summary = _run_with_progress(bar, indexer, cfg, hour_range, indexer)

@@ -115,7 +115,7 @@ ANSWER_KEY_MAPPINGS = {
         "end": {"type": "date"},
         "remediation": {"type": "keyword"},
         "scenario": {"type": "keyword"},
-        "seed": {"type": "long"},
+        "seed_digest": {"type": "keyword"},
         # REMEDIATION=on (remediations.answer_fields).
         "resolved_by": {"type": "keyword"},
         "resolved_at": {"type": "date"},
@@ -440,7 +440,8 @@ class Indexer(Retrier):
             size, self._accepted = min(CHUNK_SIZE, size * 2), 0
         if size != self.size:
             cause = "sustained 429s" if size < self.size else "accepted again"
-            logger.info("bulk requests of %d documents from now on (%s)", size, cause)
+            # DEBUG: a size cut from a request's answer-key records would tell how many there were.
+            logger.debug("bulk requests of %d documents from now on (%s)", size, cause)
             self.size = size
 
     def _bulk(self, pairs: list) -> list:
@@ -460,12 +461,18 @@ class Indexer(Retrier):
             self.reasons.append(reason)
             logger.error("document rejected: %s", reason)
 
+    def _documents(self, pairs: list) -> str:
+        """What messages say of pairs: the documents counted, answer-key records only named, so no
+        log tells how many incidents started in a request's hours."""
+        documents = sum(pair[0] not in self._records for pair in pairs)
+        return f"{documents} documents" + (" and answer-key records" if documents < len(pairs) else "")
+
     def _send(self, pairs: list) -> int:
         """Index pairs in one request (plus retries; halves on 413); returns how many documents succeeded."""
         indexed, tries, first_failure = 0, 0, None
-        self._start(f"a bulk request of {len(pairs)} documents")
+        self._start(f"a bulk request of {self._documents(pairs)}")
         while pairs:
-            what = f"bulk request of {len(pairs)} documents"
+            what = f"bulk request of {self._documents(pairs)}"
             try:
                 items, failure = self._call(lambda: self._bulk(pairs), what, tries)
             except _TooLarge as exc:
@@ -492,12 +499,16 @@ class Indexer(Retrier):
                         self._fail(_item_reason(item))
                 pushed_back = any(item.get("status") == 429 for item in rejected)
                 if rejected:
-                    reason = f"{len(retry)} of {len(pairs)} documents rejected, e.g. {_item_reason(rejected[0])}"
+                    # A document's for an example: an answer-key record's _id names an incident.
+                    example = next((item for pair, item in zip(retry, rejected) if pair[0] not in self._records),
+                                   {**rejected[0], "_id": "an answer-key record"})
+                    reason = f"{self._documents(retry)} rejected, e.g. {_item_reason(example)}"
             self._adapt(len(pairs), pushed_back, clean=items is not None and not retry)
             if items is not None:
                 if not retry:
                     return indexed
-                what, pairs = f"bulk request of {len(pairs)} documents ({len(retry)} to retry)", retry
+                what = f"bulk request of {self._documents(pairs)} ({self._documents(retry)} to retry)"
+                pairs = retry
             if first_failure is None:
                 first_failure = monotonic()
             self._pause(what, reason, tries, first_failure)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import config
 import generator
 import remediations
 import scenario
@@ -119,8 +120,8 @@ class Incident:
             return (self.recovery_start - self.onset) / (self.plateau_start - self.onset + 1) * down
         return down
 
-    def record(self, scenario: str, seed: int) -> dict:
-        """The answer-key record (JSON-ready)."""
+    def record(self, scenario: str, seed_digest: str) -> dict:
+        """The answer-key record (JSON-ready); seed_digest: config.seed_digest of the seed, never the seed."""
         kind = self.kind
         scope = self.provider or ", ".join(self.merchant_ids)
         record = {"incident_id": self.incident_id, "kind": kind.name, "is_issue": kind.is_issue,
@@ -132,7 +133,7 @@ class Incident:
         for field in ("onset", "plateau_start", "recovery_start", "end"):
             h = getattr(self, field)
             record[field] = None if h is None else generator.stamp(h)
-        record.update(remediation=list(kind.remediation), scenario=scenario, seed=seed)
+        record.update(remediation=list(kind.remediation), scenario=scenario, seed_digest=seed_digest)
         return record
 
 
@@ -168,6 +169,7 @@ class Schedule:
 
     def __init__(self, seed: int, scenario, merchants: list, remediation: bool = False):
         self.seed = seed
+        self.seed_digest = config.seed_digest(seed)
         self.scenario = scenario
         self.max_session_factor = MAX_SESSION_FACTOR
         self.noise = scenario.noise
@@ -393,7 +395,7 @@ class Schedule:
 
     def unmatched_records(self, h0: int, h1: int) -> list:
         """Answer-key records of the remediations in [h0, h1) that touched no active incident."""
-        return [remediations.unmatched_record(r, self.scenario.name, self.seed)
+        return [remediations.unmatched_record(r, self.scenario.name, self.seed_digest)
                 for r in self._unmatched if h0 <= r.hour < h1]
 
     # --- lookups ---------------------------------------------------------------------------
@@ -441,7 +443,7 @@ class Schedule:
     def records(self, incidents: list) -> list:
         out = []
         for incident in incidents:
-            record = incident.record(self.scenario.name, self.seed)
+            record = incident.record(self.scenario.name, self.seed_digest)
             if self._remediation and incident.onset is not None:
                 record.update(remediations.answer_fields(self._outcome(incident)))
             out.append(record)

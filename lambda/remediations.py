@@ -10,6 +10,7 @@ touched none. Intervals only ever shrink, so hours before an action never change
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -26,6 +27,10 @@ UNMATCHED = "unmatched_action"
 
 TARGETS = ("merchant_id", "payment_provider")
 FIELDS = frozenset(TARGETS + ("action", "timestamp", "incident_id", "note"))
+# Ids, actions, targets and the AI's incident_id are copied into keyword fields and _ids of the
+# answer key (Elasticsearch refuses terms over 32,766 bytes, _ids over 512): a longer one makes
+# the document malformed.
+MAX_TEXT_BYTES = 128
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,24 @@ class Skipped:
     reason: str
 
 
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def bounded_id(doc_id: str) -> str:
+    """An AI's id as the bench shows and records it: itself up to MAX_TEXT_BYTES, else
+    sha256-<its hex digest>, which fits every keyword field and _id."""
+    if _size(doc_id) <= MAX_TEXT_BYTES:
+        return doc_id
+    return "sha256-" + hashlib.sha256(doc_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _bounded(value: str, name: str) -> str:
+    if _size(value) > MAX_TEXT_BYTES:
+        raise ValueError(f"{name} is longer than {MAX_TEXT_BYTES} bytes")
+    return value
+
+
 def _optional_text(source: dict, name: str) -> str | None:
     value = source.get(name)
     if value is not None and not isinstance(value, str):
@@ -53,21 +76,34 @@ def _optional_text(source: dict, name: str) -> str | None:
     return value
 
 
+def _field_names(names: list) -> str:
+    """Unknown field names as a message shows them: the first few, each cut short."""
+    shown = [name if name.isprintable() and len(name) <= 40 else repr(name[:40]) + "..." * (len(name) > 40)
+             for name in names[:5]]
+    return ", ".join(shown) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def _parse_one(doc_id: str, source) -> Remediation:
     if not isinstance(source, dict):
         raise ValueError("the document is not a JSON object")
+    _bounded(doc_id, "_id")
     unknown = sorted(set(source) - FIELDS)
     if unknown:
-        raise ValueError(f"unknown fields: {', '.join(unknown)}")
+        raise ValueError(f"unknown fields: {_field_names(unknown)}")
     targets = [name for name in TARGETS if source.get(name) is not None]
     if len(targets) != 1:
         raise ValueError("exactly one of merchant_id or payment_provider is required")
     (target,) = targets
     if not isinstance(source[target], str) or not source[target]:
         raise ValueError(f"{target} must be a non-empty string")
+    _bounded(source[target], target)
     action = source.get("action")
     if not isinstance(action, str) or not action:
         raise ValueError("action must be a non-empty string")
+    _bounded(action, "action")
+    incident_id = _optional_text(source, "incident_id")
+    if incident_id is not None:
+        _bounded(incident_id, "incident_id")
     if "timestamp" not in source:
         raise ValueError("timestamp is missing")
     try:
@@ -79,7 +115,7 @@ def _parse_one(doc_id: str, source) -> Remediation:
         time=moment,
         hour=hour_index(moment),
         action=action,
-        incident_id=_optional_text(source, "incident_id"),
+        incident_id=incident_id,
         note=_optional_text(source, "note"),
         **{target: source[target]},
     )
@@ -97,7 +133,7 @@ def parse(hits) -> tuple[list, list]:
         try:
             parsed.append(_parse_one(doc_id, hit.get("_source")))
         except ValueError as exc:
-            skipped.append(Skipped(doc_id, str(exc)))
+            skipped.append(Skipped(bounded_id(doc_id), str(exc)))
     parsed.sort(key=lambda r: (r.time, r.id))
     skipped.sort(key=lambda s: s.id)
     return parsed, skipped
@@ -202,12 +238,12 @@ def answer_fields(outcome: Outcome) -> dict:
     }
 
 
-def unmatched_record(r: Remediation, scenario: str, seed: int) -> dict:
+def unmatched_record(r: Remediation, scenario: str, seed_digest: str) -> dict:
     """The answer-key record of a remediation that touched no active incident: one hour, no issue."""
-    record = {"incident_id": f"{UNMATCHED}-{r.id}", "kind": UNMATCHED, "is_issue": False, "issues": [],
+    record = {"incident_id": f"{UNMATCHED}-{bounded_id(r.id)}", "kind": UNMATCHED, "is_issue": False, "issues": [],
               "merchant_ids": [r.merchant_id] if r.merchant_id else []}
     if r.payment_provider:
         record["payment_provider"] = r.payment_provider
-    record.update(onset=stamp(r.hour), end=stamp(r.hour + 1), remediation=[], scenario=scenario, seed=seed,
+    record.update(onset=stamp(r.hour), end=stamp(r.hour + 1), remediation=[], scenario=scenario, seed_digest=seed_digest,
                   resolved_by=None, resolved_at=None, remediation_id=None, wrong_actions=[action_record(r)])
     return record

@@ -142,7 +142,7 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
             visible = catalog.labels if catalog.tier == "incidents" else ("missing_location",) * catalog.drops_location
             if catalog.is_issue and generator.already_shows(seed, k, visible):
                 fail(f"{where}.merchants[{j}]", f"{merchant_id}'s chronic profile already shows "
-                     f"{', '.join(catalog.labels)} ({GENERATOR_SEED}={seed}): {kind} would change nothing visible")
+                     f"{', '.join(catalog.labels)} (with this {GENERATOR_SEED}): {kind} would change nothing visible")
             found.append(k)
         numbers = tuple(found)
 

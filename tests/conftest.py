@@ -36,6 +36,7 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     data_generator._client.cache_clear()
     config.read_secret.cache_clear()
+    config.read_seed_secret.cache_clear()
     yield
     data_generator._client.cache_clear()
 

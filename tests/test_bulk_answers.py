@@ -67,13 +67,13 @@ def test_a_malformed_answer_is_retried_whole_and_everything_lands(cluster, monke
 
     assert fault.fired == 2
     assert (summary["status"], summary["documents"], summary["indexed"], summary["failed"]) == ("ok", 20, 20, 0)
-    assert summary["answer_key_records"] == 9
+    assert "answer_key_records" not in summary
     # The whole request, all 29 actions, sent three times.
     assert [len(bulk_ids(b)) for b in cluster.proxy.bulk_requests()] == [29, 29, 29]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 2
-    assert all(f"bulk request of 29 documents failed (malformed _bulk answer: {wrong}); retrying" in w
-               for w in warnings)
+    assert all(f"bulk request of 20 documents and answer-key records failed (malformed _bulk answer: {wrong}); "
+               "retrying" in w for w in warnings)
     assert cluster.documents() == expected_documents(START, HOURS)
     assert cluster.documents("pp-merchantai-incidents") == records()
 
@@ -95,7 +95,8 @@ def test_a_malformed_answer_every_time_exits_1_in_one_line_and_counts_nothing(cl
     assert result.returncode == 1
     assert result.stdout == "" and "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
-        f"error: bulk request of 29 documents failed after 1 attempt(s) over 0 s (malformed _bulk answer: "
+        f"error: bulk request of 20 documents and answer-key records failed after 1 attempt(s) over 0 s "
+        f"(malformed _bulk answer: "
         f"{wrong}); gave up after 0 s of retrying (--patience)"]
     # No summary claims anything: the run stopped at the one request it could not account for.
     assert '"indexed"' not in result.stderr
@@ -103,7 +104,7 @@ def test_a_malformed_answer_every_time_exits_1_in_one_line_and_counts_nothing(cl
 
 
 def test_a_backfill_stopped_by_malformed_answers_claims_only_what_was_answered(cluster, monkeypatch):
-    """Two chunks land; the third's answers never say what happened: partial, resumable, honest.
+    """Two requests land; the third's answers never say what happened: partial, resumable, honest.
 
     The shipped backoffs on a fake clock, in 100-pair chunks."""
     monkeypatch.setattr(es, "CHUNK_SIZE", 100)
@@ -117,11 +118,11 @@ def test_a_backfill_stopped_by_malformed_answers_claims_only_what_was_answered(c
 
     summary = data_generator.lambda_handler(event, clock.context(LAMBDA_TIMEOUT_S))
 
-    # 9 records and 191 documents are in the first two chunks: 9 whole hours.
-    assert summary["status"] == "partial" and summary["resume_from"] == "2026-11-01T09:00:00Z"
-    assert summary["indexed"] == summary["documents"] == 191
-    # The engine holds the third chunk's 95 forwarded documents too: never counted, since no item said so.
-    assert len(cluster.documents()) == 191 + 95
+    # The first chunk, 9 records and 100 documents, takes the first two requests: 5 whole hours.
+    assert summary["status"] == "partial" and summary["resume_from"] == "2026-11-01T05:00:00Z"
+    assert summary["indexed"] == summary["documents"] == 100
+    # The engine holds the second chunk's 95 forwarded documents too: never counted, since no item said so.
+    assert len(cluster.documents()) == 100 + 95
     cluster.proxy.faults.clear()
     assert data_generator.lambda_handler({"start": summary["resume_from"], "end": event["end"]},
                                          clock.context(LAMBDA_TIMEOUT_S))["status"] == "ok"

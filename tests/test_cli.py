@@ -40,9 +40,12 @@ def test_default_writes_out_file_table_and_curl_hint(workdir, capsys):
     assert actions[6] == {"index": {"_index": "pp-merchantai", "_id": "merchant_007-2026112708"}}
     assert docs == data_generator.documents(Config(), T0)
     assert "issues" not in docs[8]  # GROUND_TRUTH=separate: the truth is in the answer key only
-    _, records = read_ndjson(path, "pp-merchantai-incidents")
+    # ... in a file of its own: the observations' file holds none of it.
+    assert read_ndjson(path, "pp-merchantai-incidents") == ([], [])
+    _, records = read_ndjson(workdir / "out" / "pp-merchantai-2026112708-incidents.ndjson", "pp-merchantai-incidents")
     assert {(r["kind"], r["merchant_ids"][0]) for r in records} >= {("low_conversion", "merchant_009")}
-    assert "Wrote 20 documents to out/pp-merchantai-2026112708.ndjson" in err
+    assert ("Wrote 20 documents to out/pp-merchantai-2026112708.ndjson, "
+            "the answer key to out/pp-merchantai-2026112708-incidents.ndjson") in err
     assert "merchant_009  New York           20.71%  21.43%           70  low_conversion, high_error_rate" in err
     assert "merchant_003  -  " in err
     assert "--data-binary @out/pp-merchantai-2026112708.ndjson" in err
@@ -62,7 +65,8 @@ def test_output_to_a_path_sends_nothing_and_prints_no_table(workdir, capsys, mon
     assert data_generator.main(args) == 0
     actions, docs = read_ndjson(workdir / "x" / "data.ndjson", "other")
     assert len(actions) == 20
-    assert read_ndjson(workdir / "x" / "data.ndjson", "other-incidents")[0]
+    assert read_ndjson(workdir / "x" / "data.ndjson", "other-incidents") == ([], [])
+    assert read_ndjson(workdir / "x" / "data-incidents.ndjson", "other-incidents")[0]
     assert docs == data_generator.documents(Config(seed=5), T0)
     assert "merchant_001" not in capsys.readouterr().err
 
@@ -90,7 +94,7 @@ def test_dry_run_writes_nothing(workdir, capsys):
     ("args", "env", "message"),
     [
         (["--merchants", "0"], {}, "error: --merchants must be between 1 and 100000, got '0'"),
-        (["--seed", "x"], {}, "error: --seed must be an integer, got 'x'"),
+        (["--seed", "x"], {}, "error: --seed must be an integer from -2**128 to 2**128 (the value is not shown)"),
         (["--index", "A"], {}, "error: --index must be a valid Elasticsearch index name"),
         (["--end", "2026-11-27"], {}, "error: --end needs --start"),
         (["--start", "2999-01-01"], {}, "error: refusing hours after the current one"),
@@ -149,7 +153,7 @@ def test_incidents_prints_the_answer_key_and_sends_nothing(workdir, capsys, monk
     assert data_generator.main(args) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("Answer key (pp-merchantai-incidents), 2026-11-01T00:00:00Z to 2026-11-08T00:00:00Z: "
-                             "scenario incidents, seed 1729, 20 merchants, ")
+                             "scenario incidents, seed digest 98b1690510df, 20 merchants, ")
     assert out[1].split() == ["kind", "merchants", "onset", "end", "labels", "root", "cause"]
     assert out[2].split() == ["missing_location", "merchant_003", "chronic", "chronic", "missing_location",
                               "merchant_profile", "/", "merchant_address"]

@@ -14,6 +14,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -33,6 +34,7 @@ BIN = Path(sys.executable).parent  # .venv/bin: aws, moto_server, python3
 REGION = "us-east-1"
 API_KEY = "ZHVtbXktaWQ6ZHVtbXkta2V5LW5ldmVyLXByaW50ZWQ="
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pp-merchantai/es-key-AbC123"
+SEED_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pp-merchantai/seed-XyZ789"
 HOST = "https://my-deployment.es.us-east-1.aws.elastic.cloud:443"
 FUNCTION = "pp-merchantai-data-generator"
 RULE = f"{FUNCTION}-hourly"
@@ -439,6 +441,14 @@ def offline_env(aws_home, recorded_aws):
     ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "ELASTICSEARCH_INDEX": "Bad Index"},
      "ELASTICSEARCH_INDEX"),
     ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "MERCHANT_COUNT": "0"}, "MERCHANT_COUNT"),
+    ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "GENERATOR_SEED": "1729x"},
+     "GENERATOR_SEED must be an integer from -2**128 to 2**128 (the value is not shown)"),
+    ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "GENERATOR_SEED": str(2**128 + 1)},
+     "GENERATOR_SEED must be an integer from -2**128 to 2**128 (the value is not shown)"),
+    ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "GENERATOR_SEED": "7",
+      "GENERATOR_SEED_SECRET_ARN": SEED_SECRET_ARN}, "not both"),
+    ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "GENERATOR_SEED_SECRET_ARN": "seed"},
+     "GENERATOR_SEED_SECRET_ARN must be the full ARN"),
 ])
 def test_bad_input_fails_before_any_aws_call(offline_env, project, variables, message):
     env, calls = offline_env
@@ -447,6 +457,8 @@ def test_bad_input_fails_before_any_aws_call(offline_env, project, variables, me
     assert message in result.stderr
     assert aws_calls(calls) == []
     assert API_KEY not in output_of(result)
+    if "GENERATOR_SEED" in variables:
+        assert variables["GENERATOR_SEED"] not in output_of(result)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -519,9 +531,14 @@ def test_missing_prerequisite_is_named(offline_env, project, tmp_path):
 def test_aws_errors_are_redacted(aws_home, project, tmp_path):
     # An `aws` that fails by echoing everything it was given, parameter file included.
     env = env_with_fake_aws(tmp_path, aws_home, """for arg in "$@"; do
-  if [[ "$arg" == file://* ]]; then cat "${arg#file://}"; cat "${arg#file://}" >&2; fi
+  if [[ "$arg" == file://* ]]; then
+    if [[ "$*" == *create-secret* ]]; then echo "SEED=$(cat "${arg#file://}")"; echo "SEED=$(cat "${arg#file://}")" >&2
+    else cat "${arg#file://}"; cat "${arg#file://}" >&2; fi
+  fi
 done
 if [[ "$*" == *describe-stacks* ]]; then echo "Stack with id x does not exist" >&2; exit 254; fi
+if [[ "$*" == *describe-secret* ]]; then echo "An error occurred (ResourceNotFoundException)" >&2; exit 254; fi
+if [[ "$*" == *create-secret* ]]; then echo "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbC123"; exit 0; fi
 echo "An error occurred (ValidationError): $*" >&2
 exit 255
 """)
@@ -531,6 +548,9 @@ exit 255
     assert "ElasticsearchApiKey=[redacted]" in result.stdout, "the fake did not show the parameters"
     assert "ElasticsearchApiKey=[redacted]" in result.stderr, "the fake did not show the parameters"
     assert API_KEY not in output_of(result)
+    # The new seed too, which the fake echoed from create-secret's file.
+    assert "SEED=[redacted]" in result.stdout and "SEED=[redacted]" in result.stderr
+    assert not re.search(r"[0-9]{30}", output_of(result))
 
 
 def test_unreadable_stack_stops_before_deploying(aws_home, project, tmp_path):
@@ -584,12 +604,20 @@ def assert_deployed(endpoint: str, zip_path: Path, environment: dict):
     return function
 
 
-def expected_environment(**changes) -> dict:
+def seed_secret(endpoint: str, stack: str = STACK) -> dict:
+    """The seed's secret deploy.sh created: its ARN and value."""
+    return client(endpoint, "secretsmanager").get_secret_value(SecretId=f"{stack}-generator-seed")
+
+
+def expected_environment(endpoint: str, **changes) -> dict:
+    """The function's environment; by default its seed comes from the secret deploy.sh created."""
     environment = {
         "ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_INDEX": "pp-merchantai", "MERCHANT_COUNT": "20",
-        "GENERATOR_SEED": "1729", "LOG_LEVEL": "INFO", "ELASTICSEARCH_API_KEY": API_KEY,
+        "LOG_LEVEL": "INFO", "ELASTICSEARCH_API_KEY": API_KEY,
         "SCENARIO": "steady", "GROUND_TRUTH": "separate", "REMEDIATION": "off",
     }
+    if "GENERATOR_SEED" not in changes:
+        environment["GENERATOR_SEED_SECRET_ARN"] = seed_secret(endpoint)["ARN"]
     environment.update(changes)
     return {k: v for k, v in environment.items() if v is not None}
 
@@ -600,17 +628,19 @@ def test_deploy_end_to_end(env, moto, project, recorded_aws):
     assert result.returncode == 0, output_of(result)
     assert API_KEY not in output_of(result)
 
-    assert_deployed(moto, project / "lambda-deployment.zip", expected_environment())
+    assert_deployed(moto, project / "lambda-deployment.zip", expected_environment(moto))
     stack = client(moto, "cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["ScheduleState"] == "ENABLED"
 
     # The order that keeps the placeholder off the schedule: stack with the rule
-    # disabled, code, wait, then the rule enabled. The key is never an argument.
+    # disabled, code, wait, then the rule enabled; before it, the seed's secret is made.
+    # The key and the seed are never an argument.
     steps = [" ".join(call.split()[:2]) for call in aws_calls(calls)]
-    assert steps == ["cloudformation describe-stacks", "cloudformation deploy", "lambda update-function-code",
-                     "lambda wait", "cloudformation deploy"]
-    assert not [call for call in aws_calls(calls) if API_KEY in call]
-    assert "CAPABILITY_NAMED_IAM" in aws_calls(calls)[1] and "--no-fail-on-empty-changeset" in aws_calls(calls)[1]
+    assert steps == ["cloudformation describe-stacks", "secretsmanager describe-secret", "secretsmanager create-secret",
+                     "cloudformation deploy", "lambda update-function-code", "lambda wait", "cloudformation deploy"]
+    seed = seed_secret(moto)["SecretString"]
+    assert not [call for call in aws_calls(calls) if API_KEY in call or seed in call]
+    assert "CAPABILITY_NAMED_IAM" in aws_calls(calls)[3] and "--no-fail-on-empty-changeset" in aws_calls(calls)[3]
 
 
 def test_redeploy_keeps_the_schedule_enabled_and_updates_code(env, moto, project, recorded_aws, tmp_path):
@@ -623,7 +653,7 @@ def test_redeploy_keeps_the_schedule_enabled_and_updates_code(env, moto, project
     bin_dir, calls = recorded_aws
     second = run(changed, env | {"PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"})
     assert second.returncode == 0, output_of(second)
-    function = assert_deployed(moto, changed / "lambda-deployment.zip", expected_environment())
+    function = assert_deployed(moto, changed / "lambda-deployment.zip", expected_environment(moto))
     assert function["CodeSha256"] != b64_sha256(project / "lambda-deployment.zip")
     # One stack deploy, with the schedule left on: the rule is never switched off.
     steps = [" ".join(call.split()[:2]) for call in aws_calls(calls)]
@@ -637,7 +667,7 @@ def test_deploy_with_flags_and_secret_arn(moto, aws_home, project):
                  "--log-level", "debug", "--region", REGION, "--stack-name", "generator-test")
     assert result.returncode == 0, output_of(result)
     assert_deployed(moto, project / "lambda-deployment.zip", expected_environment(
-        ELASTICSEARCH_API_KEY=None, ELASTICSEARCH_API_KEY_SECRET_ARN=SECRET_ARN,
+        moto, ELASTICSEARCH_API_KEY=None, ELASTICSEARCH_API_KEY_SECRET_ARN=SECRET_ARN,
         ELASTICSEARCH_INDEX="merchants-test", LOG_LEVEL="DEBUG", MERCHANT_COUNT="50", GENERATOR_SEED="7"))
     assert client(moto, "lambda").get_function_concurrency(FunctionName=FUNCTION)["ReservedConcurrentExecutions"] == 2
     iam = client(moto, "iam")
@@ -658,7 +688,7 @@ def test_deploy_with_scenario_flags(env, moto, project):
                  "--answer-key-index", "truth", "--remediation", "on", "--remediation-index", "fixes")
     assert result.returncode == 0, output_of(result)
     assert_deployed(moto, project / "lambda-deployment.zip", expected_environment(
-        SCENARIO=SCENARIO_FILE, GROUND_TRUTH="inline", ANSWER_KEY_INDEX="truth", REMEDIATION="on",
+        moto, SCENARIO=SCENARIO_FILE, GROUND_TRUTH="inline", ANSWER_KEY_INDEX="truth", REMEDIATION="on",
         REMEDIATION_INDEX="fixes"))
     parameters = stack_parameters(moto)
     assert {name: parameters[name] for name in
@@ -674,7 +704,8 @@ def test_redeploy_without_scenario_flags_passes_the_defaults(aws_home, project, 
     # properties in a stack, so a fake `aws` records the parameters instead.)
     recorded = tmp_path / "parameters.log"
     env = env_with_fake_aws(tmp_path, aws_home, f"""case "$*" in
-  *describe-stacks*) printf 'UPDATE_COMPLETE\\tENABLED\\n' ;;
+  *describe-stacks*) printf 'UPDATE_COMPLETE\\tENABLED\\t-\\t{SEED_SECRET_ARN}\\n' ;;
+  *secretsmanager*) exit 1 ;;
   *"cloudformation deploy"*)
     for arg in "$@"; do
       if [[ "$arg" == file://* ]]; then cat "${{arg#file://}}" >> "{recorded}"; fi
@@ -686,6 +717,8 @@ esac
     [parameters] = [json.loads(line) for line in recorded.read_text().splitlines()]
     assert {"Scenario=steady", "GroundTruth=separate", "AnswerKeyIndex=", "Remediation=off",
             "RemediationIndex="} <= set(parameters)
+    # Except the seed: the stack's secret is kept, so the data go on from the same seed.
+    assert {"GeneratorSeed=", f"GeneratorSeedSecretArn={SEED_SECRET_ARN}"} <= set(parameters)
 
 
 @pytest.mark.parametrize("how", ["flag", "variable"])
@@ -712,15 +745,59 @@ def test_api_key_file_flag(moto, aws_home, project, tmp_path):
     result = run(project, base_env(aws_home, moto), "--host", HOST, "--api-key-file", str(key_file))
     assert result.returncode == 0, output_of(result)
     assert API_KEY not in output_of(result)
-    assert_deployed(moto, project / "lambda-deployment.zip", expected_environment())
+    assert_deployed(moto, project / "lambda-deployment.zip", expected_environment(moto))
 
 
-def test_defaults_reserve_no_concurrency_and_grant_no_secret(env, moto, project):
+def test_defaults_reserve_no_concurrency_and_grant_only_the_seed_secret(env, moto, project):
     assert run(project, env).returncode == 0
     assert "ReservedConcurrentExecutions" not in client(moto, "lambda").get_function_concurrency(FunctionName=FUNCTION)
     iam = client(moto, "iam")
-    names = iam.list_role_policies(RoleName=f"{FUNCTION}-{REGION}")["PolicyNames"]
-    assert sorted(names) == ["send-failed-invocations", "write-own-logs"]
+    role = f"{FUNCTION}-{REGION}"
+    names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    assert sorted(names) == ["read-seed-secret", "send-failed-invocations", "write-own-logs"]
+    [statement] = iam.get_role_policy(RoleName=role, PolicyName="read-seed-secret")["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert statement["Resource"] == seed_secret(moto)["ARN"]
+
+
+def test_the_first_deploy_makes_a_secret_128_bit_seed_no_output_shows_and_redeploys_keep_it(env, moto, project):
+    first = run(project, env)
+    assert first.returncode == 0, output_of(first)
+    secret = seed_secret(moto)
+    seed = secret["SecretString"]
+    assert 2**127 <= int(seed) < 2**128 and seed == str(int(seed))
+    assert {k: v for k, v in stack_parameters(moto).items() if "Seed" in k} == {
+        "GeneratorSeed": "", "GeneratorSeedSecretArn": secret["ARN"]}
+    assert "GENERATOR_SEED" not in client(moto, "lambda").get_function_configuration(
+        FunctionName=FUNCTION)["Environment"]["Variables"]
+
+    again = run(project, env)
+    assert again.returncode == 0, output_of(again)
+    assert seed_secret(moto)["SecretString"] == seed
+    assert stack_parameters(moto)["GeneratorSeedSecretArn"] == secret["ARN"]
+    # A stack deleted and deployed again under its name goes on with the same seed.
+    assert run(project, env, "--delete").returncode == 0
+    anew = run(project, env)
+    assert anew.returncode == 0, output_of(anew)
+    assert stack_parameters(moto)["GeneratorSeedSecretArn"] == secret["ARN"]
+    assert len(client(moto, "secretsmanager").list_secrets()["SecretList"]) == 1
+
+    cloudformation = client(moto, "cloudformation")
+    shown = [output_of(result) for result in (first, again, anew)] + [json.dumps(answer, default=str) for answer in (
+        cloudformation.describe_stacks(StackName=STACK), cloudformation.describe_stack_resources(StackName=STACK),
+        client(moto, "lambda").get_function_configuration(FunctionName=FUNCTION),
+        client(moto, "lambda").get_function(FunctionName=FUNCTION))]
+    assert not [text for text in shown if seed in text]
+    assert "Grade with: GENERATOR_SEED_SECRET_ARN=" + secret["ARN"] in first.stdout
+
+
+def test_an_explicit_seed_is_a_plain_parameter(env, moto, project):
+    result = run(project, env | {"GENERATOR_SEED": "-0042"})
+    assert result.returncode == 0, output_of(result)
+    assert {k: v for k, v in stack_parameters(moto).items() if "Seed" in k} == {
+        "GeneratorSeed": "-42", "GeneratorSeedSecretArn": ""}
+    assert_deployed(moto, project / "lambda-deployment.zip", expected_environment(moto, GENERATOR_SEED="-42"))
+    assert client(moto, "secretsmanager").list_secrets()["SecretList"] == []
 
 
 def test_delete_removes_the_stack(env, moto, project):

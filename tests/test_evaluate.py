@@ -80,4 +80,4 @@ def test_a_file_that_is_not_bulk_ndjson_exits_2(tmp_path, text):
     path = tmp_path / "x.ndjson"
     path.write_text(text)
     code, _, err = run("baseline", "--start", START, "--end", END, "--input", str(path))
-    assert code == 2 and "line 1 is not a bulk action and document pair" in err
+    assert code == 2 and "--input line 1: not a bulk action and document pair" in err

@@ -201,7 +201,8 @@ def test_ten_minutes_of_429s_the_scheduled_hour_fails_clearly_inside_the_invocat
         data_generator.lambda_handler(scheduled(), clock.context(LAMBDA_TIMEOUT_S))
 
     message = str(failure.value)
-    assert "bulk request of 29 documents failed after" in message  # 20 documents, 9 answer-key records
+    # 20 documents and 9 answer-key records: the records named, never counted.
+    assert "bulk request of 20 documents and answer-key records failed after" in message
     assert "HTTP 429" in message and "time runs out" in message
     # Stopped before the safety margin, and not long before it: the patience was used.
     assert LAMBDA_TIMEOUT_S - 60 < clock.elapsed() <= LAMBDA_TIMEOUT_S - data_generator.SAFETY_MARGIN_S
@@ -219,9 +220,10 @@ def test_ten_minutes_of_429s_in_a_backfill_stop_partial_and_resume_exactly(shipp
     summary = data_generator.lambda_handler(BACKFILL, clock.context(LAMBDA_TIMEOUT_S))
 
     assert summary["status"] == "partial"
-    # 300 pairs: 9 answer-key records and 291 documents = 14 whole hours
-    assert summary["resume_from"] == "2026-11-01T14:00:00Z"
-    assert summary["documents"] == summary["indexed"] == 291
+    # Chunks of 100 documents, the first with the 9 answer-key records ahead (two requests):
+    # 200 documents = 10 whole hours
+    assert summary["resume_from"] == "2026-11-01T10:00:00Z"
+    assert summary["documents"] == summary["indexed"] == 200
     assert clock.elapsed() <= LAMBDA_TIMEOUT_S - data_generator.SAFETY_MARGIN_S
     shipped.proxy.faults.clear()
     resumed = data_generator.lambda_handler({"start": summary["resume_from"], "end": BACKFILL["end"]},
@@ -231,7 +233,7 @@ def test_ten_minutes_of_429s_in_a_backfill_stop_partial_and_resume_exactly(shipp
 
 
 def test_sustained_429s_halve_the_requests_down_to_the_minimum_then_grow_back(shipped, monkeypatch, caplog):
-    caplog.set_level("INFO", logger="pp_merchantai.es")
+    caplog.set_level("DEBUG", logger="pp_merchantai.es")
     monkeypatch.setattr(es, "CHUNK_SIZE", 400)
     monkeypatch.setattr(es, "MIN_CHUNK_SIZE", 100)
     monkeypatch.setenv(config.MERCHANT_COUNT, "400")
@@ -245,9 +247,10 @@ def test_sustained_429s_halve_the_requests_down_to_the_minimum_then_grow_back(sh
     assert summary["status"] == "ok" and summary["indexed"] == 1600
     sizes = [len(bulk_ids(b)) for b in shipped.proxy.bulk_requests()]
     # Retries resend the pending request as it was; the halving applies to the requests after it.
-    # Chunks of 400 pairs: 1,600 documents and 139 answer-key records.
-    assert summary["answer_key_records"] == 139
-    assert sizes == [400] * 5 + [100, 100, 200, 200, 200, 400, 139]
+    # Chunks of 400 documents, the first with the 139 answer-key records ahead of them (539 pairs).
+    assert sizes == [400] * 5 + [100, 39, 200, 200, 200, 200, 400]
+    # At DEBUG: a size cut from a piece holding records would tell how many there were.
+    assert {r.levelname for r in caplog.records if "from now on" in r.getMessage()} == {"DEBUG"}
     changes = [r.getMessage() for r in caplog.records if "from now on" in r.getMessage()]
     assert changes == ["bulk requests of 200 documents from now on (sustained 429s)",
                        "bulk requests of 100 documents from now on (sustained 429s)",
@@ -368,7 +371,12 @@ def test_items_rejected_until_the_patience_ends_stop_the_run_naming_them(live, m
     failed = {_id for _id, rejected in last_answer.items() if rejected}
     message = str(failure.value)
     assert "es_rejected_execution_exception" in message and "HTTP 429" in message
-    assert any(_id in message for _id in failed)
+    # The example is a rejected document of the last request, else "an answer-key record": a record's
+    # _id names an incident, and the message may reach any log.
+    last = bulk_ids(live.proxy.bulk_requests()[-1])
+    documents = [_id for _id in last[::3] if _id in expected_documents(start, hours)]
+    assert documents[0] in message if documents else "an answer-key record" in message
+    assert not [_id for _id in failed if _id not in expected_documents(start, hours) and _id in message]
     # Only the rejected items were resent, ever fewer: one chunk, never a second.
     sizes = [len(bulk_ids(b)) for b in live.proxy.bulk_requests()]
     assert sizes[:4] == {1: [29, 10, 4, 2], 24: [100, 34, 12, 4]}[hours]  # 9 answer-key records first
@@ -408,9 +416,12 @@ def test_permanent_mapping_error_fails_naming_the_reason_and_keeps_the_healthy_d
     assert failure.value.failed == len(bad)
     # Healthy documents indexed, identical to a fault-free run.
     assert live.documents() == {_id: doc for _id, doc in expected.items() if _id not in bad}
-    # Permanent: not retried (one _bulk per chunk of documents and answer-key records).
+    # Permanent: not retried (one _bulk per request of a chunk: the first chunk's answer-key records
+    # ahead of its documents take one more when they do not fit beside them).
     records = len(incidents.answer_key(config.Config(), config.HourRange(start, start + hours * config.HOUR))[0])
-    assert len(live.proxy.bulk_requests()) == -(-(len(expected) + records) // es.CHUNK_SIZE)
+    first_chunk = records + min(len(expected), es.CHUNK_SIZE)
+    assert len(live.proxy.bulk_requests()) == (-(-len(expected) // es.CHUNK_SIZE)
+                                               + -(-first_chunk // es.CHUNK_SIZE) - 1)
 
 
 # --- a hung cluster fails the invocation inside a known bound --------------------------------

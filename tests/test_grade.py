@@ -50,7 +50,10 @@ def test_make_grade_on_a_fresh_clone_prints_the_score_and_writes_the_report(clon
     assert len(found) == 4 and all(json.loads(line)["timestamp"] >= "2026-10-31" for line in found)
     # The history was generated too: 7 days before the range, 3 merchants, every hour.
     data = (clone / "out/grade/data.ndjson").read_text().splitlines()
-    assert sum('"_index":"pp-merchantai"' in line for line in data) == 3 * 24 * 10
+    assert sum('"_index":"pp-merchantai"' in line for line in data) == 3 * 24 * 10 == len(data) // 2
+    # The answer key beside the data, never in them.
+    key = (clone / "out/grade/data-incidents.ndjson").read_text().splitlines()
+    assert key and all('"_index":"pp-merchantai-incidents"' in line for line in key[::2])
     assert "7 days of history, then the 3 days graded" in done.stderr
 
 

@@ -366,7 +366,7 @@ def test_answer_key_records_have_the_issues_fields():
     cfg = Config(merchants=20, scenario="incidents")
     records = incidents.answer_key(cfg, HourRange(T0, T0 + 14 * 24 * HOUR))[0]
     fields = ["incident_id", "kind", "is_issue", "issues", "merchant_ids", "root_cause", "onset", "plateau_start",
-              "recovery_start", "end", "remediation", "scenario", "seed"]
+              "recovery_start", "end", "remediation", "scenario", "seed_digest"]
     outage = next(r for r in records if r["kind"] == "payment_outage")
     assert list(outage) == fields[:5] + ["payment_provider"] + fields[5:]
     assert outage["root_cause"]["component"] == f"payment_provider:{outage['payment_provider']}"
@@ -377,7 +377,9 @@ def test_answer_key_records_have_the_issues_fields():
     assert (promo["is_issue"], promo["issues"], promo["remediation"]) == (False, [], [])
     acute = [r for r in records if r["onset"]]
     assert all(r["onset"] < r["plateau_start"] < r["recovery_start"] < r["end"] for r in acute)
-    assert all(r["scenario"] == "incidents" and r["seed"] == 1729 for r in records)
+    # The seed's digest, never the seed: with the seed, the whole key can be recomputed.
+    assert all(r["scenario"] == "incidents" and r["seed_digest"] == "98b1690510df" for r in records)
+    assert not any("1729" in json.dumps(r) for r in records)
     assert len({r["incident_id"] for r in records}) == len(records)
     # Deterministic order: chronic profiles, then by onset.
     assert [r["onset"] for r in acute] == sorted(r["onset"] for r in acute)

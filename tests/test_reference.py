@@ -27,6 +27,8 @@ def doc(n, merchant="merchant_001", provider="cardwise", web=(600, 240), app=(40
     full = {code: codes.get(code, 0) for code in reference.CODES}
     d = {"merchant_id": merchant, "payment_provider": provider, "timestamp": stamp(n), "sessions": sessions,
          "transaction_count": transactions, "failed_transactions": sum(full.values()), "errors_by_code": full,
+         "conversion_rate": round(100 * transactions / sessions, 2),
+         "error_rate": round(100 * sum(full.values()) / transactions, 2),
          "latency_p95_ms": latency,
          "channels": {"web": {"sessions": web[0], "transactions": web[1]},
                       "app": {"sessions": app[0], "transactions": app[1]}}}
@@ -161,9 +163,11 @@ def test_the_command_reads_documents_and_events_from_the_generators_ndjson(tmp_p
         lines += [json.dumps({"index": {"_index": "pp-merchantai", "_id": d["timestamp"]}}), json.dumps(d)]
     edit = event(1, "config_change", "merchant_record")
     lines += [json.dumps({"index": {"_index": "pp-merchantai-events", "_id": "e1"}}), json.dumps(edit)]
-    # A truth record in the same file is skipped, never read.
+    # A truth record in the same file is skipped, never read; a malformed document is named and skipped.
     lines += [json.dumps({"index": {"_index": "pp-merchantai-incidents", "_id": "x"}}),
-              json.dumps({"timestamp": stamp(1), "incident_id": "x"})]
+              json.dumps({"timestamp": stamp(1), "incident_id": "x"}),
+              json.dumps({"index": {"_index": "pp-merchantai", "_id": "bad"}}),
+              json.dumps({**docs[-1], "failed_transactions": -3})]
     path = tmp_path / "data.ndjson"
     path.write_text("\n".join(lines) + "\n")
     out, err = io.StringIO(), io.StringIO()
@@ -174,3 +178,4 @@ def test_the_command_reads_documents_and_events_from_the_generators_ndjson(tmp_p
          "root_cause": {"category": "configuration", "component": "merchant_record"},
          "note": "merchant_record_edit"}]
     assert f"reference: 1 findings from {len(docs)} documents and 1 events" in err.getvalue()
+    assert f"--input line {2 * len(docs) + 6}: failed_transactions must be a whole number from 0" in err.getvalue()

@@ -125,7 +125,7 @@ def test_the_answer_key_records_the_fix_the_wrong_action_and_the_unmatched_one()
     assert records[-1] == {
         "incident_id": "unmatched_action-o1", "kind": "unmatched_action", "is_issue": False, "issues": [],
         "merchant_ids": ["merchant_002"], "onset": "2026-11-16T02:00:00Z", "end": "2026-11-16T03:00:00Z",
-        "remediation": [], "scenario": "closed-loop.json", "seed": 1729, "resolved_by": None, "resolved_at": None,
+        "remediation": [], "scenario": "closed-loop.json", "seed_digest": "98b1690510df", "resolved_by": None, "resolved_at": None,
         "remediation_id": None,
         "wrong_actions": [{"remediation_id": "o1", "action": "rollback_release", "timestamp": "2026-11-16T02:00:00Z",
                            "merchant_id": "merchant_002"}],

@@ -63,7 +63,7 @@ def render(month, merchants=3, hours=72, lines=None, records=RECORDS):
     assessment = None
     if lines is not None:
         assessment = scoring.assess(records, findings.parse_lines(lines), T0, end)
-    meta = {"scenario": "incidents", "seed": 1729, "data index": "pp-merchantai"}
+    meta = {"scenario": "incidents", "seed digest": "98b1690510df", "data index": "pp-merchantai"}
     return report.render(meta, T0, end, observations, records, assessment)
 
 

@@ -22,7 +22,7 @@ def record(incident_id, kind, merchants, issues, onset=None, end=None, category=
     rec = {"incident_id": incident_id, "kind": kind, "is_issue": bool(issues), "issues": issues,
            "merchant_ids": merchants, "root_cause": {"category": category, "component": component,
                                                      "description": "-"},
-           "remediation": [], "scenario": "incidents", "seed": 1729}
+           "remediation": [], "scenario": "incidents", "seed_digest": "98b1690510df"}
     if onset is not None:
         rec.update(onset=h(onset), plateau_start=h(onset + 1), recovery_start=h(end - 1), end=h(end))
     return rec

@@ -454,24 +454,26 @@ def test_role_has_no_wildcards(template):
 def test_role_grants_exactly_what_the_function_needs(template):
     log_group, _ = only(template, "AWS::Logs::LogGroup")
     queue, _ = only(template, "AWS::SQS::Queue")
-    granted = {}
+    granted = []
     for statement in policy_statements(template):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        for action in actions:
-            granted[action] = statement["Resource"]
-    assert granted == {
-        "logs:CreateLogStream": {"Fn::GetAtt": [log_group, "Arn"]},
-        "logs:PutLogEvents": {"Fn::GetAtt": [log_group, "Arn"]},
-        "sqs:SendMessage": {"Fn::GetAtt": [queue, "Arn"]},
-        "secretsmanager:GetSecretValue": {"Ref": "ElasticsearchApiKeySecretArn"},
-    }
+        granted += [(action, json.dumps(statement["Resource"])) for action in actions]
+    assert sorted(granted) == sorted((action, json.dumps(resource)) for action, resource in [
+        ("logs:CreateLogStream", {"Fn::GetAtt": [log_group, "Arn"]}),
+        ("logs:PutLogEvents", {"Fn::GetAtt": [log_group, "Arn"]}),
+        ("sqs:SendMessage", {"Fn::GetAtt": [queue, "Arn"]}),
+        ("secretsmanager:GetSecretValue", {"Ref": "ElasticsearchApiKeySecretArn"}),
+        ("secretsmanager:GetSecretValue", {"Ref": "GeneratorSeedSecretArn"}),
+    ])
 
 
-def test_secret_permission_exists_only_with_a_secret(template):
-    [policy] = resources_of(template, "AWS::IAM::Policy").values()
-    assert policy["Condition"] == "UseSecret"
-    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == "secretsmanager:GetSecretValue"
+def test_secret_permissions_exist_only_with_their_secrets(template):
+    policies = resources_of(template, "AWS::IAM::Policy")
+    assert {name: policy["Condition"] for name, policy in policies.items()} == {
+        "SecretReadPolicy": "UseSecret", "SeedSecretReadPolicy": "UseSeedSecret"}
+    for policy in policies.values():
+        [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Action"] == "secretsmanager:GetSecretValue"
 
 
 # --- readability ------------------------------------------------------------------------
@@ -546,6 +548,49 @@ ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:es/key-AbC123"
 ], ids=["key", "secret-arn", "neither", "both"])
 def test_the_rules_admit_exactly_one_of_key_and_secret_arn(template, key, arn, refused):
     assert refusals(template, ElasticsearchApiKey=key, ElasticsearchApiKeySecretArn=arn) == refused
+
+
+SEED_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pp/seed-AbC123"
+
+
+@pytest.mark.parametrize(("seed", "arn", "refused"), [
+    ("1729", "", []),
+    ("", SEED_ARN, []),
+    ("", "", []),  # GENERATOR_SEED blank: the code's default
+    ("7", SEED_ARN, ["Set only one of GeneratorSeed and GeneratorSeedSecretArn."]),
+], ids=["seed", "secret-arn", "neither", "both"])
+def test_the_rules_admit_at_most_one_seed_source(template, seed, arn, refused):
+    assert refusals(template, ElasticsearchApiKey="k", GeneratorSeed=seed, GeneratorSeedSecretArn=arn) == refused
+
+
+def test_the_seed_comes_from_its_secret_or_the_parameter_never_both(template, function):
+    variables = env_vars(function)
+    assert variables[config.GENERATOR_SEED] == {"Fn::If": ["UseSeedSecret", NO_VALUE, {"Ref": "GeneratorSeed"}]}
+    assert variables[config.GENERATOR_SEED_SECRET_ARN] == {
+        "Fn::If": ["UseSeedSecret", {"Ref": "GeneratorSeedSecretArn"}, NO_VALUE]}
+    assert template["Conditions"]["UseSeedSecret"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "GeneratorSeedSecretArn"}, ""]}]}
+    policy = template["Resources"]["SeedSecretReadPolicy"]
+    assert policy["Condition"] == "UseSeedSecret"
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement == {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                         "Resource": {"Ref": "GeneratorSeedSecretArn"}}
+
+
+def test_seed_patterns_agree_with_the_code(template):
+    parameters = template["Parameters"]
+    pattern = re.compile(parameters["GeneratorSeed"]["AllowedPattern"])
+    assert pattern.fullmatch("")
+    for value in ["1729", "-42", "0", str(2**128), str(-2**128)]:
+        assert pattern.fullmatch(value), value
+        assert config.seed(value) == int(value)
+    for value in ["1.5", "0x10", "seed", "1" * 40, "1_000"]:
+        assert not pattern.fullmatch(value), value
+        with pytest.raises(config.ConfigError, match="the value is not shown"):
+            config.seed(value)
+    assert (parameters["GeneratorSeedSecretArn"]["AllowedPattern"]
+            == parameters["ElasticsearchApiKeySecretArn"]["AllowedPattern"])
+    assert parameters["GeneratorSeedSecretArn"]["Default"] == ""
 
 
 def test_the_rule_evaluator_itself():

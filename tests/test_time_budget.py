@@ -52,10 +52,11 @@ def test_a_backfill_that_cannot_finish_stops_between_chunks_and_resumes_exactly(
 
     summary = data_generator.lambda_handler(BACKFILL, context)
 
-    # The first chunk opens with the answer-key records (the 9 chronic profiles of the default roster).
+    # The first chunk opens with the answer-key records (the 9 chronic profiles of the default roster),
+    # ahead of its chunk_size documents: it takes two requests, the second chunk the third.
     records = len(incidents.answer_key(config.Config(), config.HourRange(DAY_START, DAY_START + HOUR))[0])
-    assert summary["answer_key_records"] == records == 9
-    sent = allowed * chunk_size - records
+    assert records == 9 and "answer_key_records" not in summary
+    sent = 2 * chunk_size
     done_hours = sent // 20
     resume_from = f"2026-11-01T{done_hours:02d}:00:00Z"
     assert summary["status"] == "partial"
@@ -64,7 +65,7 @@ def test_a_backfill_that_cannot_finish_stops_between_chunks_and_resumes_exactly(
     assert summary["failed"] == 0
     # Never mid-chunk: exactly the chunks that fitted, each one whole.
     bulks = live.proxy.bulk_requests()
-    assert [len(bulk_ids(bulk)) for bulk in bulks] == [chunk_size] * allowed
+    assert [len(bulk_ids(bulk)) for bulk in bulks] == [chunk_size, records, chunk_size]
     assert context.calls == 2 + allowed + 1  # asked before the two templates, every chunk, and once more to stop
     # The hours before resume_from are all indexed (plus, with split hours, part of the next).
     expected = expected_documents(DAY_START, 24)
@@ -92,9 +93,9 @@ def test_resuming_until_done_indexes_every_hour_exactly_once(live, monkeypatch):
         assert summary["resume_from"] > event["start"]  # always progress
         event = {"start": summary["resume_from"], "end": BACKFILL["end"]}
         assert invocations < 20
-    # 140 bulk items per invocation, 9 of them answer-key records: 131 documents,
-    # 6 whole hours per invocation, so 24 hours take 4 invocations.
-    assert invocations == 4
+    # Two requests per invocation: the first chunk's 9 answer-key records and 70 documents,
+    # 3 whole hours per invocation, so 24 hours take 8 invocations.
+    assert invocations == 8
     assert_exactly(live, expected_documents(DAY_START, 24))
 
 

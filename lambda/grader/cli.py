@@ -20,6 +20,7 @@ Lambda handler's import path.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -135,51 +136,103 @@ def _client(cfg: config.Config):
     return es.connect(cfg.host, **config.auth(cfg))
 
 
-def _ndjson(path: str, indices: dict, start: datetime, end: datetime) -> dict:
-    """{index: [documents of hours [start, end)]} of indices ({index: fields kept}) in the generator's
-    bulk NDJSON; other indices' pairs (the answer key's) are skipped."""
+NOT_A_PAIR = "not a bulk action and document pair"
+
+
+def _ndjson_pairs(stream):
+    """(line number, index, document) of each pair of a bulk NDJSON stream, or (line number, None,
+    a ValueError) where a line is unreadable, not JSON, or not a bulk pair."""
+    lines = enumerate(findings.text_lines(stream), 1)
+    for number, action_line in lines:
+        if isinstance(action_line, str) and not action_line.strip():
+            continue
+        source_number, source_line = next(lines, (number, None))
+        try:
+            for where, line in ((number, action_line), (source_number, source_line)):
+                if isinstance(line, ValueError):
+                    number = where
+                    raise line
+            try:
+                (meta,) = findings.loads(action_line).values()
+                index = meta["_index"]
+            except (ValueError, AttributeError, TypeError, KeyError):
+                raise ValueError(NOT_A_PAIR) from None
+            if not isinstance(index, str) or source_line is None:
+                raise ValueError(NOT_A_PAIR)
+            number = source_number
+            try:
+                doc = findings.loads(source_line)
+            except ValueError as exc:
+                raise ValueError(f"not JSON ({exc})") from None
+        except ValueError as exc:
+            yield number, None, exc
+        else:
+            yield number, index, doc
+
+
+def _ndjson_observations(path: str, index: str, start: datetime, end: datetime, err=None) -> list:
+    """Documents of index in the generator's bulk NDJSON (other indices' pairs skipped), each checked
+    as untrusted input: a malformed line is listed on err with its number; none usable is a ConfigError."""
     first, stop = generator.stamp(generator.hour_index(start)), generator.stamp(generator.hour_index(end))
-    out = {index: [] for index in indices}
+    out, problems, usable = [], 0, 0
     try:
-        with open(path, encoding="utf-8") as stream:
-            for number, action_line in enumerate(stream, 1):
-                if not action_line.strip():
+        with open(path, "rb") as stream:
+            for number, target, doc in _ndjson_pairs(stream):
+                if target is not None and target != index:
                     continue
-                source_line = next(stream, "")
                 try:
-                    (meta,) = json.loads(action_line).values()
-                    doc = json.loads(source_line)
-                    target, timestamp = meta["_index"], doc.get("timestamp", "")
-                except (ValueError, AttributeError, TypeError, KeyError):
-                    raise ConfigError(f"--input {config.shown(path)}: line {number} is not a bulk action "
-                                      "and document pair") from None
-                if target in out and first <= timestamp < stop:
-                    out[target].append({name: doc[name] for name in indices[target] if name in doc})
+                    if target is None:
+                        raise doc
+                    doc = baseline.checked(doc)
+                except ValueError as exc:
+                    problems += 1
+                    print(f"--input line {number}: {exc}", file=sys.stderr if err is None else err)
+                    continue
+                usable += 1
+                if first <= doc["timestamp"] < stop:
+                    out.append(doc)
     except OSError as exc:  # its str() would quote the path
         raise ConfigError(f"cannot read --input {config.shown(path)}: {exc.strerror or type(exc).__name__}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"cannot read --input {config.shown(path)}: not UTF-8 text") from None
+    if problems and not usable:
+        raise ConfigError(f"--input {config.shown(path)}: {problems} malformed lines, no usable document of {index}")
     return out
 
 
-def _ndjson_observations(path: str, index: str, start: datetime, end: datetime) -> list:
-    """The baseline's observed fields of index's documents in the generator's bulk NDJSON."""
-    return _ndjson(path, {index: baseline.OBSERVED_FIELDS}, start, end)[index]
-
-
-def _observations(args, cfg: config.Config, start: datetime, end: datetime) -> list:
+def _observations(args, cfg: config.Config, start: datetime, end: datetime, err=None) -> list:
     if args.input:
-        return _ndjson_observations(args.input, cfg.index, start, end)
+        return _ndjson_observations(args.input, cfg.index, start, end, err)
     return es.read_observations(_client(cfg), cfg.index, start, end, baseline.OBSERVED_FIELDS, _retrier(args))
 
 
-def _documents_and_events(args, cfg: config.Config, start: datetime, end: datetime) -> tuple:
+def _reference_input(path: str, cfg: config.Config, start: datetime, end: datetime, err) -> tuple:
+    """(documents, events) of [start, end) in the generator's bulk NDJSON, each checked as untrusted
+    input by the reference (reference.checked): a malformed one is listed on err and skipped."""
+    first, stop = generator.stamp(generator.hour_index(start)), generator.stamp(generator.hour_index(end))
+    wanted = {cfg.index: [], cfg.index + EVENTS_SUFFIX: []}
+    try:
+        with open(path, "rb") as stream:
+            for number, target, doc in _ndjson_pairs(stream):
+                if target is not None and target not in wanted:
+                    continue
+                try:
+                    if target is None:
+                        raise doc
+                    doc = reference.checked(doc, event=target != cfg.index)
+                except ValueError as exc:
+                    print(f"--input line {number}: {exc}", file=err)
+                    continue
+                if first <= doc["timestamp"] < stop:
+                    wanted[target].append(doc)
+    except OSError as exc:  # its str() would quote the path
+        raise ConfigError(f"cannot read --input {config.shown(path)}: {exc.strerror or type(exc).__name__}") from None
+    return wanted[cfg.index], wanted[cfg.index + EVENTS_SUFFIX]
+
+
+def _documents_and_events(args, cfg: config.Config, start: datetime, end: datetime, err) -> tuple:
     """What the reference reads: its observed fields of the documents, and the events, of [start, end)."""
     events_index = cfg.index + EVENTS_SUFFIX
     if args.input:
-        found = _ndjson(args.input, {cfg.index: reference.OBSERVED_FIELDS, events_index: reference.EVENT_FIELDS},
-                        start, end)
-        return found[cfg.index], found[events_index]
+        return _reference_input(args.input, cfg, start, end, err)
     client = _client(cfg)
     return (es.read_observations(client, cfg.index, start, end, reference.OBSERVED_FIELDS, _retrier(args)),
             es.read_observations(client, events_index, start, end, reference.EVENT_FIELDS, _retrier(args)))
@@ -191,13 +244,11 @@ def _findings(args, cfg: config.Config) -> findings.Findings:
         return findings.parse_documents(es.read_documents(_client(cfg), name, {"match_all": {}}, ["_doc"],
                                                           retrier=_retrier(args)))
     try:
-        with open(args.findings, encoding="utf-8") as stream:
-            parsed = findings.parse_lines(stream)
+        with open(args.findings, "rb") as stream:
+            parsed = findings.parse_lines(findings.text_lines(stream))
     except OSError as exc:  # its str() would quote the path
         raise ConfigError(f"cannot read --findings {config.shown(args.findings)}: "
                           f"{exc.strerror or type(exc).__name__}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"cannot read --findings {config.shown(args.findings)}: not UTF-8 text") from None
     return parsed
 
 
@@ -279,7 +330,7 @@ def _write_findings(args, found: list, out) -> None:
 
 def _baseline(args, cfg, hour_range, out, err) -> None:
     # The traffic rule compares with the 7 days before each hour: read them too.
-    observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end)
+    observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end, err)
     found = baseline.detect(observations, hour_range.start, hour_range.end)
     _write_findings(args, found, out)
     start = _stamp(hour_range.start)
@@ -304,7 +355,7 @@ def _warn_empty(args, cfg, hour_range, err) -> None:
 
 
 def _reference(args, cfg, hour_range, out, err) -> None:
-    documents, events = _documents_and_events(args, cfg, hour_range.start - REFERENCE_HISTORY, hour_range.end)
+    documents, events = _documents_and_events(args, cfg, hour_range.start - REFERENCE_HISTORY, hour_range.end, err)
     found = reference.solve(documents, events, hour_range.start, hour_range.end)
     _write_findings(args, found, out)
     print(f"reference: {len(found)} findings from {len(documents)} documents and {len(events)} events",
@@ -316,7 +367,16 @@ def _reference(args, cfg, hour_range, out, err) -> None:
             _write_remediation(args, cfg, {field: target}, action, timestamp, err)
 
 
+def _warn_guessable_seed(cfg: config.Config, err) -> None:
+    """One line when the answer key is only as secret as a seed that can be found by trying seeds."""
+    if cfg.scenario != config.DEFAULT_SCENARIO and config.guessable(cfg.seed):
+        print(f"warning: the seed is below 2**64: it can be recovered from the data in seconds, and with it "
+              f"the answer key of {cfg.scenario}; grade an AI on a secret 128-bit seed (docs/deployment.md)",
+              file=err)
+
+
 def _score(args, cfg, hour_range, out, err) -> None:
+    _warn_guessable_seed(cfg, err)
     parsed = _usable(_findings(args, cfg), _source(args), err)
     records, skipped = _answer_key(args, cfg, hour_range)
     result = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped,
@@ -338,19 +398,19 @@ def _score(args, cfg, hour_range, out, err) -> None:
 def _report(args, cfg, hour_range, out, err) -> None:
     from grader import report
 
+    _warn_guessable_seed(cfg, err)
     records, skipped = _answer_key(args, cfg, hour_range)
     assessment = None
     source = _source(args)
     if source:
         parsed = _usable(_findings(args, cfg), source, err)
-        assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped,
-                                    baseline_nab(cfg, hour_range))
-    meta = {"scenario": cfg.scenario, "seed": cfg.seed, "merchants": cfg.merchants,
+        assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped)
+    meta = {"scenario": cfg.scenario, "seed digest": config.seed_digest(cfg.seed), "merchants": cfg.merchants,
             "range": f"{generator.stamp(generator.hour_index(hour_range.start))} to "
                      f"{generator.stamp(generator.hour_index(hour_range.end))} ({hour_range.hours} hours)",
             "data index": cfg.index + (f" (from {args.input})" if args.input else ""),
             "answer-key index": cfg.answer_key_index, "findings": args.findings or args.findings_index or "none"}
-    observations = _observations(args, cfg, hour_range.start, hour_range.end)
+    observations = _observations(args, cfg, hour_range.start, hour_range.end, err)
     if not observations:
         _warn_empty(args, cfg, hour_range, err)
     text = report.render(meta, hour_range.start, hour_range.end, observations, records, assessment)
@@ -378,8 +438,13 @@ def _grade(args, cfg, hour_range, out, err) -> None:
     read = None
     if cfg.remediation:
         read = functools.partial(es.read_remediations, _client(cfg), cfg.remediation_index, retrier=_retrier(args))
-    with data_generator.open_output(data, f"--output-dir {config.shown(folder)}") as stream:
-        summary = data_generator.run(cfg, history, data_generator.NdjsonWriter(stream), read_remediations=read)
+    # The answer key beside the data, never in them (GROUND_TRUTH=separate): data.ndjson may go to the AI.
+    key = None if cfg.ground_truth == "inline" else os.path.join(folder, "data-incidents.ndjson")
+    with contextlib.ExitStack() as files:
+        stream = files.enter_context(data_generator.open_output(data, f"--output-dir {config.shown(folder)}"))
+        key_stream = key and files.enter_context(data_generator.open_output(key, f"--output-dir {config.shown(folder)}"))
+        summary = data_generator.run(cfg, history, data_generator.NdjsonWriter(stream, key_stream, key or data),
+                                     read_remediations=read)
     print(f"grade: wrote {summary['documents']} documents, {summary['start']} to {summary['end']} "
           f"({baseline.HISTORY_DAYS} days of history, then the {hour_range.hours // 24} days graded), to {data}",
           file=err)

@@ -387,7 +387,7 @@ class _Kept:
     def __init__(self, index: str):
         self.index, self.documents, self.events = index, [], []
 
-    def send(self, pairs: list, records: int = 0) -> int:
+    def send(self, pairs: list, records: int = 0, events: int = 0) -> int:
         for action, source in pairs[records:]:
             target = json.loads(action)["index"]["_index"]
             if target == self.index:

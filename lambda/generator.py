@@ -545,12 +545,11 @@ def _shown(label: str, conversion: float, error: float, located: bool, sessions:
     return 2 * sessions <= usual  # TRAFFIC_DROP
 
 
-def _channel_share(channel, app_share: float, app_conversion: float) -> tuple:
-    """(share of sessions, share of transactions) of channel (None: both, the whole)."""
+def _channel_share(channel, split: tuple) -> tuple:
+    """(share of sessions, share of transactions) of channel (None: both, the whole); split: _app_split's."""
     if channel is None:
         return 1.0, 1.0
-    app_bought = app_share * app_conversion / (app_share * app_conversion + 1.0 - app_share)
-    return (app_share, app_bought) if channel == "app" else (1.0 - app_share, 1.0 - app_bought)
+    return (split[0], split[2]) if channel == "app" else (1.0 - split[0], 1.0 - split[2])
 
 
 def _shown_relative(label: str, conversion: float, error: float, located: bool, sessions: int, usual: int,
@@ -573,14 +572,14 @@ def _shown_relative(label: str, conversion: float, error: float, located: bool, 
 
 
 def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi,
-             app_share, app_conversion):
+             app_split):
     """A merchant's hour inside incidents: each moves the values it affects from where they
     are toward its plateau by its share f (1 on the plateau, between 0 and 1 on the ramps).
 
     Plateau targets vary hour to hour with the merchant's own drift and jitter. On a
     ramp the counts may lie anywhere in both ranges, at the plateau only in its own.
     Relative effects (the hard tier) scale the merchant's usual values instead, in the
-    channel an incident hits (app_share, app_conversion: the merchant's split) or in both,
+    channel an incident hits (app_split: the merchant's, _app_split) or in both,
     and free the ranges.
     """
     factor = 1.0
@@ -589,7 +588,7 @@ def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c
     for incident, f in active:
         kind = incident.kind
         if incident.sessions is not None:
-            sessions_share, bought_share = _channel_share(incident.channel, app_share, app_conversion)
+            sessions_share, bought_share = _channel_share(incident.channel, app_split)
             step = 1.0 + sessions_share * (incident.sessions - 1.0) * f
             factor *= step
             if kind.keeps_transactions:  # the extra visitors buy nothing
@@ -603,7 +602,7 @@ def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c
             c_target += (centre + amplitude * (2.0 * conversion_pos - 1.0) - c_target) * f
             c_lo, c_hi = (lo, hi) if f == 1.0 else (min(c_lo, lo), max(c_hi, hi))
         if incident.conversion_factor is not None:
-            share = _channel_share(incident.channel, app_share, app_conversion)[1]
+            share = _channel_share(incident.channel, app_split)[1]
             c_target *= 1.0 - share * (1.0 - incident.conversion_factor) * f
             c_lo, c_hi = 0, 100
         if incident.errors is not None:
@@ -807,7 +806,7 @@ class HourlyLines:
                 usual_ranges = (c_lo, c_hi), (e_lo, e_hi)
                 sessions, c_target, c_lo, c_hi, e_target, e_lo, e_hi, located = _effects(
                     active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi,
-                    app_share, app_conversion)
+                    app_split)
                 c_safe_lo = e_safe_lo = _ALWAYS_CLAMP
 
             if volume:

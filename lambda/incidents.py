@@ -242,7 +242,8 @@ class Schedule:
                               spec.requires_action)
 
     def _week(self, week: int) -> list:
-        """Catalog incidents of one week: the payment outage, then one slot per merchant group.
+        """Catalog incidents of one week, as planned: the hard tier's (_hard_week), or the payment
+        outage, then one slot per merchant group (_planned_week).
 
         Kept for the last few weeks asked: the generator, the change log (which looks a week
         ahead and behind) and the answer key ask for the same weeks in turn."""
@@ -250,7 +251,7 @@ class Schedule:
             return self._weeks[week]
         if len(self._weeks) >= 4:
             del self._weeks[next(iter(self._weeks))]
-        self._weeks[week] = self._planned_week(week)
+        self._weeks[week] = self._hard_week(week) if self.relative else self._planned_week(week)
         return self._weeks[week]
 
     def _planned_week(self, week: int) -> list:
@@ -376,7 +377,7 @@ class Schedule:
             if self._catalog:
                 # A held incident (7 days at most, plus its recovery) reaches into the second week after its own.
                 for w in range(week - 2, week + 1) if self._remediation else (week,):
-                    catalog += self._hard_week(w) if self.relative else self._week(w)
+                    catalog += self._week(w)
             found = catalog + self._file
             if self._remediation:
                 found = [self._shaped(incident) for incident in found] + self._side_effects

@@ -319,12 +319,12 @@ class _Kept:
         self.index = index
         self.documents: list = []
 
-    def send(self, pairs: list, records: int = 0) -> int:
-        for action, source in pairs[records:]:
+    def send(self, pairs: list, records: int = 0, events: int = 0) -> int:
+        for action, source in pairs[records + events:]:
             (meta,) = json.loads(action).values()
             if meta["_index"] == self.index:
                 self.documents.append(baseline.observed(json.loads(source)))
-        return len(pairs) - records
+        return len(pairs) - records - events
 
 
 def baseline_nab(cfg: config.Config, hour_range: HourRange) -> dict:

@@ -221,8 +221,9 @@ def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
     if code in CODE_CAUSES and excess >= 0.8 * max(e["usual_errors"], 0.04) * e["tx"] and z >= 4:
         fired[HIGH_ERROR_RATE] = CODE_CAUSES[code]
         if code == "provider_unavailable" and any(
-                k == "maintenance_notice" and provider in c and w[0] - 1 <= h <= w[1] for _, k, c, w in events):
-            fired[HIGH_ERROR_RATE] = BENIGN  # the provider announced maintenance for these hours
+                k == "maintenance_notice" and provider in c and w[0] - 1 <= h <= w[1] + POOL - 1
+                for _, k, c, w in events):
+            fired[HIGH_ERROR_RATE] = BENIGN  # the provider announced maintenance for these (pooled) hours
     web, app = _fell(e, "web_conversion", 0.6, 4), _fell(e, "app_conversion", 0.6, 4)
     if web or app or _fell(e, "all_conversion", 0.65, 5) or (_fell(e, "all_conversion", 0.8) and e["latency"] >= 1.4):
         if (e["web_sessions"] or 0) >= 1.3 and 0.8 <= (e["transactions"] or 0) <= 1.25:

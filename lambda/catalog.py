@@ -168,7 +168,7 @@ HARD_KINDS = (
          "authorisations time out.", ("raise_gateway_timeout",), side_effect=_SIDE_EFFECTS["raise_gateway_timeout"], error_boost=_ERRORS, error_codes=("timeout",),
          latency_factor=(2.5, 4.0), cause=Cause("config_change", "payment_gateway", 0.5, (5, 240)), tier="hard",
          **_SLOW),
-    Kind("fraud_rules_too_strict", "merchant", True, (HIGH_ERROR_RATE,), "configuration", "fraud_rules",
+    Kind("fraud_rules_too_strict", "merchant", True, (HIGH_ERROR_RATE,), "risk_policy", "fraud_rules",
          "A fraud-rule change of {scope} blocks good buyers.", ("relax_fraud_rules",), error_boost=_ERRORS,
          side_effect=_side_effect("relax_fraud_rules", "fraud_rules", "Fraud rules of {scope} relaxed without need let "
                                   "fraud through: issuers decline more of its payments for a few hours.",
@@ -196,7 +196,7 @@ HARD_KINDS = (
          "A pricing change of {scope} put wrong prices in the shop: buyers leave.", ("revert_price_change",),
          side_effect=_side_effect("revert_price_change", "pricing", "A revert of the correct prices of {scope}: buyers "
                                   "see stale prices for a few hours.", conversion_factor=(0.7, 0.85), plateau_hours=(2, 4)),
-         conversion_factor=(0.35, 0.6), cause=Cause("config_change", "pricing", 0.7, (5, 120)), tier="hard",
+         conversion_factor=(0.45, 0.6), cause=Cause("config_change", "pricing", 0.7, (5, 120)), tier="hard",
          **_SHARP),
     Kind("dns_misconfiguration", "merchant", True, (TRAFFIC_DROP,), "configuration", "storefront_dns",
          "A DNS record of the web storefront of {scope} flaps: web visitors often never reach it.",
@@ -212,7 +212,7 @@ HARD_KINDS = (
          "The CDN in front of {scope} fails: few visitors reach the shop or the app.", ("failover_cdn",),
          side_effect=_side_effect("failover_cdn", "cdn", "A CDN failover {scope} did not need: cold caches slow the "
                                   "shop for a few hours.", sessions=(0.6, 0.85), plateau_hours=(1, 3)),
-         sessions=(0.1, 0.4), cause=Cause("provider_status", "cdn", 0.7, (-180, -60)), tier="hard", **_STEP),
+         sessions=(0.25, 0.45), cause=Cause("provider_status", "cdn", 0.7, (-180, -60)), tier="hard", **_STEP),
     Kind("location_feed_outage", "merchant", True, (MISSING_LOCATION,), "data_pipeline", "location_feed",
          "The location feed of {scope} stopped: its data arrive without location, city and country.",
          ("restore_location_feed",), side_effect=_SIDE_EFFECTS["restore_location_feed"], drops_location=True,

@@ -52,7 +52,7 @@ OBSERVED_FIELDS = ("merchant_id", "timestamp", "payment_provider", "sessions", "
 CAUSES = {
     "provider_outage": ("dependency", "payment_provider:{provider}", "failover_payment_provider"),
     "timeout_misconfiguration": ("configuration", "payment_gateway", "raise_gateway_timeout"),
-    "fraud_rules_too_strict": ("configuration", "fraud_rules", "relax_fraud_rules"),
+    "fraud_rules_too_strict": ("risk_policy", "fraud_rules", "relax_fraud_rules"),
     "expired_credentials": ("credentials", "api_credentials", "rotate_api_credentials"),
     "channel_checkout_regression": ("code_defect", "checkout_release", "rollback_release"),
     "three_ds_failure": ("dependency", "three_d_secure", "switch_3ds_provider"),
@@ -121,6 +121,7 @@ class Merchant:
         self._counts: dict = {}
         self._pooled: dict = {}
         self._ratios: dict = {}
+        self._volatility: dict = {}
 
     def counts(self, h: int) -> dict | None:
         if h not in self._counts:
@@ -165,6 +166,17 @@ class Merchant:
         return {key: statistics.median(r[key] or 1.0 for r in past) if len(past) >= LEVEL_HOURS // 2 else 1.0
                 for key in ("conversion", "sessions", "web_sessions", "app_sessions")}
 
+    def volatility(self, h: int) -> float:
+        """How far this merchant's conversion strays from its usual on its own: the median of
+        |ratio - 1| over the week before the day of h (0 without history). A merchant converting
+        12 % drifts by a third, one converting 60 % by a tenth."""
+        day = h // 24
+        if day not in self._volatility:
+            strays = [abs(r["conversion"] - 1.0) for p in range(day * 24 - 168, day * 24)
+                      if (r := self.ratios(p)) and r["conversion"] is not None]
+            self._volatility[day] = statistics.median(strays) if len(strays) >= 48 else 0.0
+        return self._volatility[day]
+
     def located_usually(self, h: int) -> bool:
         return sum("location" in self.docs.get(h - 168 * week, {}) for week in range(1, WEEKS + 1)) >= 2
 
@@ -174,7 +186,7 @@ def _z(expected: float, observed: float) -> float:
     return (expected - observed) / (expected + 1.0) ** 0.5
 
 
-def evidence(now: dict, usual: dict, level: dict | None = None) -> dict:
+def evidence(now: dict, usual: dict, level: dict | None = None, volatility: float = 0.0) -> dict:
     """What the rules read, now against usual: per channel (all, web, app) sessions and conversion
     as ratios with the z of their deficits; per code the failures beyond its usual rate; latency.
     level: the merchant's recent levels (Merchant.level), taken out of the ratios."""
@@ -190,7 +202,7 @@ def evidence(now: dict, usual: dict, level: dict | None = None) -> dict:
         expected = now[sessions] * usual_conversion * level.get("conversion", 1.0)
         e[name + "conversion"] = _ratio(now[transactions], expected)
         e[name + "conversion_z"] = _z(expected, now[transactions])
-    e["transactions"] = _ratio(now["transactions"], usual["transactions"])
+    e["web_transactions"] = _ratio(now["web_transactions"], usual["web_transactions"])
     e["usual_errors"] = _ratio(usual["failed"], usual["transactions"]) or 0.0
     # Per code: the failures beyond what the usual rate of that code gives at today's volume.
     e["excess"] = {}
@@ -199,6 +211,8 @@ def evidence(now: dict, usual: dict, level: dict | None = None) -> dict:
         e["excess"][code] = (now[code] - expected, -_z(expected, now[code]))
     e["tx"] = now["transactions"]
     e["latency"] = _ratio(now["latency"], usual["latency"]) or 1.0
+    # A drop in both channels must stand out of how far this merchant's conversion strays anyway.
+    e["conversion_floor"] = min(0.65, 1.0 - 4.0 * volatility)
     return e
 
 
@@ -225,9 +239,9 @@ def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
                 for _, k, c, w in events):
             fired[HIGH_ERROR_RATE] = BENIGN  # the provider announced maintenance for these (pooled) hours
     web, app = _fell(e, "web_conversion", 0.6, 4), _fell(e, "app_conversion", 0.6, 4)
-    if web or app or _fell(e, "all_conversion", 0.65, 5) or (_fell(e, "all_conversion", 0.8) and e["latency"] >= 1.4):
-        if (e["web_sessions"] or 0) >= 1.3 and 0.8 <= (e["transactions"] or 0) <= 1.25:
-            fired[LOW_CONVERSION] = BENIGN  # bots: web sessions up, purchases as usual
+    if web or app or _fell(e, "all_conversion", e["conversion_floor"], 5) or (_fell(e, "all_conversion", 0.8) and e["latency"] >= 1.4):
+        if (e["web_sessions"] or 0) >= 1.3 and (e["web_transactions"] or 0) >= 0.75:
+            fired[LOW_CONVERSION] = BENIGN  # bots: web sessions up, web purchases as usual
         elif web != app and not _fell(e, "web_conversion" if app else "app_conversion", 0.85, 0.0):
             fired[LOW_CONVERSION] = "channel_checkout_regression"
         elif e["latency"] >= 1.3:
@@ -311,19 +325,19 @@ def _reports(documents, events, first: int, stop: int, confirm: int) -> list:
                          if label == HIGH_ERROR_RATE}
             now, usual = merchant.pooled(h), merchant.usual(h)
             if now and usual:
-                fired |= diagnose(evidence(now, usual, merchant.level(h)), provider, mine, h)
+                fired |= diagnose(evidence(now, usual, merchant.level(h), merchant.volatility(h)), provider, mine, h)
             if "location" not in doc and merchant.located_usually(h):
                 fired[MISSING_LOCATION] = WAIT
             for label, cause in fired.items():
                 episode = episodes.get(label)
-                if label == MISSING_LOCATION:
-                    cause = location_cause(mine, episode["onset"] if episode else h, h)
                 # A new episode after QUIET hours without it, or when the evidence names another
                 # cause (an outage followed by a fraud-rule change is two incidents).
                 if (episode is None or h - episode["last"] > QUIET
                         or cause not in (WAIT, BENIGN, episode["cause"]) and episode["cause"] is not WAIT):
                     episode = episodes[label] = {"onset": h, "cause": WAIT, "held": 0, "report": None}
                 episode["last"] = h
+                if label == MISSING_LOCATION:
+                    cause = location_cause(mine, episode["onset"], h)
                 if episode["cause"] is WAIT and cause is not WAIT:
                     episode["cause"] = cause
                 elif cause == episode["cause"]:

@@ -57,7 +57,8 @@ def from_hour(start, **effect):
 
 def event(n, kind, component, merchant="merchant_001", provider=None):
     target = {"payment_provider": provider} if provider else {"merchant_id": merchant}
-    return {**target, "timestamp": stamp(n)[:14] + "25:00Z", "type": kind, "component": component}
+    return {"event_id": f"{kind}-{n}", **target, "timestamp": stamp(n)[:14] + "25:00Z", "type": kind,
+            "component": component}
 
 
 def test_usual_data_gives_no_finding():

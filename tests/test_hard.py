@@ -218,15 +218,15 @@ def best_table(found: list) -> tuple:
 def test_the_targets_on_one_seed_from_the_generators_ndjson(month, tmp_path):
     path, docs = month
     found = [json.loads(line) for line in run("baseline", *RANGE, "--input", str(path)).splitlines()]
-    assert summary(score(found)) == (0.4255, 0.0, 60.96)  # F1 at most 0.6
-    assert best_table(found)[1] == 0.3188  # at most 0.35
+    assert summary(score(found)) == (0.4188, 0.0, 59.52)  # F1 at most 0.6
+    assert best_table(found)[1] == 0.2754  # at most 0.35
     solved = tmp_path / "reference.jsonl"
     solved.write_text(run("reference", *RANGE, "--input", str(path)))
     result = json.loads(run("score", "--json", *RANGE, "--findings", str(solved)))
-    assert summary(result) == (0.9306, 0.971, 94.73)  # F1 at least 0.9, root causes at least 0.8
-    assert result["skill"]["standard"] == round((94.73 - 60.96) / (100 - 60.96), 4)
+    assert summary(result) == (0.9444, 0.9855, 96.18)  # F1 at least 0.9, root causes at least 0.8
+    assert result["skill"]["standard"] == round((96.18 - 59.52) / (100 - 59.52), 4)
     # Detectors of a few lines stay below 0.7.
-    for rule, f1 in ((detectors.static, 0.5122), (detectors.relative, 0.4249), (detectors.zscore, 0.1772)):
+    for rule, f1 in ((detectors.static, 0.5122), (detectors.relative, 0.4265), (detectors.zscore, 0.1477)):
         assert summary(score(detectors.episodes(docs, rule, START, END)))[0] == f1, rule.__name__
 
 
@@ -267,4 +267,4 @@ def test_inline_labels_are_relative_to_the_merchant_and_chronic_profiles_are_not
     # More than half of the problems stay inside the normal ranges (conversion 30-80 %, errors 1-15 %)
     # at most hours of their plateau, where the merchant's usual is inside them: no global threshold sees them.
     unseen = sum(statistics.median(hours) < 0.5 for hours in seen.values())
-    assert (unseen, len(seen)) == (18, 32)
+    assert (unseen, len(seen)) == (19, 32)

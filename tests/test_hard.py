@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import collections
 import json
 from datetime import datetime, timezone
@@ -228,6 +227,21 @@ def test_the_targets_on_one_seed_from_the_generators_ndjson(month, tmp_path):
     # Detectors of a few lines stay below 0.7.
     for rule, f1 in ((detectors.static, 0.5122), (detectors.relative, 0.4265), (detectors.zscore, 0.1477)):
         assert summary(score(detectors.episodes(docs, rule, START, END)))[0] == f1, rule.__name__
+
+
+def test_the_reference_reads_the_same_from_the_engine_as_from_the_ndjson(month, cluster):
+    """The month indexed into the engine by the generator: the reference reading the data and events
+    indices finds what it finds in the NDJSON, and the targets hold there too."""
+    path, _ = month
+    env = {"ELASTICSEARCH_HOST": cluster.url, "LOG_LEVEL": "WARNING"}
+    history = (reference.HISTORY_HOURS + reference.LEAD_HOURS) * 3600
+    first = datetime.fromtimestamp(datetime.fromisoformat(START).timestamp() - history, tz=timezone.utc)
+    assert data_generator.main(["--scenario", "hard", "--start", first.isoformat(), "--end", END], environ=env) == 0
+    cluster.get("/pp-merchantai/_refresh")
+    cluster.get("/pp-merchantai-events/_refresh")
+    from_index = run("reference", *RANGE, environ=env)
+    assert from_index == run("reference", *RANGE, "--input", str(path))
+    assert summary(score([json.loads(line) for line in from_index.splitlines()])) == (0.9444, 0.9855, 96.18)
 
 
 def test_the_reference_finds_the_same_without_and_with_the_seed_and_the_answer_keys_name(month):

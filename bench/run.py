@@ -389,7 +389,8 @@ class _Kept:
 
     def send(self, pairs: list, records: int = 0, events: int = 0) -> int:
         for action, source in pairs[records:]:
-            target = json.loads(action)["index"]["_index"]
+            (meta,) = json.loads(action).values()
+            target = meta["_index"]
             if target == self.index:
                 self.documents.append(json.loads(source))
             elif target == self.index + "-events":
@@ -437,34 +438,59 @@ def _hard_scores(seed: int) -> dict:
     return out
 
 
+class _Bench:
+    """The closed loop's indices in memory, read as es.read_seen reads them: the AI's remediations
+    and the bench's records (the answer-key records each run writes, by id)."""
+
+    def __init__(self, index: str):
+        self.index, self.hits, self.records = index, [], {}
+        self.documents, self.events = [], []
+
+    def send(self, pairs: list, records: int = 0, events: int = 0) -> int:
+        for action, source in pairs[:records]:
+            (meta,) = json.loads(action).values()
+            self.records[meta["_id"]] = json.loads(source)
+        kept = _Kept(self.index)
+        indexed = kept.send(pairs, records, events)
+        self.documents += kept.documents
+        self.events += kept.events
+        return indexed
+
+    def read(self, window):
+        import ledger
+        return ledger.Seen(
+            remediations=[hit for hit in self.hits if window.recent <= hit["_source"]["timestamp"] < window.stop],
+            records=[r for r in self.records.values() if r.get("kind") in ledger.KINDS and (
+                window.lo <= r.get("timestamp", "") < window.stop
+                or window.recent <= r.get("claimed_at", "") < window.stop)])
+
+
 def _hard_loop(seed: int) -> dict:
-    """reference.act as the agent, hour by hour, with REMEDIATION=on from HARD_START - LOOP_WARM_DAYS:
-    the closed loop's score over the HARD_DAYS after the warm-up week (switching the loop on brings a
-    backlog of held incidents, cleared in the first days)."""
+    """reference.act as the agent, hour by hour, with REMEDIATION=on from LOOP_WARM_DAYS before
+    HARD_START: the closed loop's score over the HARD_DAYS after that warm-up (switching the loop on
+    brings back the incidents of the week before, held until fixed; their overlaps mislead the agent
+    in its first hours, as tests/test_hard_loop_e2e.py shows)."""
     from grader import reference, scoring
 
     start = HARD_START - LOOP_WARM_DAYS * 24 * HOUR
-    cfg, end, kept = _hard_world(seed, start, 0, remediation=True)
     end = HARD_START + HARD_DAYS * 24 * HOUR
+    cfg, _, kept = _hard_world(seed, start, 0)
     cfg = dataclasses.replace(cfg, remediation=True)
-    hits: list = []
-    read = lambda lo, hi: [hit for hit in hits if lo <= hit["_source"]["timestamp"] < hi]  # noqa: E731
+    bench = _Bench(cfg.index)
     docs = [reference.checked(d) for d in kept.documents]
     events = list(kept.events)
-    window = 20 * (reference.HISTORY_HOURS + reference.LEAD_HOURS + 1)
+    window = cfg.merchants * (reference.HISTORY_HOURS + reference.LEAD_HOURS + 1)
     hour = start
     while hour < end:
-        sink = _Kept(cfg.index)
-        found = incidents.schedule(cfg)
-        incidents.remediate(found, HourRange(hour, hour + HOUR), read)
-        data_generator.run(cfg, HourRange(hour, hour + HOUR), sink, read_remediations=read)
-        docs += [reference.checked(d) for d in sink.documents]
-        events += sink.events
-        for field, target, action, stamp in reference.act(docs[-window:], events, hour, hour + HOUR):
-            hits.append({"_id": f"{target}-{action}-{stamp}", "_source": {field: target, "action": action,
-                                                                          "timestamp": stamp}})
+        bench.documents, bench.events = [], []
+        data_generator.run(cfg, HourRange(hour, hour + HOUR), bench, read=bench.read)
+        docs += [reference.checked(d) for d in bench.documents]
+        events += bench.events
+        for field, target, action, at in reference.act(docs[-window:], events, hour, hour + HOUR):
+            bench.hits.append({"_id": f"{target}-{action}-{at}", "_source": {field: target, "action": action,
+                                                                            "timestamp": at}})
         hour += HOUR
-    records, skipped = incidents.answer_key(cfg, HourRange(HARD_START, end), read)
+    records, skipped = incidents.answer_key(cfg, HourRange(HARD_START, end), bench.read)
     return scoring.remediation_summary(records, skipped, generator.hour_index(HARD_START), generator.hour_index(end))
 
 
@@ -496,9 +522,23 @@ def hard_tier() -> None:
         "target at least 0.80 with 0 wrong actions")
 
 
+def _table(started: float) -> None:
+    out = io.StringIO()
+    print(f"\nMachine: {machine()}\n", file=out)
+    print("| measurement | result | note |\n|---|---|---|", file=out)
+    for what, value, note in rows:
+        print(f"| {what} | {value} | {note} |", file=out)
+    print(f"\n(bench took {time.perf_counter() - started:.0f} s)", file=out)
+    print(out.getvalue())
+
+
 def main() -> int:
     started = time.perf_counter()
     print(f"Benchmarking on {machine()}", file=sys.stderr)
+    if sys.argv[1:] == ["--hard"]:  # the hard tier's section alone (about 30 minutes)
+        hard_tier()
+        _table(started)
+        return 0
     generation()
     engine: dict = {}
     try:
@@ -517,13 +557,7 @@ def main() -> int:
     cost(warm, lambda_package())
     hard_tier()
 
-    out = io.StringIO()
-    print(f"\nMachine: {machine()}\n", file=out)
-    print("| measurement | result | note |\n|---|---|---|", file=out)
-    for what, value, note in rows:
-        print(f"| {what} | {value} | {note} |", file=out)
-    print(f"\n(bench took {time.perf_counter() - started:.0f} s)", file=out)
-    print(out.getvalue())
+    _table(started)
     return 0
 
 

@@ -302,20 +302,22 @@ class Schedule:
             numbers = range(HARD_BLOCK * block + 1, HARD_BLOCK * (block + 1) + 1)
             kinds = dict(zip(numbers, generator.seeded(self.seed, "hard-kinds", week, block).sample(
                 HARD_SLOT_KINDS, HARD_BLOCK)))
+            located = {k: generator.has_location(self.seed, k) for k in numbers}
             for k in numbers:
                 # A location can only be lost where there is one: swap with the next merchant that has one.
-                if CATALOG[kinds[k]].drops_location and not generator.has_location(self.seed, k):
+                if CATALOG[kinds[k]].drops_location and not located[k]:
                     for j in (*range(k + 1, numbers[-1] + 1), *range(numbers[0], k)):
-                        if generator.has_location(self.seed, j) and not CATALOG[kinds[j]].drops_location:
+                        if located[j] and not CATALOG[kinds[j]].drops_location:
                             kinds[k], kinds[j] = kinds[j], kinds[k]
                             break
             # The first merchant of the outage's provider in block 0 with a problem of another
-            # label has it during the outage: two incidents at once.
+            # label has it during the outage: two incidents at once. (The first in the roster: one
+            # beyond it would have no incident, and then neither has any later one.)
             inside = None
             if block == 0 and outage is not None:
                 inside = next((k for k in numbers if CATALOG[kinds[k]].is_issue
-                               and HIGH_ERROR_RATE not in CATALOG[kinds[k]].labels
-                               and generator.merchant(self.seed, k).payment_provider == outage.provider), None)
+                               and HIGH_ERROR_RATE not in CATALOG[kinds[k]].labels and k in self._position
+                               and self._merchants[self._position[k]].payment_provider == outage.provider), None)
             for k in numbers:
                 position = self._position.get(k)
                 if position is not None:

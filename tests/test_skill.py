@@ -36,3 +36,16 @@ def test_the_null_detector_has_negative_skill(tmp_path):
     # Null scores NAB 0: skill = -baseline / (100 - baseline).
     base = result["baseline_nab"]["standard"]
     assert result["skill"]["standard"] == round(-base / (100 - base), 4) < -10
+
+
+def test_the_report_shows_skill(tmp_path):
+    data = tmp_path / "data.ndjson"
+    assert data_generator.main(["--scenario", "incidents", "--start", "2026-11-13T00:00:00Z", "--end", WEEK[3],
+                                "--output", str(data)], environ={}) == 0
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    report = tmp_path / "report.html"
+    run("report", "--scenario", "incidents", *WEEK, "--input", str(data), "--findings", str(empty),
+        "--output", str(report))
+    text = report.read_text()
+    assert '<td class="metric">skill.standard</td>' in text and '<td class="metric">baseline nab.standard</td>' in text

@@ -423,7 +423,8 @@ def _report(args, cfg, hour_range, out, err) -> None:
     source = _source(args)
     if source:
         parsed = _usable(_findings(args, cfg), source, err)
-        assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped)
+        assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped,
+                                    baseline_nab(cfg, hour_range))
     meta = {"scenario": cfg.scenario, "seed digest": config.seed_digest(cfg.seed), "merchants": cfg.merchants,
             "range": f"{generator.stamp(generator.hour_index(hour_range.start))} to "
                      f"{generator.stamp(generator.hour_index(hour_range.end))} ({hour_range.hours} hours)",

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import collections
+import io
 import json
+import statistics
 from datetime import datetime, timezone
 
 import pytest
 
 import catalog
 import config
+import data_generator
+import detectors
 import generator
 import incidents
 import scenario
-from generator import stamp
+from grader import cli as evaluate
+from grader import findings as grading
+from grader import reference, scoring
 
 SEED = 1729
 H = generator.hour_index(datetime(2026, 11, 10, 9, tzinfo=timezone.utc))  # a weekday morning in UTC
@@ -159,15 +165,6 @@ def test_every_label_set_has_several_causes_and_a_lookup_table_names_at_most_hal
 
 
 # --- the targets on one seed ----------------------------------------------------------------------
-import io  # noqa: E402
-import statistics  # noqa: E402
-
-import data_generator  # noqa: E402
-import detectors  # noqa: E402
-from grader import cli as evaluate  # noqa: E402
-from grader import findings as grading  # noqa: E402
-from grader import reference, scoring  # noqa: E402
-from grader.scoring import hour_of  # noqa: E402
 
 START, END = "2026-10-28T00:00:00Z", "2026-11-27T00:00:00Z"
 RANGE = ["--scenario", "hard", "--start", START, "--end", END]
@@ -282,3 +279,11 @@ def test_inline_labels_are_relative_to_the_merchant_and_chronic_profiles_are_not
     # at most hours of their plateau, where the merchant's usual is inside them: no global threshold sees them.
     unseen = sum(statistics.median(hours) < 0.5 for hours in seen.values())
     assert (unseen, len(seen)) == (19, 32)
+
+
+def test_the_reference_knows_the_published_causes_and_actions_of_every_problem_kind():
+    assert set(reference.CAUSES) == {kind.name for kind in catalog.HARD_KINDS if kind.is_issue}
+    for name, (category, component, action) in reference.CAUSES.items():
+        kind = catalog.CATALOG[name]
+        assert (kind.category, kind.component, kind.remediation) == (category, component, (action,)), name
+        assert kind.side_effect is not None and catalog.SIDE_EFFECTS[action] is kind.side_effect

@@ -287,3 +287,34 @@ def test_the_reference_knows_the_published_causes_and_actions_of_every_problem_k
         kind = catalog.CATALOG[name]
         assert (kind.category, kind.component, kind.remediation) == (category, component, (action,)), name
         assert kind.side_effect is not None and catalog.SIDE_EFFECTS[action] is kind.side_effect
+
+
+def test_the_hard_catalog_is_its_table():
+    table = {kind.name: (kind.scope, kind.labels, kind.is_issue, kind.category, kind.ramp_hours, kind.plateau_hours,
+                         kind.recovery_hours, kind.cycle_on, kind.cycle_off)
+             for kind in catalog.HARD_KINDS}
+    sharp, slow, step = ((1, 1), (8, 14), (1, 2)), ((12, 30), (2, 6), (1, 3)), ((1, 2), (8, 14), (1, 2))
+    error, conversion, traffic, location = ("high_error_rate",), ("low_conversion",), ("traffic_drop",), (
+        "missing_location",)
+    assert table == {
+        "provider_outage": ("provider", error, True, "dependency", *sharp, (1, 3), (1, 3)),
+        "timeout_misconfiguration": ("merchant", error, True, "configuration", *slow, None, None),
+        "fraud_rules_too_strict": ("merchant", error, True, "risk_policy", *sharp, None, None),
+        "expired_credentials": ("merchant", error, True, "credentials", *sharp, None, None),
+        "channel_checkout_regression": ("merchant", conversion, True, "code_defect", *step, None, None),
+        "three_ds_failure": ("merchant", conversion, True, "dependency", *slow, None, None),
+        "pricing_error": ("merchant", conversion, True, "configuration", *sharp, None, None),
+        "dns_misconfiguration": ("merchant", traffic, True, "configuration", *sharp, (2, 4), (1, 2)),
+        "app_crash_release": ("merchant", traffic, True, "code_defect", *step, None, None),
+        "cdn_outage": ("merchant", traffic, True, "dependency", *step, None, None),
+        "location_feed_outage": ("merchant", location, True, "data_pipeline", *sharp, None, None),
+        "merchant_record_edit": ("merchant", location, True, "configuration", *sharp, None, None),
+        "geocoder_outage": ("merchant", location, True, "dependency", *sharp, None, None),
+        "bot_traffic": ("merchant", (), False, "traffic", (1, 3), (6, 18), (1, 3), None, None),
+        "provider_maintenance": ("provider", (), False, "operations", (1, 1), (2, 3), (1, 1), None, None),
+        "campaign": ("merchant", (), False, "marketing", (2, 6), (96, 120), (2, 4), None, None),
+    }
+    # Within a label set no two causes share a category: naming a category alone gains nothing.
+    for labels in (error, conversion, traffic, location):
+        categories = [kind.category for kind in catalog.HARD_KINDS if kind.labels == labels]
+        assert len(set(categories)) == len(categories) >= 3

@@ -183,4 +183,5 @@ def test_a_file_incident_where_the_catalog_has_the_same_one_is_kept_beside_it_an
 def test_a_file_may_build_on_the_hard_tier(tmp_path):
     loaded = load(tmp_path, {"base": "hard", "incidents": [GOOD]})
     assert (loaded.base, [i.kind for i in loaded.incidents]) == ("hard", ["checkout_regression"])
-    assert scenario.load(Config(scenario="hard")) == scenario.Scenario("hard", "hard")
+    assert scenario.load(Config(scenario="hard")) == scenario.Scenario("hard", "hard", noise="volume")
+    assert loaded.noise == "volume"  # the base decides the noise model

@@ -153,6 +153,21 @@ def test_frequency_rules_hold_over_100_seeds_in_every_30_day_window():
     assert (round(min(lows), 4), round(max(highs), 4), round(max(worst), 4)) == (0.0728, 0.1006, 0.4545)
 
 
+def test_most_weeks_a_merchant_has_two_incidents_at_once_one_of_them_its_providers_outage():
+    weeks = together = 0
+    for seed in range(100):
+        schedule = incidents.Schedule(seed, HARD, generator.roster(seed, 20))
+        for week in range(2940, 2944):
+            start, end = week * 168, (week + 1) * 168
+            problems = [i for i in schedule.acute(start, end) if i.kind.is_issue and start <= i.onset < end]
+            weeks += 1
+            together += any(o.kind.scope == "provider" and m.kind.scope == "merchant" and o.onset < m.end
+                            and m.onset < o.end and set(m.positions) & set(o.positions)
+                            for o in problems for m in problems)
+    # Not every week: the outage's provider may have no merchant with a problem of another label.
+    assert (together, weeks) == (392, 400)
+
+
 def test_every_label_set_has_several_causes_and_a_lookup_table_names_at_most_half():
     causes = collections.defaultdict(set)
     for kind in catalog.HARD_KINDS:

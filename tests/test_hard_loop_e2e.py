@@ -8,7 +8,6 @@ the accepted action for what it confirmed in that hour.
 
 from __future__ import annotations
 
-import io
 import json
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -16,28 +15,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import data_generator
-from grader import cli as evaluate
 from grader import reference
+from reliability import evaluated, iso, scheduled_at
 
 HOUR = timedelta(hours=1)
 T0 = datetime(2026, 11, 16, tzinfo=timezone.utc)
 HOURS = 72
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def scheduled(hour: datetime) -> dict:
-    return {"version": "0", "id": "e7c6f1a2-0000-4000-8000-000000000000", "detail-type": "Scheduled Event",
-            "source": "aws.events", "account": "123456789012", "time": iso(hour + 7 * timedelta(seconds=1)),
-            "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/hourly"], "detail": {}}
-
-
-def cli(*argv) -> tuple:
-    out, err = io.StringIO(), io.StringIO()
-    assert evaluate.main(list(argv), out=out, err=err) == 0, err.getvalue()
-    return out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +41,10 @@ def played(engine):
     actions = []
     for i in range(HOURS):
         hour = T0 + i * HOUR
-        data_generator.lambda_handler(scheduled(hour), None)
+        data_generator.lambda_handler(scheduled_at(hour), None)
         cluster.get("/pp-merchantai/_refresh")
         cluster.get("/pp-merchantai-events/_refresh")
-        _, err = cli("reference", "--remediate", "--start", iso(hour), "--end", iso(hour + HOUR))
+        _, err = evaluated("reference", "--remediate", "--start", iso(hour), "--end", iso(hour + HOUR))
         actions += [line.split()[1] for line in err.splitlines() if line.startswith("remediation ")]
     yield cluster, actions
     mp.undo()

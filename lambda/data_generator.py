@@ -203,8 +203,9 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read=None)
 def _client(cfg: Config):
     """One client per container. The indexer puts the two templates once per client, on
     first use, so a warm invocation makes exactly one request, the _bulk; a failure there
-    is not remembered, so the next invocation tries the templates again."""
-    return es.connect(cfg.host, **config.auth(cfg))
+    is not remembered, so the next invocation tries the templates again. It reads no answer
+    longer than es.MAX_ANSWER_BYTES: nothing the AI wrote can exhaust the function's memory."""
+    return es.connect(cfg.host, **config.auth(cfg), max_answer_bytes=es.MAX_ANSWER_BYTES)
 
 
 def _templates(cfg: Config) -> dict:

@@ -33,6 +33,9 @@ FINDING_FIELDS = ("merchant_id", "issue", "timestamp", "root_cause")
 # A finding is recorded whole (what the bench read of it), so the AI cannot delete or rewrite a
 # finding once seen; one larger than this is recorded without its content, as malformed.
 MAX_FINDING_BYTES = 2048
+# A hit that carries this key (the byte count, for the reason) is a document whose answer alone
+# was larger than the run reads: read by its id only, recorded malformed, never acted on.
+TOO_LARGE = "too_large"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,17 @@ def project(source, fields: tuple):
     if not isinstance(source, dict):
         return source
     return {name: source[name] for name in fields if name in source}
+
+
+def version(hit: dict, fields: tuple) -> tuple[str, object]:
+    """(the id, what the bench reads) of a search hit: what its digest and record are made of."""
+    return str(hit.get("_id")), project(hit.get("_source"), fields)
+
+
+def too_large(hit: dict) -> str | None:
+    """The reason a hit read by its id only is malformed, or None for a hit read whole."""
+    size = hit.get(TOO_LARGE)
+    return None if size is None else f"larger than the {size} bytes a run reads of one answer"
 
 
 def digest(doc_id: str, source) -> str:
@@ -115,9 +129,11 @@ def new_findings(seen: Seen, first: int) -> list:
     known = {r["digest"] for r in seen.records if r["kind"] == FINDING_SEEN}
     out = []
     for hit in seen.findings:
-        doc_id, source = str(hit.get("_id")), project(hit.get("_source"), FINDING_FIELDS)
+        doc_id, source = version(hit, FINDING_FIELDS)
         made = record(FINDING_SEEN, doc_id, source, first, finding_id=doc_id)
-        if not _flat(source, 2):
+        if too_large(hit):
+            made["malformed"] = too_large(hit)
+        elif not _flat(source, 2):
             made["malformed"] = "not an object of strings (root_cause: an object of strings)"
         elif len(json.dumps(source, separators=(",", ":")).encode()) > MAX_FINDING_BYTES:
             made["malformed"] = f"larger than {MAX_FINDING_BYTES} bytes"

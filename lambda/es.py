@@ -911,15 +911,16 @@ class _Reads:
         what, needs = f"reading {name!r} in pieces", f"read on {name}"
 
         def search(size: int, hits: list, source=list(fields)):
-            return self.retrier.retry(lambda: _page(self.client.search(
+            got, total = self.retrier.retry(lambda: _page(self.client.search(
                 index=name, query=_claiming(self.window), from_=len(hits), size=size, source=source,
                 track_total_hits=True, ignore_unavailable=True).body, source=False), what, needs=needs)
+            return [ledger.kept(hit, fields) for hit in got], total
 
         def single(hits: list, limit: int) -> dict:
             (hit,), _ = search(1, hits, source=False)
             logger.warning("document %s of %r is larger than %d bytes: recorded by its id only",
                            config.shown(hit["_id"]), name, limit)
-            return {"_id": hit["_id"], ledger.TOO_LARGE: limit}
+            return ledger.unread(hit["_id"], limit)
 
         try:
             hits, total, done = _in_pieces(search, INBOX_PIECE, MAX_INBOX, single=single, until=until)
@@ -940,7 +941,8 @@ class _Reads:
         return hits
 
 
-def _inbox_hits(name: str, answer: dict, window: ledger.Window) -> list:
+def _inbox_hits(name: str, fields: tuple, answer: dict, window: ledger.Window) -> list:
+    """What the run keeps of the hits of one of the AI's indices in the one search (ledger.kept)."""
     if "error" in answer:
         logger.warning("cannot read %r this run (HTTP %s): nothing read from it", name, answer.get("status"))
         return []
@@ -948,7 +950,7 @@ def _inbox_hits(name: str, answer: dict, window: ledger.Window) -> list:
     if total > len(hits):
         logger.warning("%d documents in %r claim %s to %s: %d read this run, the rest wait",
                        total, name, window.recent, window.stop, len(hits))
-    return hits
+    return [ledger.kept(hit, fields) for hit in hits]
 
 
 def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_index: str | None = None,
@@ -976,7 +978,7 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
     else:
         try:
             answers = reads.msearch(reads.searches(True), what)
-            found = {name: _inbox_hits(name, answer, window) for (name, _), answer in zip(inboxes, answers)}
+            found = {name: _inbox_hits(name, fields, answer, window) for (name, fields), answer in zip(inboxes, answers)}
             answers = answers[len(inboxes):]
         except RecursionError:
             # A document of the AI's nested deeper than the JSON parser goes: its indices hold
@@ -1000,7 +1002,7 @@ def _looked_up(reads: _Reads, found: dict, records) -> list:
     """The bench's records (hits) of the documents read that the recent ones read did not hold
     (they were too many to read): by digest, in pieces."""
     known = {record.get("digest") for record in records}
-    digests = sorted({ledger.digest(*ledger.version(hit, fields)) for name, fields in reads.inboxes
+    digests = sorted({ledger.version(hit, fields)[2] for name, fields in reads.inboxes
                       for hit in found.get(name, [])} - known)
     if not digests:
         return []

@@ -132,7 +132,7 @@ def test_past_the_recent_records_read_those_of_the_documents_read_are_looked_up_
     # More recent records than one search reads (the AI made the bench write them): one more search
     # finds those of the two documents read, by their digests, and nothing else.
     monkeypatch.setattr(es, "RECENT_RECORDS", 1)
-    mine = [ledger.digest(*ledger.version(hit, ledger.REMEDIATION_FIELDS)) for hit in HITS]
+    mine = [ledger.version(hit, ledger.REMEDIATION_FIELDS)[2] for hit in HITS]
     msearch(search_reply(HITS), search_reply([]), search_reply([record_hit("x", digest="other")], total=50_000))
     responses.add(responses.POST, f"{HOST}/{KEY}/_search", headers=HEADERS,
                   json=search_reply([record_hit("remediation_seen-" + mine[0], digest=mine[0])]))
@@ -225,7 +225,7 @@ def test_an_answer_longer_than_the_cap_is_not_read_and_the_ai_documents_are_read
     responses.add_callback(responses.POST, f"{HOST}/{INDEX}/_search", callback=search, content_type="application/json")
     monkeypatch.setattr(es, "INBOX_PIECE", 4)
     seen = es.read_seen(client, WINDOW, KEY, remediation_index=INDEX)
-    assert seen.remediations == small[:2] + [{"_id": "huge", ledger.TOO_LARGE: 4000}] + small[2:]
+    assert seen.remediations == small[:2] + [ledger.unread("huge", 4000)] + small[2:]
     asked = [(json.loads(c.request.body).get("from"), json.loads(c.request.body).get("size"),
               json.loads(c.request.body).get("_source")) for c in responses.calls if f"/{INDEX}/" in c.request.url]
     fields = list(ledger.REMEDIATION_FIELDS)

@@ -43,9 +43,10 @@ def _observe(cfg: Config, schedule, hour_range: HourRange, read) -> list:
     seen = read(incidents.window(schedule, hour_range))
     new: list = []
     if cfg.remediation:
-        skipped, new = incidents.remediate(schedule, hour_range, seen)
-        for bad in skipped:
-            logger.warning("remediation %s skipped: %s", bad.id, bad.reason)
+        _, new = incidents.remediate(schedule, hour_range, seen)
+        for made in new:  # once, by the run that first sees it: its record keeps the reason
+            if made["malformed"]:
+                logger.warning("remediation %s skipped: %s", made["remediation_id"], made["malformed"])
     if cfg.findings_index:
         new += ledger.new_findings(seen, ledger.first_seen(seen, generator.hour_index(hour_range.start)))
     return new

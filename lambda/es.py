@@ -741,9 +741,10 @@ class Indexer(Retrier):
 
 def _page(answer, sort: bool = False, source: bool = True, total: bool = True) -> tuple[list, int | None]:
     """(hits, total) of a search answer, if it has the shape the reads rely on: hits.total.value
-    an integer (when total: a scroll needs none), hits.hits (absent when empty, as filter_path leaves it) a list of objects, each
-    with a string _id, a _source object (when source; the AI's documents may have none) and sort
-    values (when sort, for search_after). Else _MalformedSearch, saying what was wrong."""
+    an integer (when total: a scroll needs none), hits.hits (absent when empty, as filter_path
+    leaves it) a list of objects, each with a string _id, a _source object (when source; the
+    AI's documents may have none) and sort values (when sort, for search_after). Else
+    _MalformedSearch, saying what was wrong."""
     hits = answer.get("hits") if isinstance(answer, dict) else None
     if not isinstance(hits, dict):
         raise _MalformedSearch("no hits object" if isinstance(answer, dict) else
@@ -783,8 +784,8 @@ def _in_pieces(search, page: int, limit: float = math.inf, hits: list | None = N
     """(hits, the last total, whether done) of a search read piece by piece: search(size, hits) ->
     (the next hits after those so far, total). A piece whose answer is too large is halved, and
     GROW_AFTER_SUCCESSES pieces in a row double it back, up to page; a single hit too large is
-    single(hits, the client's limit) (raised without single). Goes on from hits (of total) until limit hits, the end, or
-    the clock passes until (then not done)."""
+    single(hits, the client's limit) (raised without single). Goes on from hits (of total) until
+    limit hits, the end, or the clock passes until (then not done)."""
     hits, size, good = list(hits or []), page, 0
     while len(hits) < limit and (total is None or len(hits) < total):
         if monotonic() > until:
@@ -852,9 +853,9 @@ class _Reads:
         self.inboxes, self.data_index = inboxes, data_index
         self.needs = f"read on {', '.join([name for name, _ in inboxes] + [answer_key_index])}"
 
-    def searches(self, with_inboxes: bool) -> list:
+    def searches(self) -> list:
         """(kind, [header, body]) of every search the one _msearch makes."""
-        found = [("inbox", _inbox(name, fields, self.window)) for name, fields in self.inboxes if with_inboxes]
+        found = [("inbox", _inbox(name, fields, self.window)) for name, fields in self.inboxes]
         header = {"index": self.key, "ignore_unavailable": True}
         found += [("records", [header, _records_body(_acting_query(self.window), RECORDS_PAGE)]),
                   ("records", [header, _records_body(_recent_query(self.window), RECENT_RECORDS)])]
@@ -971,25 +972,23 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
                                                    (findings_index, ledger.FINDING_FIELDS)) if name]
     reads = _Reads(client, window, answer_key_index, inboxes, _patient(retrier), data_index)
     names = ", ".join(name for name, _ in inboxes)
-    what = f"reading what the AI wrote ({names}) and the bench's records"
-    if not inboxes:
-        answers = reads.msearch(reads.searches(True), "reading the bench's records")
-        found = {}
-    else:
-        try:
-            answers = reads.msearch(reads.searches(True), what)
-            found = {name: _inbox_hits(name, fields, answer, window) for (name, fields), answer in zip(inboxes, answers)}
-            answers = answers[len(inboxes):]
-        except RecursionError:
-            # A document of the AI's nested deeper than the JSON parser goes: its indices hold
-            # nothing this run (the bench's records read alone), never a failed run.
-            logger.warning("cannot read %s this run (a document nested too deeply): nothing read from them",
-                           ", ".join(repr(name) for name, _ in inboxes))
-            answers, found = None, {}
-        except AnswerTooLarge as exc:
-            logger.warning("%s: %s; reading them in pieces", what, exc)
-            until = monotonic() + INBOX_SECONDS
-            answers, found = None, {name: reads.inbox(name, fields, until) for name, fields in inboxes}
+    what = f"reading what the AI wrote ({names}) and the bench's records" if inboxes else "reading the bench's records"
+    try:
+        answers = reads.msearch(reads.searches(), what)
+        found = {name: _inbox_hits(name, fields, answer, window) for (name, fields), answer in zip(inboxes, answers)}
+        answers = answers[len(inboxes):]
+    except RecursionError:
+        if not inboxes:
+            raise
+        # A document of the AI's nested deeper than the JSON parser goes: its indices hold
+        # nothing this run (the bench's records read alone), never a failed run.
+        logger.warning("cannot read %s this run (a document nested too deeply): nothing read from them",
+                       ", ".join(repr(name) for name, _ in inboxes))
+        answers, found = None, {}
+    except AnswerTooLarge as exc:
+        logger.warning("%s: %s; reading them in pieces", what, exc)
+        until = monotonic() + INBOX_SECONDS
+        answers, found = None, {name: reads.inbox(name, fields, until) for name, fields in inboxes}
     hits, latest, partial = reads.mine(answers)
     records = {hit["_id"]: hit["_source"] for hit in hits}  # one record may be in both searches
     if partial:

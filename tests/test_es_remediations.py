@@ -121,7 +121,8 @@ def test_an_ai_index_the_search_cannot_read_holds_nothing_this_run(client, caplo
 @responses.activate
 def test_the_benchs_acting_records_beyond_one_page_are_paged_through(client):
     msearch(search_reply([]), search_reply([record_hit("r0"), record_hit("r1")], total=3), search_reply([]))
-    responses.add(responses.POST, f"{HOST}/{KEY}/_search", headers=HEADERS, json=search_reply([record_hit("r2")], total=3))
+    responses.add(responses.POST, f"{HOST}/{KEY}/_search", headers=HEADERS,
+                  json=search_reply([record_hit("r2")], total=3))
     assert [r["incident_id"] for r in read(client).records] == ["r0", "r1", "r2"]
     body = json.loads(responses.calls[1].request.body)
     assert (body["search_after"], body["query"]) == (["r1"], ACTING)
@@ -285,3 +286,25 @@ def test_a_key_without_write_on_the_index_is_named(client):
     responses.add(responses.PUT, f"{HOST}/{INDEX}/_doc/x", json={"error": "forbidden"}, status=403, headers=HEADERS)
     with pytest.raises(es.CredentialsError, match=f"\\(it needs write on {INDEX}\\)"):
         es.write_remediation(client, INDEX, "x", HITS[0]["_source"])
+
+
+@responses.activate
+def test_the_benchs_records_too_many_for_one_answer_are_read_in_halving_pages(monkeypatch):
+    monkeypatch.setattr(es, "INITIAL_BACKOFF_S", 0)
+    monkeypatch.setattr(es, "RECORDS_PAGE", 32)
+    acting = [record_hit(f"r{i:02d}", action="rollback_release") for i in range(40)]
+    msearch(search_reply(acting), search_reply([]))  # no AI index: only the bench's, too long together
+
+    def search(request):
+        body = json.loads(request.body)
+        found = acting if body["query"] == ACTING else []
+        after = [hit for hit in found if "search_after" not in body or hit["sort"] > body["search_after"]]
+        return 200, HEADERS, json.dumps(search_reply(after[:body["size"]], total=len(found)))
+
+    responses.add_callback(responses.POST, f"{HOST}/{KEY}/_search", callback=search, content_type="application/json")
+    seen = es.read_seen(es.connect(HOST, max_answer_bytes=4000), WINDOW, KEY)
+    assert [r["incident_id"] for r in seen.records] == [f"r{i:02d}" for i in range(40)]
+    asked = [json.loads(c.request.body)["size"] for c in responses.calls[1:]
+             if json.loads(c.request.body)["query"] == ACTING]
+    # 32 records are too long for 4,000 bytes; 16 fit, twice, and the last 8.
+    assert asked == [32, 16, 16, 16]

@@ -327,6 +327,7 @@ def test_a_later_page_without_the_shape_relied_on_fails_mid_way_named_and_the_sc
     page, wrong = BROKEN_PAGES[name]
     add_scroll_pages(responses, [[hit(1)]])
     responses.add(responses.POST, f"{HOST}/_search/scroll", json=page, headers=HEADERS)
-    with pytest.raises(es.IndexingError, match=re.escape(f"failed mid-way (run it again): malformed search answer: {wrong}")):
+    wrong = re.escape(f"failed mid-way (run it again): malformed search answer: {wrong}")
+    with pytest.raises(es.IndexingError, match=wrong):
         list(es.read_documents(es.connect(HOST), "pp-merchantai", {"match_all": {}}, ["_doc"]))
     assert requests_made()[-2:] == [("POST", "/_search/scroll"), ("DELETE", "/_search/scroll")]

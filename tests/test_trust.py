@@ -77,7 +77,8 @@ def test_of_a_document_larger_than_its_limit_a_run_keeps_its_id_digest_and_claim
     assert ledger.kept(plain, ledger.REMEDIATION_FIELDS) is plain
     wide = doc("wide", ONSET, action="a" * 100_000)
     kept = ledger.kept(wide, ledger.REMEDIATION_FIELDS)
-    assert kept == {"_id": "wide", "_source": {"timestamp": "2026-11-16T06:00:00Z"}, "too_large": "larger than 4096 bytes",
+    assert kept == {"_id": "wide", "_source": {"timestamp": "2026-11-16T06:00:00Z"},
+                    "too_large": "larger than 4096 bytes",
                     "digest": ledger.digest("wide", ledger.project(wide["_source"], ledger.REMEDIATION_FIELDS))}
     (whole,), (small,) = (remediations.reconcile([hit], [], DAY1_H + 9, DAY1_H, DAY1_H + 10)[2] for hit in (wide, kept))
     # The same version (a rewrite of it is a new one), the same hours; only the reason says why.

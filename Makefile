@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit package deploy bench mutate clean baseline score report grade screenshot
+.PHONY: run test lint unit package deploy bench mutate clean baseline reference score report grade screenshot screenshot-hard
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,8 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/python lambda/data_generator.py $(ARGS)
 
-## make baseline|score|report ARGS="--start ISO --end ISO ...": grade an AI (docs/grading.md)
-baseline score report: $(VENV)/.runtime
+## make baseline|reference|score|report ARGS="--start ISO --end ISO ...": grade an AI (docs/grading.md)
+baseline reference score report: $(VENV)/.runtime
 	$(BIN)/python lambda/evaluate.py $@ $(ARGS)
 
 ## make grade ARGS="--scenario incidents --days 30" [FINDINGS=file]: generate with history, baseline
@@ -41,6 +41,23 @@ screenshot: $(VENV)/.runtime
 	$(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
 		--disable-sync --no-first-run --user-data-dir=$(SHOT)/profile --hide-scrollbars --window-size=1200,1760 \
 		--screenshot=docs/report.png file://$(CURDIR)/$(SHOT)/report.html
+
+## make screenshot-hard: regenerate docs/report-hard.png from a week of SCENARIO=hard, 6 merchants, with the
+## reference solver's findings (its 4 weeks of history generated first); needs chromium
+SHOT_HARD := out/screenshot-hard
+HARD_CONFIG := --scenario hard --merchants 6 --seed 1729
+HARD_RANGE := --start 2026-11-01T00:00:00Z --end 2026-11-08T00:00:00Z
+screenshot-hard: $(VENV)/.runtime
+	mkdir -p $(SHOT_HARD)
+	$(BIN)/python lambda/data_generator.py $(HARD_CONFIG) --start 2026-10-02T00:00:00Z --end 2026-11-08T00:00:00Z \
+		--output $(SHOT_HARD)/data.ndjson
+	$(BIN)/python lambda/evaluate.py reference $(HARD_CONFIG) $(HARD_RANGE) --input $(SHOT_HARD)/data.ndjson \
+		--output $(SHOT_HARD)/reference.jsonl
+	$(BIN)/python lambda/evaluate.py report $(HARD_CONFIG) $(HARD_RANGE) --input $(SHOT_HARD)/data.ndjson \
+		--findings $(SHOT_HARD)/reference.jsonl --output $(SHOT_HARD)/report.html
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+		--disable-sync --no-first-run --user-data-dir=$(SHOT_HARD)/profile --hide-scrollbars --window-size=1200,1760 \
+		--screenshot=docs/report-hard.png file://$(CURDIR)/$(SHOT_HARD)/report.html
 
 ## make test: the whole suite, as CI runs it
 test: lint unit

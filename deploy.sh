@@ -23,7 +23,7 @@ readonly INDEX_PATTERN='^[a-z0-9][a-z0-9._-]{0,254}$'
 readonly SECRET_ARN_PATTERN='^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$'
 # A built-in scenario or the file name of one of lambda/scenarios/*.json (all the
 # function can read is its zip).
-readonly SCENARIO_PATTERN='^(steady|incidents|[A-Za-z0-9][A-Za-z0-9._-]{0,249}\.json)$'
+readonly SCENARIO_PATTERN='^(steady|incidents|hard|[A-Za-z0-9][A-Za-z0-9._-]{0,249}\.json)$'
 readonly TOPIC_ARN_PATTERN='^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$'
 readonly MAX_SEED="340282366920938463463374607431768211456"  # 2**128, the largest seed the code takes
 
@@ -87,7 +87,7 @@ Options:
                              (env GENERATOR_SEED_SECRET_ARN; default: the stack's, or on the
                              first deploy a new secret <stack-name>-generator-seed holding
                              a random 128-bit seed)
-  --scenario NAME            steady, incidents or a lambda/scenarios/*.json file name
+  --scenario NAME            steady, incidents, hard or a lambda/scenarios/*.json file name
                              (env SCENARIO; default steady)
   --ground-truth MODE        separate or inline (env GROUND_TRUTH; default separate)
   --answer-key-index NAME    answer-key index (env ANSWER_KEY_INDEX; default <index>-incidents)
@@ -303,7 +303,7 @@ check_seed_inputs() {
 # Checks the scenario, answer-key and remediation settings.
 check_scenario_inputs() {
   check_pattern SCENARIO "${SCENARIO}" "${SCENARIO_PATTERN}" \
-    "must be steady, incidents or the file name of a lambda/scenarios/*.json file, got '${SCENARIO}'"
+    "must be steady, incidents, hard or the file name of a lambda/scenarios/*.json file, got '${SCENARIO}'"
   if [[ "${SCENARIO}" == *.json && ! -f "${ROOT_DIR}/lambda/scenarios/${SCENARIO}" ]]; then
     err "SCENARIO names lambda/scenarios/${SCENARIO}, which does not exist"
     exit 2

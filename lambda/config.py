@@ -45,8 +45,9 @@ DEFAULT_LOG_LEVEL = "INFO"
 MAX_MERCHANTS = 100_000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Built-in scenarios; anything else names a JSON scenario file.
-SCENARIOS = ("steady", "incidents")
+SCENARIOS = ("steady", "incidents", "hard")
 DEFAULT_SCENARIO = "steady"
+SCENARIO_NAMES = ", ".join(SCENARIOS[:-1]) + " or " + SCENARIOS[-1]  # for messages
 # separate: the truth goes only to the answer-key index; inline: documents carry it too.
 GROUND_TRUTH_MODES = ("separate", "inline")
 DEFAULT_GROUND_TRUTH = "separate"
@@ -259,7 +260,7 @@ def scenario(value: str, name: str = SCENARIO) -> str:
     value = value.strip()
     if value not in SCENARIOS and not value.endswith(".json"):
         raise ConfigError(
-            f"{name} must be {' or '.join(SCENARIOS)}, or the path of a .json scenario file, got {shown(value)}"
+            f"{name} must be {SCENARIO_NAMES}, or the path of a .json scenario file, got {shown(value)}"
         )
     return value
 

@@ -310,7 +310,7 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"how long a chunk may go on retrying after its first failure "
                         f"(default {config.DEFAULT_PATIENCE_S})")
     parser.add_argument("--scenario", metavar="NAME|FILE",
-                        help=f"steady, incidents or a scenario file (env {config.SCENARIO}, default steady)")
+                        help=f"steady, incidents, hard or a scenario file (env {config.SCENARIO}, default steady)")
     parser.add_argument("--remediation", metavar="on|off",
                         help=f"incidents wait for the AI's fix (env {config.REMEDIATION}, default off)")
     parser.add_argument("--incidents", action="store_true",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import generator
-from catalog import KINDS
+from catalog import HARD_KINDS, KINDS
 
 EVENT_TYPES = ("deploy", "config_change", "provider_status", "maintenance_notice", "campaign")
 WEEK_HOURS = 168
@@ -36,7 +36,7 @@ MERCHANT_HERRINGS = (
     ("config_change", "payment_gateway"), ("config_change", "fraud_rules"), ("config_change", "storefront_dns"),
     ("campaign", "marketing"), ("maintenance_notice", "planned_maintenance"),
 )
-_LEADS = [kind.cause.lead_minutes for kind in KINDS if kind.cause]
+_LEADS = [kind.cause.lead_minutes for kind in KINDS + HARD_KINDS if kind.cause]
 MAX_LEAD_HOURS = math.ceil(max(lead for _, lead in _LEADS) / 60)
 MAX_LAG_HOURS = math.ceil(max(0, -min(lead for lead, _ in _LEADS)) / 60)
 
@@ -45,6 +45,9 @@ SETTINGS = {
     "payment_gateway": (("timeout_ms", (5000, 15000, 500)), ("retry_limit", (0, 5, 1)), ("3ds_threshold", (0, 500, 50))),
     "fraud_rules": (("velocity_limit", (5, 50, 5)), ("risk_score_threshold", (40, 95, 5)), ("review_queue_limit", (50, 500, 50))),
     "storefront_dns": (("cname_target", None), ("a_record", None), ("ttl_seconds", (60, 3600, 60))),
+    # SCENARIO=hard's causes.
+    "pricing": (("markup_percent", (0, 60, 5)), ("discount_percent", (0, 50, 5)), ("rounding_cents", (0, 99, 1))),
+    "merchant_record": (("address_version", (1, 40, 1)), ("geo_precision", (1, 9, 1)), ("contact_version", (1, 40, 1))),
 }
 STATUSES = (("investigating", "major", "elevated authorisation failures"),
             ("investigating", "minor", "elevated latency for some card payments"),

@@ -545,26 +545,73 @@ def _shown(label: str, conversion: float, error: float, located: bool, sessions:
     return 2 * sessions <= usual  # TRAFFIC_DROP
 
 
-def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi):
+def _channel_share(channel, split: tuple) -> tuple:
+    """(share of sessions, share of transactions) of channel (None: both, the whole); split: _app_split's."""
+    if channel is None:
+        return 1.0, 1.0
+    return (split[0], split[2]) if channel == "app" else (1.0 - split[0], 1.0 - split[2])
+
+
+def _shown_relative(label: str, conversion: float, error: float, located: bool, sessions: int, usual: int,
+                    usual_rates: tuple, hit_split: tuple | None) -> bool:
+    """The hard tier's labels (docs/scenarios.md#labels-relative-to-the-merchant): whether a document's
+    values, or those of the channel an incident hits, show label against the merchant's usual for the
+    hour. usual_rates: (conversion, errors) percent; hit_split: (sessions, transactions, usual
+    sessions, usual transactions) of the hit channel, or None."""
+    usual_conversion, usual_error = usual_rates
+    if label == LOW_CONVERSION:
+        if conversion <= 0.7 * usual_conversion:
+            return True
+        return bool(hit_split) and hit_split[0] > 0 and hit_split[2] > 0 and (
+            hit_split[1] / hit_split[0] <= 0.7 * hit_split[3] / hit_split[2])
+    if label == HIGH_ERROR_RATE:
+        return error >= max(2 * usual_error, usual_error + 4)
+    if label == MISSING_LOCATION:
+        return not located
+    return 2 * sessions <= usual or bool(hit_split) and 2 * hit_split[0] <= hit_split[2]  # TRAFFIC_DROP
+
+
+def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi,
+             app_split):
     """A merchant's hour inside incidents: each moves the values it affects from where they
     are toward its plateau by its share f (1 on the plateau, between 0 and 1 on the ramps).
 
     Plateau targets vary hour to hour with the merchant's own drift and jitter. On a
     ramp the counts may lie anywhere in both ranges, at the plateau only in its own.
+    Relative effects (the hard tier) scale the merchant's usual values instead, in the
+    channel an incident hits (app_split: the merchant's, _app_split) or in both,
+    and free the ranges.
     """
     factor = 1.0
     located = True
+    usual_e = e_target
     for incident, f in active:
+        kind = incident.kind
         if incident.sessions is not None:
-            factor *= 1.0 + (incident.sessions - 1.0) * f
+            sessions_share, bought_share = _channel_share(incident.channel, app_split)
+            step = 1.0 + sessions_share * (incident.sessions - 1.0) * f
+            factor *= step
+            if kind.keeps_transactions:  # the extra visitors buy nothing
+                c_target /= step
+                c_lo, c_hi = 0, 100
+            elif incident.channel is not None:  # each channel converts as usual: the mix moves
+                c_target *= (1.0 + bought_share * (incident.sessions - 1.0) * f) / step
+                c_lo, c_hi = 0, 100
         if incident.conversion is not None:
             (centre, amplitude), (lo, hi) = incident.conversion, incident.conversion_range
             c_target += (centre + amplitude * (2.0 * conversion_pos - 1.0) - c_target) * f
             c_lo, c_hi = (lo, hi) if f == 1.0 else (min(c_lo, lo), max(c_hi, hi))
+        if incident.conversion_factor is not None:
+            share = _channel_share(incident.channel, app_split)[1]
+            c_target *= 1.0 - share * (1.0 - incident.conversion_factor) * f
+            c_lo, c_hi = 0, 100
         if incident.errors is not None:
             (centre, amplitude), (lo, hi) = incident.errors, incident.error_range
             e_target += (centre + amplitude * (2.0 * error_pos - 1.0) - e_target) * f
             e_lo, e_hi = (lo, hi) if f == 1.0 else (min(e_lo, lo), max(e_hi, hi))
+        if incident.error_boost is not None:
+            e_target = min(e_target + max(usual_e, 4.0) * incident.error_boost * f, 95.0)
+            e_lo, e_hi = 0, 100
         if incident.drops_location and f >= 0.5:
             located = False
     if factor != 1.0:
@@ -599,6 +646,7 @@ class HourlyLines:
         action_prefix = '{"index":{"_index":' + json.dumps(index) + ',"_id":"'
         self._schedule = schedule
         self._inline = inline
+        self._relative = schedule.relative  # hard: labels against the merchant's usual
         noise = schedule.noise if noise is None else noise
         if noise not in NOISE_MODELS:
             raise ValueError(f"noise must be one of {', '.join(NOISE_MODELS)}, got {noise!r}")
@@ -618,7 +666,8 @@ class HourlyLines:
             unlocated = _dumps(head)[:-1] + ',"timestamp":"'
             located = _dumps({**head, "city": m.city, "country": m.country})[:-1] + ',"timestamp":"'
             location = {"lat": m.lat, "lon": m.lon}
-            dress = (located, unlocated, location, list(m.issues), schedule.chronic_ids(position), m.has_location)
+            dress = (located, unlocated, location, schedule.chronic_labels(position), schedule.chronic_ids(position),
+                     m.has_location)
             self._dress.append(dress)
             self._days.append((DAILY_SHAPES[m.shape], WEEKEND_FACTOR[m.shape], frozenset(HOLIDAYS[m.country])))
             json_prefix, json_suffix = self._text(dress, m.has_location, dress[3], dress[4])
@@ -650,7 +699,8 @@ class HourlyLines:
             tail.update(issues=issues, is_problematic=bool(issues), incident_ids=incident_ids)
         return dress[0] if located else dress[1], "," + _dumps(tail)[1:] if tail else "}"
 
-    def _dressed(self, position, active, located, sessions, usual, conversion_repr, error_repr) -> tuple:
+    def _dressed(self, position, active, located, sessions, usual, conversion_repr, error_repr,
+                 usual_rates=None, hit_split=None) -> tuple:
         dress = self._dress[position]
         located = located and dress[5]
         if not self._inline:
@@ -659,7 +709,11 @@ class HourlyLines:
         labels = list(dress[3])
         for incident, _ in active:
             labels += [label for label in incident.labels if label not in labels]
-        issues = [label for label in labels if _shown(label, conversion, error, located, sessions, usual)]
+        if self._relative:
+            issues = [label for label in labels if _shown_relative(
+                label, conversion, error, located, sessions, usual, usual_rates, hit_split)]
+        else:
+            issues = [label for label in labels if _shown(label, conversion, error, located, sessions, usual)]
         return self._text(dress, located, issues, dress[4] + [incident.incident_id for incident, _ in active])
 
     def lines(self, hour: datetime) -> list:
@@ -751,7 +805,8 @@ class HourlyLines:
                 usual_c_target, usual_e_target = c_target, e_target
                 usual_ranges = (c_lo, c_hi), (e_lo, e_hi)
                 sessions, c_target, c_lo, c_hi, e_target, e_lo, e_hi, located = _effects(
-                    active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi)
+                    active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c_hi, e_target, e_lo, e_hi,
+                    app_split)
                 c_safe_lo = e_safe_lo = _ALWAYS_CLAMP
 
             if volume:
@@ -824,8 +879,13 @@ class HourlyLines:
                         usual, _count(usual, usual_c_target, *usual_ranges[0], g_transactions), app_split, draws)
                     channels = _keep_other_channel(hit, sessions, transactions, channels, usual_channels)
                 app, web, app_bought, web_bought = channels
+                hit_split = None
+                if hit is not None:  # (sessions, transactions, usual sessions, usual transactions) of the hit channel
+                    side = 0 if hit == "app" else 1
+                    hit_split = (channels[side], channels[2 + side], usual_channels[side], usual_channels[2 + side])
                 json_prefix, json_suffix = self._dressed(
-                    position, active, located, sessions, usual, conversion_repr, error_repr)
+                    position, active, located, sessions, usual, conversion_repr, error_repr,
+                    (usual_c_target, usual_e_target), hit_split)
 
             # split (the failures at the merchant's normal error rate) by code: those not declined
             # a binomial-like draw of their share (byte 0), shared among the other codes at their

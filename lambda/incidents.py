@@ -32,6 +32,7 @@ import ledger
 import remediations
 import scenario
 from catalog import CATALOG, MAX_SESSION_FACTOR, MAX_SIDE_EFFECT_HOURS, SIDE_EFFECTS, Kind
+from generator import HIGH_ERROR_RATE
 
 
 WEEK_HOURS = 168
@@ -41,6 +42,18 @@ NIGHT_ONSET_HOURS = (0, 1)
 # Scenario-file incidents' ids: file-<kind>-<scope>-<YYYYMMDDHH onset>.
 FILE_ID_PREFIX = "file-"
 
+
+# SCENARIO=hard: every 20 consecutive merchants (k = 20b+1 .. 20b+20) take these kinds, one slot
+# each, in a seeded order every week; the week's two provider incidents take its two halves.
+HARD_BLOCK = 20
+HARD_SLOT_KINDS = (
+    "timeout_misconfiguration", "fraud_rules_too_strict", "expired_credentials",
+    "channel_checkout_regression", "channel_checkout_regression", "pricing_error", "pricing_error",
+    "three_ds_failure", "three_ds_failure", "dns_misconfiguration", "app_crash_release", "cdn_outage",
+    "location_feed_outage", "merchant_record_edit", "geocoder_outage",
+    "bot_traffic", "bot_traffic", "bot_traffic", "campaign", "campaign",
+)
+HALF_WEEK = WEEK_HOURS // 2
 
 # The kinds of the weekly slots of 10 consecutive merchant groups, in a seeded order each week.
 GROUP_KINDS = (
@@ -74,6 +87,12 @@ class Incident:
     latency_factor: float | None = None
     latency_ms: float | None = None
     channel: str | None = None
+    # Relative effects (the hard tier, drawn from the incident's own stream too): a factor on the
+    # usual conversion, a multiple of max(usual, 4) points added to the errors, and for an
+    # intermittent kind its cycle (hours on, hours off) from the onset.
+    conversion_factor: float | None = None
+    error_boost: float | None = None
+    cycle: tuple | None = None
     side_effect_of: str | None = None  # a side effect's: the id of the remediation that did it
 
     # What generator._effects reads.
@@ -83,6 +102,12 @@ class Incident:
     drops_location = property(lambda self: self.kind.drops_location)
 
     def fraction(self, h: int) -> float:
+        """The share of the plateau's effect at hour h; 0 in the off hours of an intermittent one."""
+        if self.cycle and h < self.recovery_start and (h - self.onset) % (self.cycle[0] + self.cycle[1]) >= self.cycle[0]:
+            return 0.0
+        return self._fraction(h)
+
+    def _fraction(self, h: int) -> float:
         """The share of the plateau's effect at hour h (inside [onset, end)): (i + 1) / (n + 1)
         at the i-th of n ramp hours, so ramps lie strictly between normal and plateau.
 
@@ -125,7 +150,17 @@ def evidence(seed: int, kind: Kind, incident_id: str) -> tuple:
     factor = rng.uniform(*kind.latency_factor) if kind.latency_factor else None
     level = rng.uniform(*kind.latency_ms) if kind.latency_ms else None
     channel = rng.choice(generator.CHANNELS) if kind.channel == "one" else None
-    return factor, level, channel
+    return factor, level, kind.channel if kind.channel in generator.CHANNELS else channel
+
+
+def relative(seed: int, kind: Kind, incident_id: str) -> tuple:
+    """(conversion factor, error boost, cycle) of an incident, each None unless its kind declares
+    it: from a stream of the incident's own, so no earlier draw moves."""
+    rng = generator.seeded(seed, "incident-relative", incident_id)
+    conversion = rng.uniform(*kind.conversion_factor) if kind.conversion_factor else None
+    boost = rng.uniform(*kind.error_boost) if kind.error_boost else None
+    cycle = (rng.randint(*kind.cycle_on), rng.randint(*kind.cycle_off)) if kind.cycle_on else None
+    return conversion, boost, cycle
 
 
 def _order(incident: Incident) -> tuple:
@@ -150,8 +185,11 @@ class Schedule:
         self._providers: dict = {}
         for i, m in enumerate(merchants):
             self._providers.setdefault(m.payment_provider, []).append(i)
-        self._catalog = scenario.base == "incidents"
+        self._catalog = scenario.base in ("incidents", "hard")
+        # hard: labels are relative to each merchant's usual values, so a chronic profile is its usual.
+        self.relative = scenario.base == "hard"
         self._chronic = [
+            [] if self.relative else
             [self._incident(CATALOG[label], f"{label}-{m.merchant_id}", (i,), None, None, None, 0, 0, 0)
              for label in m.issues]
             for i, m in enumerate(merchants)
@@ -173,6 +211,7 @@ class Schedule:
                   requires_action=None):
         chronic = onset is None
         latency_factor, latency_ms, channel = (None, None, None) if chronic else evidence(self.seed, kind, incident_id)
+        conversion_factor, error_boost, cycle = (None, None, None) if chronic else relative(self.seed, kind, incident_id)
         return Incident(
             incident_id, kind, tuple(positions), tuple(self._merchants[i].merchant_id for i in positions), provider,
             onset, None if chronic else onset + ramp, None if chronic else onset + ramp + plateau,
@@ -181,7 +220,7 @@ class Schedule:
             generator.window(rng, *kind.errors) if kind.errors and rng else None,
             rng.uniform(*kind.sessions) if kind.sessions and rng else None,
             bool(kind.remediation) if requires_action is None else requires_action,
-            latency_factor, latency_ms, channel,
+            latency_factor, latency_ms, channel, conversion_factor, error_boost, cycle,
         )
 
     def _from_file(self, spec):
@@ -203,7 +242,8 @@ class Schedule:
                               spec.requires_action)
 
     def _week(self, week: int) -> list:
-        """Catalog incidents of one week: the payment outage, then one slot per merchant group.
+        """Catalog incidents of one week, as planned: the hard tier's (_hard_week), or the payment
+        outage, then one slot per merchant group (_planned_week).
 
         Kept for the last few weeks asked: the generator, the change log (which looks a week
         ahead and behind) and the answer key ask for the same weeks in turn."""
@@ -211,7 +251,7 @@ class Schedule:
             return self._weeks[week]
         if len(self._weeks) >= 4:
             del self._weeks[next(iter(self._weeks))]
-        self._weeks[week] = self._planned_week(week)
+        self._weeks[week] = self._hard_week(week) if self.relative else self._planned_week(week)
         return self._weeks[week]
 
     def _planned_week(self, week: int) -> list:
@@ -238,6 +278,65 @@ class Schedule:
             if incident:
                 incidents.append(incident)
         return incidents
+
+    def _hard_week(self, week: int) -> list:
+        """SCENARIO=hard's incidents of one week: a provider outage in one half of the week, an
+        announced maintenance in each half (three providers), and one slot per merchant (docs/scenarios.md#how-hard-places-them)."""
+        start = week * WEEK_HOURS
+        rng = generator.seeded(self.seed, "hard-week", week)
+        providers = rng.sample(generator.PAYMENT_PROVIDERS, 3)
+        incidents, outage = [], None
+        for name, provider, half in zip(("provider_outage", "provider_maintenance", "provider_maintenance"), providers,
+                                        (rng.randrange(2), 0, 1)):
+            kind = CATALOG[name]
+            ramp, plateau, recovery = (rng.randint(*kind.ramp_hours), rng.randint(*kind.plateau_hours),
+                                       rng.randint(*kind.recovery_hours))
+            onset = start + half * HALF_WEEK + rng.randrange(HALF_WEEK - (ramp + plateau + recovery) + 1)
+            positions = self._providers.get(provider)
+            if positions:
+                incident = self._incident(kind, f"{name}-{provider}-{generator.hour_id(onset)}", positions, provider,
+                                          rng, onset, ramp, plateau, recovery)
+                incidents.append(incident)
+                outage = incident if name == "provider_outage" else outage
+        for block in range(-(-max(self._position, default=0) // HARD_BLOCK)):
+            numbers = range(HARD_BLOCK * block + 1, HARD_BLOCK * (block + 1) + 1)
+            kinds = dict(zip(numbers, generator.seeded(self.seed, "hard-kinds", week, block).sample(
+                HARD_SLOT_KINDS, HARD_BLOCK)))
+            located = {k: generator.has_location(self.seed, k) for k in numbers}
+            for k in numbers:
+                # A location can only be lost where there is one: swap with the next merchant that has one.
+                if CATALOG[kinds[k]].drops_location and not located[k]:
+                    for j in (*range(k + 1, numbers[-1] + 1), *range(numbers[0], k)):
+                        if located[j] and not CATALOG[kinds[j]].drops_location:
+                            kinds[k], kinds[j] = kinds[j], kinds[k]
+                            break
+            # The first merchant of the outage's provider in block 0 with a problem of another
+            # label has it during the outage: two incidents at once. (The first in the roster: one
+            # beyond it would have no incident, and then neither has any later one.)
+            inside = None
+            if block == 0 and outage is not None:
+                inside = next((k for k in numbers if CATALOG[kinds[k]].is_issue
+                               and HIGH_ERROR_RATE not in CATALOG[kinds[k]].labels and k in self._position
+                               and self._merchants[self._position[k]].payment_provider == outage.provider), None)
+            for k in numbers:
+                position = self._position.get(k)
+                if position is not None:
+                    incidents.append(self._hard_slot(week, position, CATALOG[kinds[k]], outage if k == inside else None))
+        return incidents
+
+    def _hard_slot(self, week: int, position: int, kind: Kind, outage):
+        """One merchant's hard incident of a week, inside the week; overlapping outage when given."""
+        m = self._merchants[position]
+        rng = generator.seeded(self.seed, "hard-slot", week, m.k)
+        ramp, plateau, recovery = (rng.randint(*kind.ramp_hours), rng.randint(*kind.plateau_hours),
+                                   rng.randint(*kind.recovery_hours))
+        length = ramp + plateau + recovery
+        lo, hi = week * WEEK_HOURS, (week + 1) * WEEK_HOURS - length
+        if outage is not None:
+            lo, hi = max(lo, outage.onset - length + 1), min(hi, outage.end - 1)
+        onset = rng.randint(lo, hi)
+        return self._incident(kind, f"{kind.name}-{m.merchant_id}-{generator.hour_id(onset)}", (position,), None,
+                              rng, onset, ramp, plateau, recovery)
 
     def _slot(self, week: int, group: int, kind: Kind, outage_start: int, outage_end: int):
         """The incident of one merchant group in one week, outside the week's outage."""
@@ -343,6 +442,9 @@ class Schedule:
                 for r in self._unmatched if h0 <= r.hour < h1]
 
     # --- lookups ---------------------------------------------------------------------------
+
+    def chronic_labels(self, position: int) -> list:
+        return [label for incident in self._chronic[position] for label in incident.labels]
 
     def chronic_ids(self, position: int) -> list:
         return [incident.incident_id for incident in self._chronic[position]]

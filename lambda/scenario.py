@@ -1,4 +1,4 @@
-"""The scenario model: steady, incidents, or a JSON scenario file, read and checked here.
+"""The scenario model: steady, incidents, hard, or a JSON scenario file, read and checked here.
 
 A scenario file places incidents of the catalog on merchants or providers over a base
 scenario. Every mistake is a ConfigError naming the field path (incidents[1].start),
@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 
 import generator
-from catalog import ACUTE_KINDS, CATALOG
-from config import (GENERATOR_SEED, SCENARIO, SCENARIOS, Config, ConfigError, EventError,
+from catalog import CATALOG, PLACEABLE_KINDS
+from config import (GENERATOR_SEED, SCENARIO, SCENARIO_NAMES, SCENARIOS, Config, ConfigError, EventError,
                     floor_hour, merchant_number, not_a_merchant, parse_time, shown)
 
 # Scenario files named by file name alone are looked up here (shipped in the zip).
@@ -23,6 +23,8 @@ SCENARIO_KEYS = ("base", "description", "incidents")
 SCENARIO_INCIDENT_KEYS = ("kind", "merchants", "payment_provider", "start", "hours", "ramp_hours", "recovery_hours",
                           "requires_action")
 MAX_SCENARIO_HOURS = 24 * 366  # a plateau of a year at most
+# The noise model of each base: hard is volume-true; the others keep their golden documents.
+NOISE = {"steady": "uniform", "incidents": "uniform", "hard": "volume"}
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,8 @@ class ScenarioIncident:
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str  # as SCENARIO gives it: steady, incidents or the file's name or path
-    base: str  # steady or incidents
+    name: str  # as SCENARIO gives it: steady, incidents, hard or the file's name or path
+    base: str  # steady, incidents or hard
     incidents: tuple = ()
     noise: str = "uniform"  # generator.NOISE_MODELS: how HourlyLines draws the hour's counts
 
@@ -51,7 +53,7 @@ def load(cfg: Config) -> Scenario:
     """cfg's scenario, its file read and checked against cfg's roster: a ConfigError naming the
     field path (incidents[1].start) for any mistake, before anything is generated."""
     if cfg.scenario in SCENARIOS:
-        return Scenario(cfg.scenario, cfg.scenario)
+        return Scenario(cfg.scenario, cfg.scenario, noise=NOISE[cfg.scenario])
     path = cfg.scenario
     if not os.path.isfile(path) and os.path.basename(path) == path:
         path = os.path.join(SCENARIO_DIR, path)
@@ -88,7 +90,7 @@ def _scenario_file(path: str, mtime: int, name: str, merchants: int, seed: int) 
             fail(key, f"is not a scenario key (allowed: {', '.join(SCENARIO_KEYS)})")
     base = data.get("base", "steady")
     if base not in SCENARIOS:
-        fail("base", f"must be {' or '.join(SCENARIOS)}, got {shown(base)}")
+        fail("base", f"must be {SCENARIO_NAMES}, got {shown(base)}")
     if not isinstance(data.get("description", ""), str):
         fail("description", "must be a string")
     specs = data.get("incidents", [])
@@ -102,7 +104,7 @@ def _scenario_file(path: str, mtime: int, name: str, merchants: int, seed: int) 
                     incident.kind, incident.merchants, incident.payment_provider, incident.start):
                 fail(f"incidents[{i}]", f"repeats incidents[{j}] (same kind, scope and start)")
         incidents.append(incident)
-    return Scenario(name, base, tuple(incidents))
+    return Scenario(name, base, tuple(incidents), NOISE[base])
 
 
 def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> ScenarioIncident:
@@ -112,8 +114,8 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
         if key not in SCENARIO_INCIDENT_KEYS:
             fail(f"{where}.{key}", f"is not an incident key (allowed: {', '.join(SCENARIO_INCIDENT_KEYS)})")
     kind = spec.get("kind")
-    if kind not in ACUTE_KINDS:
-        fail(f"{where}.kind", f"must be one of {', '.join(ACUTE_KINDS)}, got {shown(kind)}")
+    if kind not in PLACEABLE_KINDS:
+        fail(f"{where}.kind", f"must be one of {', '.join(PLACEABLE_KINDS)}, got {shown(kind)}")
     catalog = CATALOG[kind]
 
     provider, numbers = spec.get("payment_provider"), ()
@@ -136,7 +138,9 @@ def _scenario_incident(spec, where: str, merchants: int, seed: int, fail) -> Sce
                 fail(f"{where}.merchants[{j}]", not_a_merchant(merchant_id, merchants))
             if k in found:
                 fail(f"{where}.merchants[{j}]", f"repeats {merchant_id}")
-            if catalog.is_issue and generator.already_shows(seed, k, catalog.labels):
+            # Relative (hard) kinds show on any merchant, but a location can only be lost where there is one.
+            visible = catalog.labels if catalog.tier == "incidents" else ("missing_location",) * catalog.drops_location
+            if catalog.is_issue and generator.already_shows(seed, k, visible):
                 fail(f"{where}.merchants[{j}]", f"{merchant_id}'s chronic profile already shows "
                      f"{', '.join(catalog.labels)} (with this {GENERATOR_SEED}): {kind} would change nothing visible")
             found.append(k)

@@ -1,7 +1,8 @@
-"""Helpers shared by the reliability suites (faults, time budget, secrets)."""
+"""Helpers shared by the suites that drive the handler (faults, time budget, secrets, the closed loops)."""
 
 from __future__ import annotations
 
+import io
 import random
 import time
 from datetime import datetime, timedelta, timezone
@@ -10,6 +11,7 @@ import config
 import data_generator
 import es
 import generator
+from grader import cli as evaluate
 
 HOUR = timedelta(hours=1)
 DAY_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -28,6 +30,22 @@ def scheduled(moment: str = "2026-11-01T05:00:07Z") -> dict:
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/pp-merchantai-hourly"],
         "detail": {},
     }
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def scheduled_at(hour: datetime) -> dict:
+    """The scheduled event of hour's run, delivered 7 seconds into it."""
+    return scheduled(iso(hour + timedelta(seconds=7)))
+
+
+def evaluated(*argv) -> tuple:
+    """(stdout, stderr) of one evaluate.py command, which must succeed."""
+    out, err = io.StringIO(), io.StringIO()
+    assert evaluate.main(list(argv), out=out, err=err) == 0, err.getvalue()
+    return out.getvalue(), err.getvalue()
 
 
 BACKFILL = {"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"}

@@ -9,7 +9,6 @@ a checkout regression on merchant_001 (06:00 on day 1), an outage of provider ca
 
 from __future__ import annotations
 
-import io
 import json
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -19,8 +18,8 @@ import pytest
 from grader import baseline
 import data_generator
 import es
-from grader import cli as evaluate
 from config import Config
+from reliability import evaluated, iso, scheduled_at
 
 HOUR = timedelta(hours=1)
 T0 = datetime(2026, 11, 16, tzinfo=timezone.utc)
@@ -29,22 +28,6 @@ HOURS = 72
 TABLE = {"low_conversion": ("rollback_release", "merchant"),
          "high_error_rate": ("failover_payment_provider", "provider"),
          "missing_location": ("fix_dns_record", "merchant")}
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def scheduled(hour: datetime) -> dict:
-    return {"version": "0", "id": "e7c6f1a2-0000-4000-8000-000000000000", "detail-type": "Scheduled Event",
-            "source": "aws.events", "account": "123456789012", "time": iso(hour + 7 * timedelta(seconds=1)),
-            "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/hourly"], "detail": {}}
-
-
-def cli(*argv) -> str:
-    out, err = io.StringIO(), io.StringIO()
-    assert evaluate.main(list(argv), out=out, err=err) == 0, err.getvalue()
-    return out.getvalue()
 
 
 ENV = {"SCENARIO": "closed-loop.json", "REMEDIATION": "on"}
@@ -66,7 +49,7 @@ def _play(cluster):
     for i in range(HOURS):
         hour = T0 + i * HOUR
         before = len(proxy.requests)
-        data_generator.lambda_handler(scheduled(hour), None)
+        data_generator.lambda_handler(scheduled_at(hour), None)
         runs.append([(r.method, r.path.split("?")[0]) for r in proxy.requests[before:]])
         cluster.get("/pp-merchantai/_refresh")
         # The baseline on what is in the index: the new hour read, the earlier ones kept.
@@ -83,7 +66,7 @@ def _play(cluster):
             if level == "provider":
                 target = ["--payment-provider", providers[finding["merchant_id"]]]
             if (target, action) not in [(a[0], a[1]) for a in actions if a[2] == hour]:
-                cli("remediate", *target, "--action", action, "--at", iso(hour))
+                evaluated("remediate", *target, "--action", action, "--at", iso(hour))
                 actions.append((target, action, hour))
     yield cluster, actions, runs
 
@@ -201,11 +184,11 @@ def test_the_scorer_counts_the_loop_and_reports_a_malformed_remediation(loop, tm
         data=json.dumps({"merchant": "merchant_002", "action": "rollback_release",
                          "timestamp": "2026-11-18T23:00:00Z"}).encode(), headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request).close()
-    data_generator.lambda_handler(scheduled(T0 + HOURS * HOUR), None)
+    data_generator.lambda_handler(scheduled_at(T0 + HOURS * HOUR), None)
     findings = tmp_path / "findings.jsonl"
-    cli("baseline", "--start", iso(T0), "--end", iso(T0 + HOURS * HOUR), "--output", str(findings))
-    result = json.loads(cli("score", "--findings", str(findings), "--start", iso(T0),
-                            "--end", iso(T0 + HOURS * HOUR), "--json"))
+    evaluated("baseline", "--start", iso(T0), "--end", iso(T0 + HOURS * HOUR), "--output", str(findings))
+    result = json.loads(evaluated("score", "--findings", str(findings), "--start", iso(T0),
+                                  "--end", iso(T0 + HOURS * HOUR), "--json")[0])
     # By hand: three acute incidents accept a remediation; the agent fixed two, 1 h and 0 h after
     # their onsets; one wrong action (fix_dns_record on merchant_004) left the third running.
     assert result["remediation"] == {
@@ -216,12 +199,12 @@ def test_the_scorer_counts_the_loop_and_reports_a_malformed_remediation(loop, tm
     }
     # (0.5 ** (1 / 12) + 0.5 ** (0 / 12) - 0.25 x 1 wrong action) / 3 remediable = 0.5646.
     assert result["mitigation_score"] == 56.46
-    table = cli("score", "--findings", str(findings), "--start", iso(T0), "--end", iso(T0 + HOURS * HOUR))
+    table, _ = evaluated("score", "--findings", str(findings), "--start", iso(T0), "--end", iso(T0 + HOURS * HOUR))
     assert ("closed loop: 2 of 3 acute incidents that accept a remediation resolved by the agent (0.67), "
             "1 unresolved; 1 wrong actions") in table
     report = tmp_path / "report.html"
-    cli("report", "--start", iso(T0), "--end", iso(T0 + HOURS * HOUR), "--findings", str(findings),
-        "--output", str(report))
+    evaluated("report", "--start", iso(T0), "--end", iso(T0 + HOURS * HOUR), "--findings", str(findings),
+              "--output", str(report))
     text = report.read_text()
     for remediation_id, outcome, count in (("merchant_001-rollback_release-2026111607", "fix", 1),
                                            ("cardwise-failover_payment_provider-2026111615", "fix", 2),

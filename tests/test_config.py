@@ -197,9 +197,9 @@ def test_accepted_hosts(host):
         ({"ELASTICSEARCH_API_KEY": "k", "ELASTICSEARCH_API_KEY_SECRET_ARN":
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:x"}, "not both"),
         ({"ELASTICSEARCH_API_KEY_SECRET_ARN": "my-secret"}, "ELASTICSEARCH_API_KEY_SECRET_ARN must be a Secrets Manager secret ARN"),
-        ({"SCENARIO": "chaos"}, "SCENARIO must be steady or incidents, or the path of a .json scenario file, got 'chaos'"),
-        ({"SCENARIO": "Incidents"}, "SCENARIO must be steady or incidents"),
-        ({"SCENARIO": "black-friday.yaml"}, "SCENARIO must be steady or incidents"),
+        ({"SCENARIO": "chaos"}, "SCENARIO must be steady, incidents or hard, or the path of a .json scenario file, got 'chaos'"),
+        ({"SCENARIO": "Incidents"}, "SCENARIO must be steady, incidents or hard"),
+        ({"SCENARIO": "black-friday.yaml"}, "SCENARIO must be steady, incidents or hard"),
         ({"GROUND_TRUTH": "both"}, "GROUND_TRUTH must be one of separate, inline, got 'both'"),
         ({"GROUND_TRUTH": "true"}, "GROUND_TRUTH must be one of separate, inline"),
         ({"REMEDIATION": "yes"}, "REMEDIATION must be one of off, on, got 'yes'"),

@@ -463,8 +463,8 @@ def test_bad_input_fails_before_any_aws_call(offline_env, project, variables, me
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--scenario", "chaos"], "SCENARIO must be steady, incidents or the file name of a lambda/scenarios/*.json"),
-    (["--scenario", "/tmp/black-friday.json"], "SCENARIO must be steady, incidents or the file name"),
+    (["--scenario", "chaos"], "SCENARIO must be steady, incidents, hard or the file name of a lambda/scenarios/*.json"),
+    (["--scenario", "/tmp/black-friday.json"], "SCENARIO must be steady, incidents, hard or the file name"),
     (["--scenario", "no-such-scenario.json"], "lambda/scenarios/no-such-scenario.json, which does not exist"),
     (["--ground-truth", "both"], "--ground-truth must be one of separate inline, got 'both'"),
     (["--remediation", "yes"], "--remediation must be one of off on, got 'yes'"),
@@ -724,6 +724,24 @@ esac
             "RemediationIndex=", "EventsIndex=", "FindingsIndex="} <= set(parameters)
     # Except the seed: the stack's secret is kept, so the data go on from the same seed.
     assert {"GeneratorSeed=", f"GeneratorSeedSecretArn={SEED_SECRET_ARN}"} <= set(parameters)
+
+
+@pytest.mark.parametrize("how", ["flag", "variable"])
+def test_the_hard_scenario_reaches_the_stack(aws_home, project, tmp_path, how):
+    recorded = tmp_path / "parameters.log"
+    env = env_with_fake_aws(tmp_path, aws_home, f"""case "$*" in
+  *describe-stacks*) printf 'UPDATE_COMPLETE\\tENABLED\\n' ;;
+  *"cloudformation deploy"*)
+    for arg in "$@"; do
+      if [[ "$arg" == file://* ]]; then cat "${{arg#file://}}" >> "{recorded}"; fi
+    done ;;
+esac
+""")
+    env |= {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY}
+    result = run(project, env, "--scenario", "hard") if how == "flag" else run(project, env | {"SCENARIO": "hard"})
+    assert result.returncode == 0, output_of(result)
+    [parameters] = [json.loads(line) for line in recorded.read_text().splitlines()]
+    assert "Scenario=hard" in parameters
 
 
 def test_api_key_file_flag(moto, aws_home, project, tmp_path):

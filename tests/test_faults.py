@@ -358,6 +358,7 @@ def test_persistent_fault_fails_loudly_and_the_retry_completes_exactly(live, mon
 @pytest.mark.parametrize("event_name", EVENTS)
 def test_items_rejected_until_the_patience_ends_stop_the_run_naming_them(live, monkeypatch, event_name):
     FakeClock(live.proxy, monkeypatch)
+    monkeypatch.setattr(config, "DEFAULT_PATIENCE_S", 3)  # real seconds: four rounds fit on a loaded machine
     event, (start, hours) = EVENTS[event_name]
     last_answer = {}  # _id -> was it rejected in the last request that carried it
 

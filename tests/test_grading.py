@@ -43,7 +43,11 @@ def test_the_perfect_ai_scores_precision_and_recall_1_and_nab_100(tmp_path):
                                                 "f1": 1.0}
     assert all(counts["fp"] == counts["fn"] == 0 for counts in result["per_label"].values())
     assert result["nab"] == {"standard": 100.0, "reward_low_fp": 100.0, "reward_low_fn": 100.0}
-    assert result["root_cause_accuracy"] | {"stated": None} == {"stated": None, "category": 1.0, "component": 1.0}
+    assert result["root_cause_accuracy"] == {"problems": result["incidents"]["problems"], "category": 1.0,
+                                             "component": 1.0, "among_stated": {
+                                                 "stated": result["incidents"]["problems"], "category": 1.0,
+                                                 "component": 1.0}}
+    assert result["skill"] == {"standard": 1.0, "reward_low_fp": 1.0, "reward_low_fn": 1.0}
     assert result["lookalike_false_alarms"] == 0
 
 

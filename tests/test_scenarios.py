@@ -60,7 +60,7 @@ MISTAKES = {
     "not JSON": ("{base: steady}", "is not valid JSON"),
     "not an object": ([], "the file must hold a JSON object"),
     "unknown top-level key": ({"base": "steady", "incident": []}, "incident is not a scenario key"),
-    "unknown base": ({"base": "chaos"}, "base must be steady or incidents, got 'chaos'"),
+    "unknown base": ({"base": "chaos"}, "base must be steady, incidents or hard, got 'chaos'"),
     "incidents not a list": ({"incidents": {}}, "incidents must be a list"),
     "incident not an object": ({"incidents": ["x"]}, "incidents[0] must be a JSON object"),
     "unknown kind": (with_incident(kind="meteor_strike"), "incidents[1].kind must be one of payment_outage, "),
@@ -178,3 +178,10 @@ def test_a_file_incident_where_the_catalog_has_the_same_one_is_kept_beside_it_an
     # ended: the catalog's detected, not a false positive; at 16:00 and 22:00: both detected.
     assert (score(22)["tp"], score(22)["fp"], score(22)["fn"]) == (1, 0, 10)
     assert (score(16, 22)["tp"], score(16, 22)["fp"], score(16, 22)["fn"]) == (2, 0, 9)
+
+
+def test_a_file_may_build_on_the_hard_tier(tmp_path):
+    loaded = load(tmp_path, {"base": "hard", "incidents": [GOOD]})
+    assert (loaded.base, [i.kind for i in loaded.incidents]) == ("hard", ["checkout_regression"])
+    assert scenario.load(Config(scenario="hard")) == scenario.Scenario("hard", "hard", noise="volume")
+    assert loaded.noise == "volume"  # the base decides the noise model

@@ -108,8 +108,48 @@ def test_hours_to_detect_over_acute_incidents_only():
 
 
 def test_root_cause_of_the_detecting_finding():
-    # A: both right; B: category right, provider wrong; E's finding states none.
-    assert score(LINES)["root_cause_accuracy"] == {"stated": 2, "category": 1.0, "component": 0.5}
+    # A: both right; B: category right, provider wrong; E's finding states none; C is missed.
+    # Over all 4 problems: categories 2/4, components 1/4. Among the 2 stated: 2/2 and 1/2.
+    assert score(LINES)["root_cause_accuracy"] == {
+        "problems": 4, "category": 0.5, "component": 0.25,
+        "among_stated": {"stated": 2, "category": 1.0, "component": 0.5}}
+
+
+def test_root_cause_over_all_problems_counts_a_missed_or_unstated_one_as_wrong():
+    # Only A detected, with the right cause: 1 of 4 problems.
+    one = score([line("merchant_001", "low_conversion", 11, ("configuration", "payment_gateway"))])
+    assert one["root_cause_accuracy"] == {"problems": 4, "category": 0.25, "component": 0.25,
+                                          "among_stated": {"stated": 1, "category": 1.0, "component": 1.0}}
+    # A duplicate's cause does not count: the detecting finding (hour 10) states none.
+    late = score([line("merchant_001", "low_conversion", 10),
+                  line("merchant_001", "low_conversion", 11, ("configuration", "payment_gateway"))])
+    assert late["root_cause_accuracy"] == {"problems": 4, "category": 0.0, "component": 0.0,
+                                           "among_stated": {"stated": 0, "category": None, "component": None}}
+    assert score([], [])["root_cause_accuracy"] == {
+        "problems": 0, "category": None, "component": None,
+        "among_stated": {"stated": 0, "category": None, "component": None}}
+
+
+def test_skill_is_zero_for_the_baseline_and_one_for_perfect():
+    # Baseline NAB 60 (standard), 80 (low FP), 100 (low FN, already perfect: no room, None).
+    base = {"standard": 60.0, "reward_low_fp": 80.0, "reward_low_fn": 100.0}
+    assert scoring.skill({"standard": 60.0, "reward_low_fp": 100.0, "reward_low_fn": 100.0}, base) == {
+        "standard": 0.0, "reward_low_fp": 1.0, "reward_low_fn": None}
+    # (70 - 60) / 40; (20 - 80) / 20: worse than the baseline is negative.
+    assert scoring.skill({"standard": 70.0, "reward_low_fp": 20.0, "reward_low_fn": None}, base) == {
+        "standard": 0.25, "reward_low_fp": -3.0, "reward_low_fn": None}
+
+
+def test_skill_in_the_summary_and_the_table_when_the_baseline_is_given():
+    base = {"standard": 25.0, "reward_low_fp": 20.0, "reward_low_fn": 40.0}
+    result = scoring.assess(RECORDS, findings.parse_lines(LINES), START, END, baseline_nab=base).summary()
+    # NAB 63.8 / 60.11 / 67.53: (63.8 - 25) / 75, (60.11 - 20) / 80, (67.53 - 40) / 60.
+    assert result["skill"] == {"standard": 0.5173, "reward_low_fp": 0.5014, "reward_low_fn": 0.4588}
+    assert result["baseline_nab"] == base
+    text = scoring.table(result)
+    assert ("skill (the shipped baseline 0, perfect 1): standard 0.52, reward_low_fp 0.50, reward_low_fn 0.46; "
+            "baseline NAB standard 25.00, reward_low_fp 20.00, reward_low_fn 40.00") in text
+    assert "skill" not in score(LINES)
 
 
 def test_nab_profiles():
@@ -184,7 +224,8 @@ def test_nab_null_is_zero_and_perfect_is_one_hundred():
     assert result["overall"]["precision"] == result["overall"]["recall"] == 1.0
     assert {label: (c["precision"], c["recall"]) for label, c in result["per_label"].items()} == {
         label: (1.0, 1.0) for label in findings.LABELS}
-    assert result["root_cause_accuracy"] == {"stated": 4, "category": 1.0, "component": 1.0}
+    assert result["root_cause_accuracy"] == {"problems": 4, "category": 1.0, "component": 1.0,
+                                             "among_stated": {"stated": 4, "category": 1.0, "component": 1.0}}
 
 
 def test_incident_begun_before_the_range_is_clipped_to_it():
@@ -207,6 +248,10 @@ def test_table_shows_every_section():
     assert "NAB (null 0, perfect 100): standard 63.80, reward_low_fp 60.11, reward_low_fn 67.53" in text
     assert "hours to detect (2 acute incidents detected): median 2.5, p90 3, max 3" in text
     assert "look-alike false alarms: 1" in text
+    assert ("root cause over all 4 problems (missed or no cause stated = wrong): category 0.50, component 0.25"
+            in text)
+    assert ("root cause among the 2 detections that state one (not the score): category 1.00, component 0.50"
+            in text)
 
 
 @pytest.mark.parametrize("value, reason", [

@@ -222,8 +222,8 @@ def test_parameter_patterns_agree_with_the_code(template, pattern_name, good, ba
 
 # Built-in scenarios and file names of lambda/scenarios/*.json pass; everything the code
 # refuses is refused by the template too.
-SCENARIOS_GOOD = ["steady", "incidents", "black-friday.json", "example-checkout-regression.json", "v2_q4.json"]
-SCENARIOS_CODE_REFUSES = ["", "chaos", "Steady", "black-friday", "black-friday.JSON", "black-friday.json.bak"]
+SCENARIOS_GOOD = [*config.SCENARIOS, "black-friday.json", "example-checkout-regression.json", "v2_q4.json"]
+SCENARIOS_CODE_REFUSES = ["", "chaos", "Steady", "Hard", "harder", "black-friday", "black-friday.JSON", "black-friday.json.bak"]
 # Paths the CLI accepts but a deployed function cannot read (only its zip is there).
 SCENARIOS_TEMPLATE_REFUSES = ["/tmp/black-friday.json", "../black-friday.json", "scenarios/x.json", ".json",
                               "-x.json", "a b.json"]
@@ -240,6 +240,14 @@ def test_scenario_pattern_agrees_with_the_code(template):
             config.scenario(value)
     for value in SCENARIOS_TEMPLATE_REFUSES:
         assert not pattern.fullmatch(value), value
+
+
+def test_every_built_in_scenario_is_named_in_the_template_and_deploy_sh(template):
+    parameter = template["Parameters"]["Scenario"]
+    assert config.SCENARIOS == ("steady", "incidents", "hard")
+    for name in config.SCENARIOS:
+        assert name in parameter["AllowedPattern"][2:].split("|") and name in parameter["ConstraintDescription"]
+        assert re.search(rf"--scenario NAME .*\b{name}\b", DEPLOY_SH)
 
 
 def test_every_shipped_scenario_file_is_deployable(template):

@@ -1,6 +1,7 @@
 """Grade an AI against the answer key: baseline, score and report (docs/grading.md).
 
   python lambda/evaluate.py baseline --start ISO --end ISO [--input NDJSON] [--output findings.jsonl]
+  python lambda/evaluate.py reference --start ISO --end ISO [--input NDJSON] [--output findings.jsonl] [--remediate]
   python lambda/evaluate.py score (--findings F | --findings-index NAME) --start ISO --end ISO [--json]
   python lambda/evaluate.py report --start ISO --end ISO [--input NDJSON] [--findings F] [--output report.html]
   python lambda/evaluate.py grade [--days N] [--end ISO] [--findings F] [--output-dir DIR]
@@ -34,9 +35,10 @@ import generator
 import incidents
 import ledger
 from config import HOUR, ConfigError, EventError, HourRange
-from grader import baseline, findings, scoring
+from grader import baseline, findings, reference, scoring
 
 HISTORY = baseline.HISTORY_DAYS * 24 * HOUR
+REFERENCE_HISTORY = (reference.HISTORY_HOURS + reference.LEAD_HOURS) * HOUR
 # Every action some incident kind accepts, in the catalog's order.
 ACTIONS = tuple(dict.fromkeys(action for kind in catalog.CATALOG.values() for action in kind.remediation))
 
@@ -78,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("baseline", "write the baseline detector's findings")
     source(sub)
     sub.add_argument("--output", metavar="FILE", help="write the findings here (default: stdout)")
+    sub = command("reference", "write the reference solver's findings, each with a root cause")
+    source(sub)
+    sub.add_argument("--output", metavar="FILE", help="write the findings here (default: stdout)")
+    sub.add_argument("--remediate", action="store_true",
+                     help="also write the accepted action for what it found in the range to the remediations "
+                          "index, as an AI would (the closed loop)")
     sub = command("score", "score findings against the answer key")
     findings_from(sub, required=True)
     sub.add_argument("--json", action="store_true", help="print the score as JSON")
@@ -216,6 +224,17 @@ def _events(args, cfg: config.Config, start: datetime, end: datetime, err=None) 
     return es.read_events(_client(cfg), cfg.events_index, start, end, _retrier(args))
 
 
+def _documents_and_events(args, cfg: config.Config, start: datetime, end: datetime, err) -> tuple:
+    """What the reference reads: its fields of the documents (checked as untrusted input), and the
+    change events, of [start, end)."""
+    if args.input:
+        documents = _ndjson_observations(args.input, cfg.index, start, end, err, check=reference.checked)
+    else:
+        documents = es.read_observations(_client(cfg), cfg.index, start, end, reference.OBSERVED_FIELDS,
+                                         _retrier(args))
+    return documents, _events(args, cfg, start, end, err)
+
+
 def _findings(args, cfg: config.Config) -> findings.Findings:
     if args.findings_index:
         name = config.index_name(args.findings_index, "--findings-index")
@@ -293,15 +312,46 @@ def _stamp(moment: datetime) -> str:
     return generator.stamp(generator.hour_index(moment))
 
 
-def _baseline(args, cfg, hour_range, out, err) -> None:
-    # The traffic rule compares with the 7 days before each hour: read them too.
-    observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end, err)
-    found = baseline.detect(observations, hour_range.start, hour_range.end)
+class _Kept:
+    """A sink for data_generator.run that keeps the data index's documents, observed fields only."""
+
+    def __init__(self, index: str):
+        self.index = index
+        self.documents: list = []
+
+    def send(self, pairs: list, records: int = 0, events: int = 0) -> int:
+        for action, source in pairs[records + events:]:
+            (meta,) = json.loads(action).values()
+            if meta["_index"] == self.index:
+                self.documents.append(baseline.observed(json.loads(source)))
+        return len(pairs) - records - events
+
+
+def baseline_nab(cfg: config.Config, hour_range: HourRange) -> dict:
+    """The shipped baseline's NAB scores on cfg's range, seed and scenario, computed here: its data
+    generated in-process (with its 7 days of history) in the world it leaves, where nobody remediates."""
+    nobody = (lambda window: ledger.Seen()) if cfg.remediation else None
+    kept = _Kept(cfg.index)
+    data_generator.run(cfg, HourRange(hour_range.start - HISTORY, hour_range.end), kept, read=nobody)
+    found = baseline.detect(kept.documents, hour_range.start, hour_range.end)
+    records = incidents.answer_key(cfg, hour_range, nobody)[0]
+    parsed = findings.parse_lines(json.dumps(f) for f in found)
+    return scoring.assess(records, parsed, hour_range.start, hour_range.end).summary()["nab"]
+
+
+def _write_findings(args, found: list, out) -> None:
     text = "".join(json.dumps(f) + "\n" for f in found)
     if args.output:
         _write(args.output, f"--output {config.shown(args.output)}", text)
     else:
         out.write(text)
+
+
+def _baseline(args, cfg, hour_range, out, err) -> None:
+    # The traffic rule compares with the 7 days before each hour: read them too.
+    observations = _observations(args, cfg, hour_range.start - HISTORY, hour_range.end, err)
+    found = baseline.detect(observations, hour_range.start, hour_range.end)
+    _write_findings(args, found, out)
     start = _stamp(hour_range.start)
     history = [doc for doc in observations if doc["timestamp"] < start]
     in_range = len(observations) - len(history)
@@ -323,6 +373,19 @@ def _warn_empty(args, cfg, hour_range, err) -> None:
           "nothing to see (another range, index or file?)", file=err)
 
 
+def _reference(args, cfg, hour_range, out, err) -> None:
+    documents, events = _documents_and_events(args, cfg, hour_range.start - REFERENCE_HISTORY, hour_range.end, err)
+    found = reference.solve(documents, events, hour_range.start, hour_range.end)
+    _write_findings(args, found, out)
+    print(f"reference: {len(found)} findings from {len(documents)} documents and {len(events)} events",
+          file=err)
+    if not documents:
+        _warn_empty(args, cfg, hour_range, err)
+    if args.remediate:
+        for field, target, action, timestamp in reference.act(documents, events, hour_range.start, hour_range.end):
+            _write_remediation(args, cfg, {field: target}, action, timestamp, err)
+
+
 def _warn_guessable_seed(cfg: config.Config, err) -> None:
     """One line when the answer key is only as secret as a seed that can be found by trying seeds."""
     if cfg.scenario != config.DEFAULT_SCENARIO and config.guessable(cfg.seed):
@@ -335,7 +398,8 @@ def _score(args, cfg, hour_range, out, err) -> None:
     _warn_guessable_seed(cfg, err)
     parsed = _usable(_findings(args, cfg), _source(args), err)
     records, skipped = _answer_key(args, cfg, hour_range)
-    result = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped).summary()
+    result = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped,
+                            baseline_nab(cfg, hour_range)).summary()
     # What it graded against, first: a forgotten --scenario or --seed shows at once (the seed
     # only as its digest: it would let anyone recompute the answer key).
     against = {"scenario": cfg.scenario, "seed_digest": config.seed_digest(cfg.seed), "merchants": cfg.merchants}
@@ -359,7 +423,8 @@ def _report(args, cfg, hour_range, out, err) -> None:
     source = _source(args)
     if source:
         parsed = _usable(_findings(args, cfg), source, err)
-        assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped)
+        assessment = scoring.assess(records, parsed, hour_range.start, hour_range.end, skipped,
+                                    baseline_nab(cfg, hour_range))
     meta = {"scenario": cfg.scenario, "seed digest": config.seed_digest(cfg.seed), "merchants": cfg.merchants,
             "range": f"{generator.stamp(generator.hour_index(hour_range.start))} to "
                      f"{generator.stamp(generator.hour_index(hour_range.end))} ({hour_range.hours} hours)",
@@ -425,16 +490,22 @@ def _remediate(args, cfg: config.Config, out) -> None:
         raise ConfigError(f"--action must be one of {', '.join(ACTIONS)}, got {config.shown(args.action)}")
     # The AI acts on data it has seen: never in an hour not generated yet.
     hour = config.past_hour(args.at, "--at", datetime.now(timezone.utc))
-    document = {**target, "action": args.action, "timestamp": hour.strftime("%Y-%m-%dT%H:00:00Z")}
-    for field, value in (("incident_id", args.incident_id), ("note", args.note)):
-        if value is not None:
-            document[field] = value
-    doc_id = f"{next(iter(target.values()))}-{args.action}-{hour:%Y%m%d%H}"
+    extra = {field: value for field, value in (("incident_id", args.incident_id), ("note", args.note))
+             if value is not None}
+    _write_remediation(args, cfg, target, args.action, hour.strftime("%Y-%m-%dT%H:00:00Z"), out, extra)
+
+
+def _write_remediation(args, cfg: config.Config, target: dict, action: str, timestamp: str, out,
+                       extra: dict | None = None) -> None:
+    """One remediation document, under an id that makes the same action at the same hour overwrite it:
+    the one path by which `remediate` and `reference --remediate` act."""
+    document = {**target, "action": action, "timestamp": timestamp, **(extra or {})}
+    doc_id = f"{next(iter(target.values()))}-{action}-{timestamp[:4]}{timestamp[5:7]}{timestamp[8:10]}{timestamp[11:13]}"
     es.write_remediation(_client(cfg), cfg.remediation_index, doc_id, document, _retrier(args))
     out.write(f"remediation {doc_id} written to {cfg.remediation_index}: {json.dumps(document)}\n")
 
 
-COMMANDS = {"baseline": _baseline, "score": _score, "report": _report, "grade": _grade}
+COMMANDS = {"baseline": _baseline, "reference": _reference, "score": _score, "report": _report, "grade": _grade}
 
 
 def main(argv=None, environ=None, out=None, err=None) -> int:

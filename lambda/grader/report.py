@@ -462,9 +462,12 @@ def _known_rows(r: dict) -> list:
                      "no findings 0, perfect 100 (low FP / FN: those weigh double)"))
     if "root_cause_accuracy" in r:
         c = r["root_cause_accuracy"]
-        value = f"{_fmt(c['category'])} / {_fmt(c['component'])}" if c["stated"] else "none stated"
-        rows.append(("root cause category / component", value,
-                     f"share right among the {c['stated']} detections that name a root cause"))
+        s = c["among_stated"]
+        rows.append(("root cause category / component", f"{_fmt(c['category'])} / {_fmt(c['component'])}",
+                     f"share right over all {c['problems']} problems: a missed one, or one found without a "
+                     "cause, counts as wrong"))
+        rows.append(("… among those stated", f"{_fmt(s['category'])} / {_fmt(s['component'])}" if s["stated"]
+                     else "none stated", f"share right among the {s['stated']} detections that name a root cause"))
     if "lookalike_false_alarms" in r:
         rows.append(("look-alike false alarms", r["lookalike_false_alarms"],
                      "false positives inside a harmless look-alike (promotion, maintenance)"))

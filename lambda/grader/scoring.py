@@ -157,6 +157,31 @@ def remediation_summary(records: list, skipped: list, start: int, end: int) -> d
     }
 
 
+def _shares(causes: list, truth: list, whole: int) -> dict:
+    """Of whole, the share of stated causes whose category (component) equals the truth's."""
+    return {key: _ratio(sum(c.get(key) == t.get(key) for c, t in zip(causes, truth)), whole)
+            for key in ("category", "component")}
+
+
+def _root_causes(problems: list, causes: list) -> dict:
+    """Root-cause accuracy over every problem (missed, or detected without a cause: wrong), and,
+    apart, among the detections that state a cause."""
+    stated = [(i.record.get("root_cause") or {}, c) for i, c in zip(problems, causes) if c]
+    truth, given = [t for t, _ in stated], [c for _, c in stated]
+    return {"problems": len(problems), **_shares(given, truth, len(problems)),
+            "among_stated": {"stated": len(stated), **_shares(given, truth, len(stated))}}
+
+
+def skill(nab: dict, baseline_nab: dict) -> dict:
+    """Per NAB profile, (score - baseline) / (perfect - baseline): the baseline 0, perfect 1.
+    None where either score is undefined or the baseline is already perfect."""
+    out = {}
+    for name, score in nab.items():
+        base = baseline_nab.get(name)
+        out[name] = None if score is None or base is None or base >= 100 else round((score - base) / (100 - base), 4)
+    return out
+
+
 @dataclass
 class Assessment:
     """Every finding's outcome and every incident's detection; summary() is the score."""
@@ -171,6 +196,8 @@ class Assessment:
     outside_range: int = 0
     records: list = field(default_factory=list)
     skipped: list | None = None  # REMEDIATION=on: the malformed remediations; None: the loop is open
+    # The shipped baseline's NAB scores on the same range, seed and scenario: the summary then has skill.
+    baseline_nab: dict | None = None
 
     @property
     def problems(self) -> list:
@@ -193,10 +220,8 @@ class Assessment:
             per_label[label] = _counts(tp, sum(f.issue == label for f in fps), len(labelled) - tp)
         tp = sum(i.id in self.detected for i in problems)
         delays = [self.detected[i.id].hour - i.onset for i in problems if not i.chronic and i.id in self.detected]
-        stated = [(i, self.detected[i.id].root_cause) for i in problems
-                  if i.id in self.detected and self.detected[i.id].root_cause]
-        truth = [i.record.get("root_cause") or {} for i, _ in stated]
-        return {
+        causes = [self.detected[i.id].root_cause if i.id in self.detected else None for i in problems]
+        result = {
             "range": {"start": stamp(self.start), "end": stamp(self.end)},
             "findings": {"lines": self.findings.lines, "usable": len(self.findings.usable),
                          "malformed": self.findings.malformed, "unknown_label": self.findings.unknown_label,
@@ -210,17 +235,16 @@ class Assessment:
             "per_label": per_label,
             "hours_to_detect": _spread(delays),
             "nab": {name: self.nab(weights) for name, weights in NAB_PROFILES.items()},
-            "root_cause_accuracy": {
-                "stated": len(stated),
-                "category": _ratio(sum(rc.get("category") == t.get("category") for (_, rc), t in zip(stated, truth)),
-                                   len(stated)),
-                "component": _ratio(sum(rc.get("component") == t.get("component")
-                                        for (_, rc), t in zip(stated, truth)), len(stated)),
-            },
+            "root_cause_accuracy": _root_causes(problems, causes),
             "lookalike_false_alarms": sum(o == LOOKALIKE for _, o in self.outcomes),
-        } | ({} if self.skipped is None else
-             {"mitigation_score": mitigation_score(self.records, self.start, self.end),
-              "remediation": remediation_summary(self.records, self.skipped, self.start, self.end)})
+        }
+        if self.baseline_nab is not None:
+            result["skill"] = skill(result["nab"], self.baseline_nab)
+            result["baseline_nab"] = self.baseline_nab
+        if self.skipped is not None:
+            result["mitigation_score"] = mitigation_score(self.records, self.start, self.end)
+            result["remediation"] = remediation_summary(self.records, self.skipped, self.start, self.end)
+        return result
 
     def nab(self, weights: dict):
         """NAB's score, normalised: 0 for no findings, 100 for each window found at its first hour.
@@ -264,15 +288,17 @@ def _in_range(records: list, first: int, stop: int) -> list:
     return _overlapping([r for r in records if r["kind"] not in NOT_INCIDENTS | SIDE_EFFECT_KINDS], first, stop)
 
 
-def assess(records: list, findings: Findings, start: datetime, end: datetime, skipped: list | None = None) -> Assessment:
+def assess(records: list, findings: Findings, start: datetime, end: datetime, skipped: list | None = None,
+           baseline_nab: dict | None = None) -> Assessment:
     """Match findings to the answer-key records over the hours [start, end).
 
     skipped: with REMEDIATION=on, the malformed remediations: the summary then scores the loop too.
+    baseline_nab: the shipped baseline's NAB scores here: the summary then has skill.
     """
     first, stop = hour_index(start), hour_index(end)
     result = Assessment(first, stop, findings, _in_range(records, first, stop),
                         _overlapping([r for r in records if r["kind"] in SIDE_EFFECT_KINDS], first, stop),
-                        records=records, skipped=skipped)
+                        records=records, skipped=skipped, baseline_nab=baseline_nab)
     # Stable: findings of the same hour keep their input order.
     in_range = sorted((f for f in findings.usable if first <= f.hour < stop), key=lambda f: f.hour)
     result.outside_range = len(findings.usable) - len(in_range)
@@ -355,9 +381,20 @@ def _nab_lines(result: dict) -> list:
 
 def _root_cause_lines(result: dict) -> list:
     r = result["root_cause_accuracy"]
-    return [f"root cause ({r['stated']} detections state one): category {_number(r['category'])}, "
-            f"component {_number(r['component'])}",
+    s = r["among_stated"]
+    return [f"root cause over all {r['problems']} problems (missed or no cause stated = wrong): "
+            f"category {_number(r['category'])}, component {_number(r['component'])}",
+            f"root cause among the {s['stated']} detections that state one (not the score): "
+            f"category {_number(s['category'])}, component {_number(s['component'])}",
             f"look-alike false alarms: {result['lookalike_false_alarms']}"]
+
+
+def _skill_lines(result: dict) -> list:
+    if "skill" not in result:
+        return []
+    return ["skill (the shipped baseline 0, perfect 1): " + ", ".join(
+        f"{name} {_number(value)}" for name, value in result["skill"].items()) + "; baseline NAB "
+        + ", ".join(f"{name} {_number(value)}" for name, value in result["baseline_nab"].items())]
 
 
 def _remediation_lines(result: dict) -> list:
@@ -374,8 +411,8 @@ def _remediation_lines(result: dict) -> list:
 
 
 # One formatter per section of the result, in the table's order.
-SECTIONS = [_findings_lines, _incident_lines, _detection_lines, _timing_lines, _nab_lines, _root_cause_lines,
-            _remediation_lines]
+SECTIONS = [_findings_lines, _incident_lines, _detection_lines, _timing_lines, _nab_lines, _skill_lines,
+            _root_cause_lines, _remediation_lines]
 
 
 def table(result: dict) -> str:

@@ -53,6 +53,7 @@ ANSWER_KEY_INDEX="${ANSWER_KEY_INDEX:-}"
 REMEDIATION="${REMEDIATION:-off}"
 REMEDIATION_INDEX="${REMEDIATION_INDEX:-}"
 EVENTS_INDEX="${EVENTS_INDEX:-}"
+FINDINGS_INDEX="${FINDINGS_INDEX:-}"
 WORK_DIR=""
 COMPILER=""
 # What describe-stacks said of an existing stack (read_stack).
@@ -94,6 +95,8 @@ Options:
   --remediation-index NAME   remediations index (env REMEDIATION_INDEX;
                              default <index>-remediations)
   --events-index NAME        change-events index (env EVENTS_INDEX; default <index>-events)
+  --findings-index NAME      the AI's findings index, whose findings each run records
+                             (env FINDINGS_INDEX; default none)
   --package-only             build lambda-deployment.zip only; no AWS call
   --delete                   delete the stack (function, schedule, queue, logs)
   -h, --help                 show this help
@@ -130,7 +133,8 @@ parse_args() {
     case "$1" in
       --stack-name | --function-name | --region | --profile | --log-level | --architecture | \
         --host | --index | --api-key-file | --api-key-secret-arn | --seed-secret-arn | --scenario | \
-        --ground-truth | --answer-key-index | --remediation | --remediation-index | --events-index)
+        --ground-truth | --answer-key-index | --remediation | --remediation-index | --events-index | \
+        --findings-index)
         if (($# < 2)) || [[ -z "$2" ]]; then
           usage_error "$1 needs a value"
         fi
@@ -152,6 +156,7 @@ parse_args() {
           --remediation) REMEDIATION="$2" ;;
           --remediation-index) REMEDIATION_INDEX="$2" ;;
           --events-index) EVENTS_INDEX="$2" ;;
+          --findings-index) FINDINGS_INDEX="$2" ;;
         esac
         shift 2
         ;;
@@ -321,6 +326,10 @@ check_scenario_inputs() {
   fi
   if [[ -n "${EVENTS_INDEX}" ]]; then
     check_pattern EVENTS_INDEX "${EVENTS_INDEX}" "${INDEX_PATTERN}" \
+      "must be a lowercase Elasticsearch index name"
+  fi
+  if [[ -n "${FINDINGS_INDEX}" ]]; then
+    check_pattern FINDINGS_INDEX "${FINDINGS_INDEX}" "${INDEX_PATTERN}" \
       "must be a lowercase Elasticsearch index name"
   fi
 }
@@ -502,6 +511,7 @@ write_parameters() {
     PARAM_SCENARIO="${SCENARIO}" PARAM_GROUND_TRUTH="${GROUND_TRUTH}" \
     PARAM_ANSWER_KEY_INDEX="${ANSWER_KEY_INDEX}" PARAM_REMEDIATION="${REMEDIATION}" \
     PARAM_REMEDIATION_INDEX="${REMEDIATION_INDEX}" PARAM_EVENTS_INDEX="${EVENTS_INDEX}" \
+    PARAM_FINDINGS_INDEX="${FINDINGS_INDEX}" \
     python3 - "${file}" <<'EOF'
 import json
 import os
@@ -523,6 +533,7 @@ names = {
     "Remediation": "PARAM_REMEDIATION",
     "RemediationIndex": "PARAM_REMEDIATION_INDEX",
     "EventsIndex": "PARAM_EVENTS_INDEX",
+    "FindingsIndex": "PARAM_FINDINGS_INDEX",
     "Architecture": "PARAM_ARCHITECTURE",
     "ReservedConcurrency": "PARAM_RESERVED_CONCURRENCY",
     "ScheduleState": "PARAM_SCHEDULE_STATE",

@@ -43,9 +43,10 @@ def _observe(cfg: Config, schedule, hour_range: HourRange, read) -> list:
     seen = read(incidents.window(schedule, hour_range))
     new: list = []
     if cfg.remediation:
-        skipped, new = incidents.remediate(schedule, hour_range, seen)
-        for bad in skipped:
-            logger.warning("remediation %s skipped: %s", bad.id, bad.reason)
+        _, new = incidents.remediate(schedule, hour_range, seen)
+        for made in new:  # once, by the run that first sees it: its record keeps the reason
+            if made["malformed"]:
+                logger.warning("remediation %s skipped: %s", made["remediation_id"], made["malformed"])
     if cfg.findings_index:
         new += ledger.new_findings(seen, ledger.first_seen(seen, generator.hour_index(hour_range.start)))
     return new
@@ -203,8 +204,9 @@ def run(cfg: Config, hour_range: HourRange, sink=None, progress=None, read=None)
 def _client(cfg: Config):
     """One client per container. The indexer puts the two templates once per client, on
     first use, so a warm invocation makes exactly one request, the _bulk; a failure there
-    is not remembered, so the next invocation tries the templates again."""
-    return es.connect(cfg.host, **config.auth(cfg))
+    is not remembered, so the next invocation tries the templates again. It reads no answer
+    longer than es.MAX_ANSWER_BYTES: nothing the AI wrote can exhaust the function's memory."""
+    return es.connect(cfg.host, **config.auth(cfg), max_answer_bytes=es.MAX_ANSWER_BYTES)
 
 
 def _templates(cfg: Config) -> dict:

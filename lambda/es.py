@@ -17,6 +17,7 @@ failure). Each attempt has a hard deadline, so nothing outlasts its share.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -198,10 +199,21 @@ TEMPLATE_PRIORITY = 500
 # A run reads at most this many documents of each of the AI's indices (only the fields it
 # uses): more in the window wait, unread, so no number of them can slow or exhaust it.
 MAX_INBOX = 2000
-# The bench's own records of a window, per page: Elasticsearch's default index.max_result_window.
+# The function's client reads no answer longer than this (connect's max_answer_bytes): whatever
+# the AI wrote, a run parses one such answer at a time, at a few times its size in memory.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+# The bench's records, per page (search_after): Elasticsearch's default index.max_result_window.
 RECORDS_PAGE = 10_000
+# Of the bench's records of the AI's recent documents the one search reads at most this many;
+# past it, those of the documents read are looked up by digest (one more request).
+RECENT_RECORDS = RECORDS_PAGE
+# When the one search's answer is too large: the AI's documents in pieces of at most this many
+# (halved while a piece is too large), for at most INBOX_SECONDS a run; the rest wait.
+INBOX_PIECE = 250
+INBOX_SECONDS = 60
 SEEN_FILTER_PATH = ("responses.hits.total,responses.hits.hits._id,responses.hits.hits._source,"
                     "responses.hits.hits.sort,responses.error,responses.status")
+RECORDS_FILTER_PATH = "hits.total,hits.hits._id,hits.hits._source,hits.hits.sort"
 
 
 class IndexingError(Exception):
@@ -241,11 +253,72 @@ class _TooLarge(IndexingError):
     """The cluster refused a request as too large (413)."""
 
 
+class AnswerTooLarge(IndexingError):
+    """An answer was longer than the client reads (connect's max_answer_bytes, the limit): it was
+    not read further."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(f"an answer longer than {limit} bytes (not read further)")
+
+
 class _Malformed(Exception):
     """A 200 answer to a _bulk that does not say what happened to every action: retried whole."""
 
+    answer = "_bulk"
 
-def connect(host: str, *, api_key: str | None = None, basic_auth: tuple | None = None):
+
+class _MalformedSearch(_Malformed):
+    """A 200 answer to a search without the shape the reads rely on: retried like a _bulk's."""
+
+    answer = "search"
+
+
+# An answer is read in pieces of this size, so reading stops soon after the cap.
+ANSWER_PIECE_BYTES = 64 * 1024
+
+
+def _read_capped(response, cap: int, **_) -> None:
+    """A requests response hook (it runs before requests reads the body): the body, read in
+    pieces; past cap bytes the connection is dropped and AnswerTooLarge raised."""
+    pieces, size = [], 0
+    for piece in response.iter_content(ANSWER_PIECE_BYTES):
+        size += len(piece)
+        if size > cap:
+            response.close()
+            raise AnswerTooLarge(cap)
+        pieces.append(piece)
+    response._content = b"".join(pieces)  # what response.content then returns, unread again
+
+
+@functools.lru_cache(maxsize=None)
+def _capped_node(cap: int):
+    """The requests node class, reading no answer past cap bytes."""
+    from elastic_transport import ConnectionError as TransportConnectionError
+    from elastic_transport import RequestsHttpNode
+
+    class CappedNode(RequestsHttpNode):
+        def __init__(self, node_config):
+            super().__init__(node_config)
+            self.session.hooks["response"].append(functools.partial(_read_capped, cap=cap))
+
+        def perform_request(self, *args, **kwargs):
+            try:
+                return super().perform_request(*args, **kwargs)
+            except TransportConnectionError as exc:
+                # The node wraps whatever the hook raised; it is no connection failure to retry.
+                too_large = [error for error in exc.errors if isinstance(error, AnswerTooLarge)]
+                if too_large:
+                    raise too_large[0] from None
+                raise
+
+    return CappedNode
+
+
+def connect(host: str, *, api_key: str | None = None, basic_auth: tuple | None = None,
+            max_answer_bytes: int | None = None):
+    """A client; max_answer_bytes: no answer is read past it (AnswerTooLarge), so no answer can
+    exhaust the caller's memory (the function's client: MAX_ANSWER_BYTES)."""
     from elasticsearch import Elasticsearch
 
     return Elasticsearch(
@@ -253,7 +326,7 @@ def connect(host: str, *, api_key: str | None = None, basic_auth: tuple | None =
         api_key=api_key,
         basic_auth=basic_auth,
         # requests, so tests can intercept with the responses library.
-        node_class="requests",
+        node_class="requests" if max_answer_bytes is None else _capped_node(max_answer_bytes),
         request_timeout=REQUEST_TIMEOUT_S,
         # Retries live in this module, with backoff and a deadline; the
         # transport's own are immediate and would multiply with ours.
@@ -295,7 +368,7 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, _Deadline):
         return f"ConnectionTimeout: {exc}"
     if isinstance(exc, _Malformed):
-        return f"malformed _bulk answer: {exc}"
+        return f"malformed {exc.answer} answer: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -538,6 +611,8 @@ class Indexer(Retrier):
             answer = self.client.bulk(operations=body, filter_path=BULK_FILTER_PATH).body
         except SerializationError:
             raise _Malformed("not valid JSON") from None
+        except AnswerTooLarge as exc:  # its items are a few bytes each: no true answer is that long
+            raise _Malformed(str(exc)) from None
         return _items(answer, pairs)
 
     def _upgradable(self, pair, item: dict) -> bool:
@@ -664,22 +739,219 @@ class Indexer(Retrier):
             raise BulkError(self.failed, total, self.reasons)
 
 
+def _page(answer, sort: bool = False, source: bool = True, total: bool = True) -> tuple[list, int | None]:
+    """(hits, total) of a search answer, if it has the shape the reads rely on: hits.total.value
+    an integer (when total: a scroll needs none), hits.hits (absent when empty, as filter_path
+    leaves it) a list of objects, each with a string _id, a _source object (when source; the
+    AI's documents may have none) and sort values (when sort, for search_after). Else
+    _MalformedSearch, saying what was wrong."""
+    hits = answer.get("hits") if isinstance(answer, dict) else None
+    if not isinstance(hits, dict):
+        raise _MalformedSearch("no hits object" if isinstance(answer, dict) else
+                               f"not a JSON object but {type(answer).__name__} {str(answer)[:40]!r}")
+    count = hits.get("total")
+    count = count.get("value") if isinstance(count, dict) else None
+    if total and (type(count) is not int or count < 0):  # bool is not int here
+        raise _MalformedSearch("no hits.total.value count")
+    found = hits.get("hits", [])
+    if not isinstance(found, list):
+        raise _MalformedSearch("hits.hits is not a list")
+    for n, hit in enumerate(found):
+        if not isinstance(hit, dict) or type(hit.get("_id")) is not str:
+            raise _MalformedSearch(f"hit {n} has no string _id")
+        if source and not isinstance(hit.get("_source"), dict):
+            raise _MalformedSearch(f"hit {n} ({str(hit['_id'])[:40]}) has no _source object")
+        if sort and not (isinstance(hit.get("sort"), list) and hit["sort"]):
+            raise _MalformedSearch(f"hit {n} ({str(hit['_id'])[:40]}) has no sort values")
+    return found, count
+
+
+def _msearch_answers(body, searches: list) -> list:
+    """The answers of an _msearch of searches ((kind, body) pairs), checked as _page does: one per
+    search, in order; an answer with an error passes as it is (each caller decides)."""
+    answers = body.get("responses") if isinstance(body, dict) else None
+    if not isinstance(answers, list) or len(answers) != len(searches):
+        raise _MalformedSearch(f"{len(answers) if isinstance(answers, list) else 'no'} responses for "
+                               f"{len(searches)} searches")
+    for answer, (kind, _) in zip(answers, searches):
+        if not (isinstance(answer, dict) and "error" in answer):
+            _page(answer, sort=kind == "records", source=kind != "inbox")
+    return answers
+
+
+def _in_pieces(search, page: int, limit: float = math.inf, hits: list | None = None, total: int | None = None,
+               single=None, until: float = math.inf) -> tuple[list, int | None, bool]:
+    """(hits, the last total, whether done) of a search read piece by piece: search(size, hits) ->
+    (the next hits after those so far, total). A piece whose answer is too large is halved, and
+    GROW_AFTER_SUCCESSES pieces in a row double it back, up to page; a single hit too large is
+    single(hits, the client's limit) (raised without single). Goes on from hits (of total) until
+    limit hits, the end, or the clock passes until (then not done)."""
+    hits, size, good = list(hits or []), page, 0
+    while len(hits) < limit and (total is None or len(hits) < total):
+        if monotonic() > until:
+            return hits, total, False
+        want = int(min(size, limit - len(hits)))
+        try:
+            got, total = search(want, hits)
+        except AnswerTooLarge as exc:
+            if want > 1:
+                size, good = want // 2, 0
+                continue
+            if single is None:
+                raise
+            hits.append(single(hits, exc.limit))
+            continue
+        hits += got
+        if len(got) < want:
+            break
+        good += 1
+        if good >= GROW_AFTER_SUCCESSES:
+            size, good = min(page, size * 2), 0
+    return hits, total, True
+
+
 def _inbox(index: str, fields: tuple, window: ledger.Window) -> list:
     return [{"index": index, "ignore_unavailable": True},
-            {"query": {"range": {"timestamp": {"gte": window.recent, "lt": window.stop}}}, "size": MAX_INBOX,
-             "_source": list(fields), "track_total_hits": True}]
+            {"query": _claiming(window), "size": MAX_INBOX, "_source": list(fields), "track_total_hits": True}]
 
 
-def _records_query(window: ledger.Window) -> dict:
-    """The bench's records that act in [lo, stop), or that stand for a document claiming [recent, stop)."""
+def _claiming(window: ledger.Window) -> dict:
+    return {"range": {"timestamp": {"gte": window.recent, "lt": window.stop}}}
+
+
+def _acting_query(window: ledger.Window) -> dict:
+    """The bench's records of remediations that act in [lo, stop): neither refused nor malformed.
+    The rate limit bounds them (remediations.RATE_LIMIT an hour), whatever the AI writes."""
+    return {"bool": {"filter": [{"term": {"kind": ledger.REMEDIATION_SEEN}},
+                                {"range": {"timestamp": {"gte": window.lo, "lt": window.stop}}}],
+                     "must_not": [{"exists": {"field": "refused"}}, {"exists": {"field": "malformed"}}]}}
+
+
+def _recent_query(window: ledger.Window) -> dict:
+    """The bench's records that stand for a document claiming [recent, stop) or that count in it:
+    what tells the documents read from new ones, and the refused ones of the run's hours."""
     return {"bool": {"filter": [{"terms": {"kind": list(ledger.KINDS)}}], "minimum_should_match": 1, "should": [
-        {"range": {"timestamp": {"gte": window.lo, "lt": window.stop}}},
+        {"range": {"timestamp": {"gte": window.recent, "lt": window.stop}}},
         {"range": {"claimed_at": {"gte": window.recent, "lt": window.stop}}}]}}
 
 
-def _hits(response: dict) -> tuple[list, int]:
-    hits = response.get("hits", {})
-    return hits.get("hits", []), hits.get("total", {"value": 0})["value"]  # filter_path drops an empty list
+def _records_body(query: dict, size: int) -> dict:
+    # Not the findings' recorded copies: the run needs their digests and hours only (the scorer reads them).
+    return {"query": query, "size": size, "sort": [{"incident_id": "asc"}], "track_total_hits": True,
+            "_source": {"excludes": ["finding"]}}
+
+
+LATEST = {"size": 1, "sort": [{"timestamp": "desc"}], "_source": ["timestamp"]}
+
+
+class _Reads:
+    """One run's reads of what the AI wrote and what the bench recorded of it (read_seen)."""
+
+    def __init__(self, client, window: ledger.Window, answer_key_index: str, inboxes: list, retrier: Retrier,
+                 data_index: str | None):
+        self.client, self.window, self.key, self.retrier = client, window, answer_key_index, retrier
+        self.inboxes, self.data_index = inboxes, data_index
+        self.needs = f"read on {', '.join([name for name, _ in inboxes] + [answer_key_index])}"
+
+    def searches(self) -> list:
+        """(kind, [header, body]) of every search the one _msearch makes."""
+        found = [("inbox", _inbox(name, fields, self.window)) for name, fields in self.inboxes]
+        header = {"index": self.key, "ignore_unavailable": True}
+        found += [("records", [header, _records_body(_acting_query(self.window), RECORDS_PAGE)]),
+                  ("records", [header, _records_body(_recent_query(self.window), RECENT_RECORDS)])]
+        if self.data_index:
+            found.append(("latest", [{"index": self.data_index, "ignore_unavailable": True}, LATEST]))
+        return found
+
+    def msearch(self, searches: list, what: str) -> list:
+        lines = [line for _, pair in searches for line in pair]
+        return self.retrier.retry(lambda: _msearch_answers(self.client.msearch(
+            searches=lines, filter_path=SEEN_FILTER_PATH).body, searches), what, needs=self.needs)
+
+    def records(self, query: dict, size: int, limit: float = math.inf, hits=None, total=None) -> tuple[list, int]:
+        """The bench's records matching query, from hits (of total) on, by search_after in pieces."""
+        def search(want: int, so_far: list):
+            after = {"search_after": so_far[-1]["sort"]} if so_far else {}
+            return self.retrier.retry(lambda: _page(self.client.search(
+                index=self.key, **_records_body(query, want), **after, ignore_unavailable=True,
+                filter_path=RECORDS_FILTER_PATH).body, sort=True),
+                f"reading the bench's records from {self.key!r}", needs=f"read on {self.key}")
+        found, total, _ = _in_pieces(search, size, limit, hits, total)
+        return found, total
+
+    def mine(self, answers: list | None) -> tuple[list, int | None, bool]:
+        """(the bench's records, the last hour the data index holds, whether the recent records
+        were too many to read) from the answers to searches() past the AI's indices (None: read
+        on their own)."""
+        if answers is None:
+            acting = recent = ([], None)
+            latest = self.latest() if self.data_index else None
+        else:
+            for answer in answers:
+                if "error" in answer:
+                    raise IndexingError(f"reading the bench's records failed: HTTP {answer.get('status')} "
+                                        f"{str(answer['error'])[:200]}")
+            acting, recent = _page(answers[0], sort=True), _page(answers[1], sort=True)
+            latest = self._latest(answers[2]) if self.data_index else None
+        records, _ = self.records(_acting_query(self.window), RECORDS_PAGE, math.inf, *acting)
+        more, total = self.records(_recent_query(self.window), RECENT_RECORDS, RECENT_RECORDS, *recent)
+        return records + more, latest, (total or 0) > len(more)
+
+    def latest(self) -> int | None:
+        return self._latest(self.retrier.retry(lambda: self.client.search(
+            index=self.data_index, **LATEST, ignore_unavailable=True).body,
+            f"reading the last hour {self.data_index!r} holds", needs=f"read on {self.data_index}"))
+
+    def _latest(self, answer) -> int | None:
+        hits, _ = _page(answer)
+        return ledger.claimed(hits[0]["_source"]) if hits else None
+
+    def inbox(self, name: str, fields: tuple, until: float) -> list:
+        """The AI's documents in the window, in pieces (the one answer was too large); a document
+        whose answer alone is too large is read by its id only (ledger.TOO_LARGE)."""
+        what, needs = f"reading {name!r} in pieces", f"read on {name}"
+
+        def search(size: int, hits: list, source=list(fields)):
+            got, total = self.retrier.retry(lambda: _page(self.client.search(
+                index=name, query=_claiming(self.window), from_=len(hits), size=size, source=source,
+                track_total_hits=True, ignore_unavailable=True).body, source=False), what, needs=needs)
+            return [ledger.kept(hit, fields) for hit in got], total
+
+        def single(hits: list, limit: int) -> dict:
+            (hit,), _ = search(1, hits, source=False)
+            logger.warning("document %s of %r is larger than %d bytes: recorded by its id only",
+                           config.shown(hit["_id"]), name, limit)
+            return ledger.unread(hit["_id"], limit)
+
+        try:
+            hits, total, done = _in_pieces(search, INBOX_PIECE, MAX_INBOX, single=single, until=until)
+        except RecursionError:
+            logger.warning("cannot read %r this run (a document nested too deeply): nothing read from it", name)
+            return []
+        except (CredentialsError, OutOfTime):
+            raise
+        except IndexingError as exc:  # a mapping the AI broke
+            logger.warning("cannot read %r this run (%s): nothing read from it", name, exc)
+            return []
+        if not done:
+            logger.warning("reading %r in pieces took over %d s: %d documents read this run, the rest wait",
+                           name, INBOX_SECONDS, len(hits))
+        elif (total or 0) > len(hits):
+            logger.warning("%d documents in %r claim %s to %s: %d read this run, the rest wait",
+                           total, name, self.window.recent, self.window.stop, len(hits))
+        return hits
+
+
+def _inbox_hits(name: str, fields: tuple, answer: dict, window: ledger.Window) -> list:
+    """What the run keeps of the hits of one of the AI's indices in the one search (ledger.kept)."""
+    if "error" in answer:
+        logger.warning("cannot read %r this run (HTTP %s): nothing read from it", name, answer.get("status"))
+        return []
+    hits, total = _page(answer, source=False)
+    if total > len(hits):
+        logger.warning("%d documents in %r claim %s to %s: %d read this run, the rest wait",
+                       total, name, window.recent, window.stop, len(hits))
+    return [ledger.kept(hit, fields) for hit in hits]
 
 
 def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_index: str | None = None,
@@ -690,66 +962,51 @@ def read_seen(client, window: ledger.Window, answer_key_index: str, remediation_
     The AI's indices: only the fields the bench reads, at most MAX_INBOX documents each (more
     are logged and left for later runs); a missing index holds nothing, and one the search
     cannot read (a mapping the AI broke, a document nested too deeply to parse) holds nothing
-    this run, with a warning. The bench's
-    records are paged through (search_after) in the rare window holding more than one page.
-    data_index: also the last hour it holds (Seen.latest), in the same request.
+    this run, with a warning. An answer longer than the client reads (AnswerTooLarge) is read
+    again in pieces (_Reads.inbox). The bench's records: those of remediations that act in the
+    window, all of them (search_after past a page), and those of the recent documents, up to
+    RECENT_RECORDS, past which those of the documents read are looked up by digest; so what
+    the AI wrote long ago weighs nothing. data_index: also the last hour it holds (Seen.latest).
     """
-    searches, names = [], []
-    for name, fields in ((remediation_index, ledger.REMEDIATION_FIELDS), (findings_index, ledger.FINDING_FIELDS)):
-        if name:
-            searches += _inbox(name, fields, window)
-            names.append(name)
-    sort = [{"incident_id": "asc"}]
-    # Not the findings' recorded copies: the run needs their digests and hours only (the scorer reads them).
-    page = {"query": _records_query(window), "size": RECORDS_PAGE, "sort": sort, "track_total_hits": True,
-            "_source": {"excludes": ["finding"]}}
-    searches += [{"index": answer_key_index, "ignore_unavailable": True}, page]
-    if data_index:
-        searches += [{"index": data_index, "ignore_unavailable": True},
-                     {"size": 1, "sort": [{"timestamp": "desc"}], "_source": ["timestamp"]}]
-    what = f"reading what the AI wrote ({', '.join(names)}) and the bench's records"
+    inboxes = [(name, fields) for name, fields in ((remediation_index, ledger.REMEDIATION_FIELDS),
+                                                   (findings_index, ledger.FINDING_FIELDS)) if name]
+    reads = _Reads(client, window, answer_key_index, inboxes, _patient(retrier), data_index)
+    names = ", ".join(name for name, _ in inboxes)
+    what = f"reading what the AI wrote ({names}) and the bench's records" if inboxes else "reading the bench's records"
     try:
-        responses = _patient(retrier).retry(
-            lambda: client.msearch(searches=searches, filter_path=SEEN_FILTER_PATH), what,
-            needs=f"read on {', '.join(names + [answer_key_index])}").body["responses"]
+        answers = reads.msearch(reads.searches(), what)
+        found = {name: _inbox_hits(name, fields, answer, window) for (name, fields), answer in zip(inboxes, answers)}
+        answers = answers[len(inboxes):]
     except RecursionError:
-        if not names:
+        if not inboxes:
             raise
         # A document of the AI's nested deeper than the JSON parser goes: its indices hold
-        # nothing this run (one more request, the bench's records alone), never a failed run.
+        # nothing this run (the bench's records read alone), never a failed run.
         logger.warning("cannot read %s this run (a document nested too deeply): nothing read from them",
-                       ", ".join(map(repr, names)))
-        return read_seen(client, window, answer_key_index, retrier=retrier, data_index=data_index)
-    found = {}
-    for name, response in zip(names, responses):
-        hits, total = _hits(response)
-        if "error" in response:
-            logger.warning("cannot read %r this run (HTTP %s): nothing read from it", name, response.get("status"))
-        elif total > len(hits):
-            logger.warning("%d documents in %r claim %s to %s: %d read this run, the rest wait",
-                           total, name, window.recent, window.stop, len(hits))
-        found[name] = [] if "error" in response else hits
-    mine = responses[len(names)]
-    if "error" in mine:
-        raise IndexingError(f"{what} failed: HTTP {mine.get('status')} {mine['error'].get('type')}")
-    records, total = _hits(mine)
-    while len(records) < total:
-        more, _ = _hits(_patient(retrier).retry(
-            lambda: client.search(index=answer_key_index, **page, search_after=records[-1]["sort"],
-                                  filter_path="hits.total,hits.hits._source,hits.hits.sort"),
-            f"reading the bench's records from {answer_key_index!r}", needs=f"read on {answer_key_index}").body)
-        if not more:
-            break
-        records += more
-    latest = None
-    if data_index:
-        last = responses[len(names) + 1]
-        if "error" in last:
-            raise IndexingError(f"{what} failed: HTTP {last.get('status')} {last['error'].get('type')}")
-        hits, _ = _hits(last)
-        latest = ledger.claimed(hits[0]["_source"]) if hits else None
-    return ledger.Seen(found.get(remediation_index, []), found.get(findings_index, []),
-                       [hit["_source"] for hit in records], latest)
+                       ", ".join(repr(name) for name, _ in inboxes))
+        answers, found = None, {}
+    except AnswerTooLarge as exc:
+        logger.warning("%s: %s; reading them in pieces", what, exc)
+        until = monotonic() + INBOX_SECONDS
+        answers, found = None, {name: reads.inbox(name, fields, until) for name, fields in inboxes}
+    hits, latest, partial = reads.mine(answers)
+    records = {hit["_id"]: hit["_source"] for hit in hits}  # one record may be in both searches
+    if partial:
+        records.update((hit["_id"], hit["_source"]) for hit in _looked_up(reads, found, records.values()))
+    return ledger.Seen(found.get(remediation_index, []), found.get(findings_index, []), list(records.values()),
+                       latest)
+
+
+def _looked_up(reads: _Reads, found: dict, records) -> list:
+    """The bench's records (hits) of the documents read that the recent ones read did not hold
+    (they were too many to read): by digest, in pieces."""
+    known = {record.get("digest") for record in records}
+    digests = sorted({ledger.version(hit, fields)[2] for name, fields in reads.inboxes
+                      for hit in found.get(name, [])} - known)
+    if not digests:
+        return []
+    query = {"bool": {"filter": [{"terms": {"kind": list(ledger.KINDS)}}, {"terms": {"digest": digests}}]}}
+    return reads.records(query, RECORDS_PAGE)[0]
 
 
 def read_records(client, answer_key_index: str, query: dict, retrier: Retrier | None = None) -> list:
@@ -785,8 +1042,8 @@ def read_documents(client, index: str, query: dict, sort: list, source: list | N
 
     what = f"reading index {index!r}"
     page = _patient(retrier).retry(
-        lambda: client.search(index=index, query=query, sort=sort, size=SCROLL_PAGE, source=source,
-                              scroll=SCROLL_KEEP_ALIVE, ignore_unavailable=missing_ok or None),
+        lambda: _scroll_page(client.search(index=index, query=query, sort=sort, size=SCROLL_PAGE, source=source,
+                                           scroll=SCROLL_KEEP_ALIVE, ignore_unavailable=missing_ok or None).body),
         what, needs=f"read on {index}",
     )
     scroll_id = page.get("_scroll_id")
@@ -795,8 +1052,8 @@ def read_documents(client, index: str, query: dict, sort: list, source: list | N
             for hit in page["hits"]["hits"]:
                 yield hit["_id"], hit["_source"]
             try:
-                page = client.scroll(scroll_id=scroll_id, scroll=SCROLL_KEEP_ALIVE)
-            except (ApiError, TransportError) as exc:
+                page = _scroll_page(client.scroll(scroll_id=scroll_id, scroll=SCROLL_KEEP_ALIVE).body)
+            except (ApiError, TransportError, _MalformedSearch) as exc:
                 raise IndexingError(f"{what} failed mid-way (run it again): {_describe(exc)}") from None
             scroll_id = page.get("_scroll_id", scroll_id)
     finally:
@@ -805,6 +1062,15 @@ def read_documents(client, index: str, query: dict, sort: list, source: list | N
                 client.clear_scroll(scroll_id=scroll_id)
             except (ApiError, TransportError):
                 pass  # it expires with its keep-alive anyway
+
+
+def _scroll_page(answer) -> dict:
+    """A page of a scroll, checked as _page does, with a string _scroll_id to go on from when it has hits."""
+    hits, _ = _page(answer, total=False)
+    answer["hits"]["hits"] = hits
+    if hits and type(answer.get("_scroll_id")) is not str:
+        raise _MalformedSearch("no _scroll_id to go on from")
+    return answer
 
 
 def read_observations(client, index: str, start, end, fields, retrier: Retrier | None = None) -> list:

@@ -33,7 +33,13 @@ FINDING_FIELDS = ("merchant_id", "issue", "timestamp", "root_cause")
 # A finding is recorded whole (what the bench read of it), so the AI cannot delete or rewrite a
 # finding once seen; one larger than this is recorded without its content, as malformed.
 MAX_FINDING_BYTES = 2048
-
+# What a run keeps of a remediation it reads, as JSON: a larger one is malformed whatever it holds
+# (an honest one is a few hundred bytes), and only its id, digest and claim are kept (kept), so
+# MAX_INBOX of them weigh little whatever the AI wrote. A finding's limit is MAX_FINDING_BYTES.
+MAX_REMEDIATION_BYTES = 4096
+# Keys of a hit kept without its content: the reason it is malformed, and its version's digest.
+TOO_LARGE = "too_large"
+DIGEST = "digest"
 
 @dataclass(frozen=True)
 class Window:
@@ -71,6 +77,38 @@ def project(source, fields: tuple):
     return {name: source[name] for name in fields if name in source}
 
 
+def version(hit: dict, fields: tuple) -> tuple[str, object, str]:
+    """(the id, what the bench reads, the digest of that version) of a search hit, as kept."""
+    doc_id, source = str(hit.get("_id")), project(hit.get("_source"), fields)
+    return doc_id, source, hit.get(DIGEST) or digest(doc_id, source)
+
+
+def _size(source) -> int:
+    return len(json.dumps(source, separators=(",", ":")).encode())
+
+
+def kept(hit: dict, fields: tuple) -> dict:
+    """What a run keeps of a hit of the AI's: itself, or for one larger than its kind's limit (as
+    the bench reads it), its id, digest and claim, and why it is malformed (too_large)."""
+    limit = MAX_FINDING_BYTES if fields == FINDING_FIELDS else MAX_REMEDIATION_BYTES
+    doc_id, source, key = version(hit, fields)
+    if too_large(hit) or _size(source) <= limit:
+        return hit
+    claim = source.get("timestamp") if isinstance(source, dict) else None
+    return {"_id": doc_id, "_source": {"timestamp": claim} if isinstance(claim, str) and len(claim) <= 64 else {},
+            DIGEST: key, TOO_LARGE: f"larger than {limit} bytes"}
+
+
+def unread(doc_id: str, limit: int) -> dict:
+    """The hit of a document whose answer alone is longer than the run reads (limit): its id only."""
+    return {"_id": doc_id, TOO_LARGE: f"larger than the {limit} bytes a run reads of one answer"}
+
+
+def too_large(hit: dict) -> str | None:
+    """Why a hit kept without its content is malformed, or None for a hit kept whole."""
+    return hit.get(TOO_LARGE)
+
+
 def digest(doc_id: str, source) -> str:
     """One version of one document: its id and the fields the bench reads (128 bits, hex)."""
     text = json.dumps([doc_id, source], sort_keys=True, separators=(",", ":"))
@@ -91,9 +129,9 @@ def real_hour(claim: int | None, seen: int) -> int:
     return seen - 1 if claim is None else max(claim, seen - 1)
 
 
-def record(kind: str, doc_id: str, source, seen: int, **fields) -> dict:
-    """The bench's record of one version of a document, first seen by a run starting at hour seen."""
-    key = digest(doc_id, source)
+def record(kind: str, doc_id: str, source, key: str, seen: int, **fields) -> dict:
+    """The bench's record of one version of a document (key: its digest), first seen by a run
+    starting at hour seen."""
     claim = claimed(source)
     moment = None
     if claim is not None:
@@ -115,12 +153,12 @@ def new_findings(seen: Seen, first: int) -> list:
     known = {r["digest"] for r in seen.records if r["kind"] == FINDING_SEEN}
     out = []
     for hit in seen.findings:
-        doc_id, source = str(hit.get("_id")), project(hit.get("_source"), FINDING_FIELDS)
-        made = record(FINDING_SEEN, doc_id, source, first, finding_id=doc_id)
-        if not _flat(source, 2):
+        doc_id, source, key = version(hit, FINDING_FIELDS)
+        made = record(FINDING_SEEN, doc_id, source, key, first, finding_id=doc_id)
+        if too_large(hit) or _size(source) > MAX_FINDING_BYTES:
+            made["malformed"] = too_large(hit) or f"larger than {MAX_FINDING_BYTES} bytes"
+        elif not _flat(source, 2):
             made["malformed"] = "not an object of strings (root_cause: an object of strings)"
-        elif len(json.dumps(source, separators=(",", ":")).encode()) > MAX_FINDING_BYTES:
-            made["malformed"] = f"larger than {MAX_FINDING_BYTES} bytes"
         else:
             made["finding"] = source
         if made["digest"] not in known:

@@ -122,10 +122,12 @@ MAX_REASON = 200
 
 def _seen_record(hit, seen: int) -> dict:
     """The bench's record of a version of a remediation document first seen by a run starting at seen."""
-    doc_id = str(hit.get("_id"))
-    source = ledger.project(hit.get("_source"), ledger.REMEDIATION_FIELDS)
-    made = ledger.record(ledger.REMEDIATION_SEEN, doc_id, source, seen, remediation_id=bounded_id(doc_id), action=None,
-                         merchant_id=None, payment_provider=None, refused=None, malformed=None)
+    doc_id, source, key = ledger.version(hit, ledger.REMEDIATION_FIELDS)
+    made = ledger.record(ledger.REMEDIATION_SEEN, doc_id, source, key, seen, remediation_id=bounded_id(doc_id),
+                         action=None, merchant_id=None, payment_provider=None, refused=None,
+                         malformed=ledger.too_large(hit))
+    if made["malformed"]:
+        return made
     try:
         r = _parse_one(doc_id, source)
     except ValueError as exc:

@@ -73,21 +73,25 @@ def test_warm_run_is_one_search_and_the_bulk_and_cold_adds_the_templates(env):
         ("PUT", "/_index_template/pp-merchantai-events"),
         ("PUT", "/_bulk"),
     ]
-    (inbox, inbox_body), (mine, mine_body), (data, data_body) = searched(responses.calls[0].request)
+    (inbox, inbox_body), (acting, acting_body), (mine, mine_body), (data, data_body) = searched(
+        responses.calls[0].request)
     # The AI's documents claiming the 24 hours before the hour before this one, up to its end; only
     # the fields the bench reads, a bounded page.
-    assert (inbox, mine) == ({"index": "pp-merchantai-remediations", "ignore_unavailable": True},
-                             {"index": "pp-merchantai-incidents", "ignore_unavailable": True})
+    assert (inbox, acting, mine) == ({"index": "pp-merchantai-remediations", "ignore_unavailable": True},
+                                     {"index": "pp-merchantai-incidents", "ignore_unavailable": True},
+                                     {"index": "pp-merchantai-incidents", "ignore_unavailable": True})
     assert inbox_body == {"query": {"range": {"timestamp": {"gte": "2026-11-26T07:00:00Z", "lt": "2026-11-27T09:00:00Z"}}},
                           "size": 2000, "_source": ["merchant_id", "payment_provider", "action", "timestamp",
                                                     "incident_id"], "track_total_hits": True}
-    # The bench's records: acting since a side effect could still run (no incident in steady: 12 hours
-    # before the hour before), or standing for those documents.
+    # The bench's records: those that act since a side effect could still run (no incident in steady:
+    # 12 hours before the hour before), and those that stand for those documents or count in their hours.
+    assert acting_body["query"]["bool"]["filter"][1] == {
+        "range": {"timestamp": {"gte": "2026-11-26T19:00:00Z", "lt": "2026-11-27T09:00:00Z"}}}
     assert mine_body["query"]["bool"]["should"] == [
-        {"range": {"timestamp": {"gte": "2026-11-26T19:00:00Z", "lt": "2026-11-27T09:00:00Z"}}},
+        {"range": {"timestamp": {"gte": "2026-11-26T07:00:00Z", "lt": "2026-11-27T09:00:00Z"}}},
         {"range": {"claimed_at": {"gte": "2026-11-26T07:00:00Z", "lt": "2026-11-27T09:00:00Z"}}}]
     # Without the findings' recorded copies: the run needs none of them.
-    assert mine_body["_source"] == {"excludes": ["finding"]}
+    assert acting_body["_source"] == mine_body["_source"] == {"excludes": ["finding"]}
     # And the last hour the data index holds: what is new to a re-run acts after it.
     assert (data, data_body) == ({"index": "pp-merchantai", "ignore_unavailable": True},
                                  {"size": 1, "sort": [{"timestamp": "desc"}], "_source": ["timestamp"]})
@@ -113,7 +117,7 @@ def test_remediation_index_override_is_searched(env, monkeypatch):
     add_cluster(responses)
     data_generator.lambda_handler(HOUR, None)
     assert [header["index"] for header, _ in searched(responses.calls[0].request)] == [
-        "agent-actions", "pp-merchantai-incidents", "pp-merchantai"]
+        "agent-actions", "pp-merchantai-incidents", "pp-merchantai-incidents", "pp-merchantai"]
 
 
 @responses.activate

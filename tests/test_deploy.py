@@ -126,7 +126,7 @@ def base_env(aws_home: Path, endpoint: str) -> dict:
            and name not in ("MERCHANT_COUNT", "GENERATOR_SEED", "LOG_LEVEL", "STACK_NAME", "FUNCTION_NAME",
                             "LAMBDA_ARCHITECTURE", "RESERVED_CONCURRENCY", "ALARM_TOPIC_ARN", "SCENARIO",
                             "GROUND_TRUTH", "ANSWER_KEY_INDEX", "REMEDIATION", "REMEDIATION_INDEX",
-                            "EVENTS_INDEX")}
+                            "EVENTS_INDEX", "FINDINGS_INDEX")}
     env.update({
         "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -471,6 +471,7 @@ def test_bad_input_fails_before_any_aws_call(offline_env, project, variables, me
     (["--answer-key-index", "Truth"], "ANSWER_KEY_INDEX must be a lowercase Elasticsearch index name"),
     (["--remediation-index", "_fixes"], "REMEDIATION_INDEX must be a lowercase Elasticsearch index name"),
     (["--events-index", "Changes"], "EVENTS_INDEX must be a lowercase Elasticsearch index name"),
+    (["--findings-index", "Findings*"], "FINDINGS_INDEX must be a lowercase Elasticsearch index name"),
 ])
 def test_bad_scenario_flags_fail_before_any_aws_call(offline_env, project, args, message):
     env, calls = offline_env
@@ -688,16 +689,17 @@ def stack_parameters(endpoint: str, stack: str = STACK) -> dict:
 def test_deploy_with_scenario_flags(env, moto, project):
     result = run(project, env | {"GROUND_TRUTH": "INLINE"}, "--scenario", SCENARIO_FILE,
                  "--answer-key-index", "truth", "--remediation", "on", "--remediation-index", "fixes",
-                 "--events-index", "changes")
+                 "--events-index", "changes", "--findings-index", "agent-findings")
     assert result.returncode == 0, output_of(result)
     assert_deployed(moto, project / "lambda-deployment.zip", expected_environment(
         moto, SCENARIO=SCENARIO_FILE, GROUND_TRUTH="inline", ANSWER_KEY_INDEX="truth", REMEDIATION="on",
-        REMEDIATION_INDEX="fixes", EVENTS_INDEX="changes"))
+        REMEDIATION_INDEX="fixes", EVENTS_INDEX="changes", FINDINGS_INDEX="agent-findings"))
     parameters = stack_parameters(moto)
     assert {name: parameters[name] for name in
-            ("Scenario", "GroundTruth", "AnswerKeyIndex", "Remediation", "RemediationIndex", "EventsIndex")} == {
+            ("Scenario", "GroundTruth", "AnswerKeyIndex", "Remediation", "RemediationIndex", "EventsIndex",
+             "FindingsIndex")} == {
         "Scenario": SCENARIO_FILE, "GroundTruth": "inline", "AnswerKeyIndex": "truth", "Remediation": "on",
-        "RemediationIndex": "fixes", "EventsIndex": "changes"}
+        "RemediationIndex": "fixes", "EventsIndex": "changes", "FindingsIndex": "agent-findings"}
 
 
 
@@ -719,7 +721,7 @@ esac
     assert result.returncode == 0, output_of(result)
     [parameters] = [json.loads(line) for line in recorded.read_text().splitlines()]
     assert {"Scenario=steady", "GroundTruth=separate", "AnswerKeyIndex=", "Remediation=off",
-            "RemediationIndex=", "EventsIndex="} <= set(parameters)
+            "RemediationIndex=", "EventsIndex=", "FindingsIndex="} <= set(parameters)
     # Except the seed: the stack's secret is kept, so the data go on from the same seed.
     assert {"GeneratorSeed=", f"GeneratorSeedSecretArn={SEED_SECRET_ARN}"} <= set(parameters)
 

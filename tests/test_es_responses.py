@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
@@ -289,3 +290,44 @@ def test_reading_without_privileges_names_the_read_privilege():
     with pytest.raises(es.CredentialsError, match="it needs read on findings"):
         list(es.read_documents(es.connect(HOST), "findings", {"match_all": {}}, ["_doc"]))
     assert len(responses.calls) == 1
+
+
+# A scroll's pages without the shape the reads rely on (issue 19): (the page, what was wrong).
+BROKEN_PAGES = {
+    "not-an-object": (["d1"], "not a JSON object but list"),
+    "no-hits": ({"_scroll_id": "s1"}, "no hits object"),
+    "hits-not-a-list": ({"_scroll_id": "s1", "hits": {"hits": {"_id": "d1"}}}, "hits.hits is not a list"),
+    "hit-without-id": ({"_scroll_id": "s1", "hits": {"hits": [{"_source": {}}]}}, "hit 0 has no string _id"),
+    "id-not-a-string": ({"_scroll_id": "s1", "hits": {"hits": [{"_id": 7, "_source": {}}]}}, "hit 0 has no string _id"),
+    "hit-without-source": ({"_scroll_id": "s1", "hits": {"hits": [{"_id": "d1"}]}}, "hit 0 (d1) has no _source object"),
+    "no-scroll-id": ({"hits": {"hits": [hit(1)]}}, "no _scroll_id to go on from"),
+}
+
+
+@pytest.mark.parametrize("name", BROKEN_PAGES)
+@responses.activate
+def test_an_opening_page_without_the_shape_relied_on_is_retried_then_fails_named(monkeypatch, caplog, name):
+    monkeypatch.setattr(es, "INITIAL_BACKOFF_S", 0)
+    page, wrong = BROKEN_PAGES[name]
+    responses.add(responses.POST, f"{HOST}/pp-merchantai/_search", json=page, headers=HEADERS)
+    add_scroll_pages(responses, [[hit(1)], []])
+    client = es.connect(HOST)
+    assert [d["merchant_id"] for d in es.read_records(client, "pp-merchantai", {"match_all": {}})] == ["merchant_001"]
+    assert f"reading index 'pp-merchantai' failed (malformed search answer: {wrong}" in caplog.text
+    responses.reset()
+    responses.add(responses.POST, f"{HOST}/pp-merchantai/_search", json=page, headers=HEADERS)
+    with pytest.raises(es.OutOfTime, match=re.escape(f"malformed search answer: {wrong}")):
+        list(es.read_documents(client, "pp-merchantai", {"match_all": {}}, ["_doc"],
+                               retrier=es.Retrier(patience=es.REQUEST_TIMEOUT_S + 1)))
+
+
+@pytest.mark.parametrize("name", [name for name in BROKEN_PAGES if name != "not-an-object"])
+@responses.activate
+def test_a_later_page_without_the_shape_relied_on_fails_mid_way_named_and_the_scroll_is_cleared(name):
+    page, wrong = BROKEN_PAGES[name]
+    add_scroll_pages(responses, [[hit(1)]])
+    responses.add(responses.POST, f"{HOST}/_search/scroll", json=page, headers=HEADERS)
+    wrong = re.escape(f"failed mid-way (run it again): malformed search answer: {wrong}")
+    with pytest.raises(es.IndexingError, match=wrong):
+        list(es.read_documents(es.connect(HOST), "pp-merchantai", {"match_all": {}}, ["_doc"]))
+    assert requests_made()[-2:] == [("POST", "/_search/scroll"), ("DELETE", "/_search/scroll")]

@@ -454,7 +454,7 @@ def test_the_client_verifies_certificates_and_host_names(monkeypatch):
 
 
 def test_no_parameter_or_flag_can_disable_verification():
-    assert set(inspect.signature(es.connect).parameters) == {"host", "api_key", "basic_auth"}
+    assert set(inspect.signature(es.connect).parameters) == {"host", "api_key", "basic_auth", "max_answer_bytes"}
     options = [option for action in data_generator._parser()._actions for option in action.option_strings]
     assert not [option for option in options if any(word in option for word in ("verify", "insecure", "tls",
                                                                                  "ssl", "cert", "ca-"))]

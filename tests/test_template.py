@@ -147,6 +147,7 @@ SCENARIO_PARAMETERS = {
     "Remediation": config.REMEDIATION,
     "RemediationIndex": config.REMEDIATION_INDEX,
     "EventsIndex": config.EVENTS_INDEX,
+    "FindingsIndex": config.FINDINGS_INDEX,
 }
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
@@ -157,7 +158,7 @@ def test_environment_carries_the_scenario_variables(template, function):
         assert variables[SCENARIO_PARAMETERS[parameter]] == {"Ref": parameter}
     # The index overrides are unset unless given, so the code derives them from the index.
     for parameter, condition in (("AnswerKeyIndex", "HasAnswerKeyIndex"), ("RemediationIndex", "HasRemediationIndex"),
-                                 ("EventsIndex", "HasEventsIndex")):
+                                 ("EventsIndex", "HasEventsIndex"), ("FindingsIndex", "HasFindingsIndex")):
         assert variables[SCENARIO_PARAMETERS[parameter]] == {"Fn::If": [condition, {"Ref": parameter}, NO_VALUE]}
         assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
         assert template["Parameters"][parameter]["Default"] == ""
@@ -185,6 +186,7 @@ def test_defaults_give_the_code_its_own_defaults(template):
     assert (cfg.scenario, cfg.ground_truth, cfg.remediation) == (
         config.DEFAULT_SCENARIO, config.DEFAULT_GROUND_TRUTH, False)
     assert (cfg.answer_key_index, cfg.remediation_index) == ("shop-incidents", "shop-remediations")
+    assert cfg.findings_index is None  # no findings are read
 
 
 def test_template_defaults_match_the_code(template):
@@ -256,7 +258,7 @@ def test_every_shipped_scenario_file_is_deployable(template):
         assert pattern.fullmatch(path.name), path.name
 
 
-@pytest.mark.parametrize("parameter", ["AnswerKeyIndex", "RemediationIndex", "EventsIndex"])
+@pytest.mark.parametrize("parameter", ["AnswerKeyIndex", "RemediationIndex", "EventsIndex", "FindingsIndex"])
 def test_index_override_patterns_agree_with_the_code(template, parameter):
     pattern = re.compile(template["Parameters"][parameter]["AllowedPattern"])
     variable = SCENARIO_PARAMETERS[parameter]
@@ -281,7 +283,7 @@ def test_deploy_script_checks_the_template_patterns(template):
     assert shell_pattern("SCENARIO_PATTERN") == parameters["Scenario"]["AllowedPattern"]
     index = shell_pattern("INDEX_PATTERN")
     assert index == parameters["ElasticsearchIndex"]["AllowedPattern"]
-    for parameter in ("AnswerKeyIndex", "RemediationIndex", "EventsIndex"):
+    for parameter in ("AnswerKeyIndex", "RemediationIndex", "EventsIndex", "FindingsIndex"):
         # The same rule, plus the empty default.
         assert parameters[parameter]["AllowedPattern"] == "^(|" + index[1:-1] + ")$"
     assert f'GROUND_TRUTH_MODES="{" ".join(config.GROUND_TRUTH_MODES)}"' in DEPLOY_SH
@@ -326,6 +328,7 @@ def test_readme_defaults_of_the_scenario_variables_match_the_code():
 @pytest.mark.parametrize("parameter, flag", [
     ("Scenario", "--scenario"), ("GroundTruth", "--ground-truth"), ("AnswerKeyIndex", "--answer-key-index"),
     ("Remediation", "--remediation"), ("RemediationIndex", "--remediation-index"), ("EventsIndex", "--events-index"),
+    ("FindingsIndex", "--findings-index"),
 ])
 def test_scenario_parameters_are_documented_with_their_flags(template, parameter, flag):
     variable = SCENARIO_PARAMETERS[parameter]

@@ -72,6 +72,25 @@ def test_the_note_and_fields_the_bench_does_not_read_are_no_part_of_a_version():
     assert ledger.digest("r1", project[0]) != ledger.digest("r2", project[0])
 
 
+def test_of_a_document_larger_than_its_limit_a_run_keeps_its_id_digest_and_claim_and_records_it_alike():
+    plain = doc("r1", ONSET)
+    assert ledger.kept(plain, ledger.REMEDIATION_FIELDS) is plain
+    wide = doc("wide", ONSET, action="a" * 100_000)
+    kept = ledger.kept(wide, ledger.REMEDIATION_FIELDS)
+    assert kept == {"_id": "wide", "_source": {"timestamp": "2026-11-16T06:00:00Z"},
+                    "too_large": "larger than 4096 bytes",
+                    "digest": ledger.digest("wide", ledger.project(wide["_source"], ledger.REMEDIATION_FIELDS))}
+    (whole,), (small,) = (remediations.reconcile([hit], [], DAY1_H + 9, DAY1_H, DAY1_H + 10)[2] for hit in (wide, kept))
+    # The same version (a rewrite of it is a new one), the same hours; only the reason says why.
+    assert whole["malformed"] == "action is longer than 128 bytes"
+    assert small == {**whole, "malformed": "larger than 4096 bytes"}
+    # A finding over its limit is recorded the same, kept or whole.
+    finding = {"_id": "f", "_source": {"merchant_id": "merchant_001", "issue": "x" * 5000, "timestamp": stamp(ONSET)}}
+    records = [ledger.new_findings(ledger.Seen(findings=[hit]), DAY1_H + 9)
+               for hit in (finding, ledger.kept(finding, ledger.FINDING_FIELDS))]
+    assert records[0] == records[1] and records[0][0]["malformed"] == "larger than 2048 bytes"
+
+
 def test_at_most_fifty_new_documents_act_in_an_hour_the_rest_are_refused_and_count_as_wrong():
     hour = ONSET + 2 * HOUR
     earlier = remediations.reconcile([doc("old", hour, merchant="merchant_009")], [], DAY1_H + 9, DAY1_H,

@@ -98,7 +98,12 @@ def merchant_001(docs: dict) -> list:
 
 def key_records(cluster) -> dict:
     """The answer-key index without the bench's records of what it saw."""
-    return {i: r for i, r in cluster.documents("pp-merchantai-incidents").items() if r["kind"] not in ledger.KINDS}
+    cluster.get("/pp-merchantai-incidents/_refresh")
+    body = json.dumps({"size": 10000, "query": {"bool": {"must_not": [{"terms": {"kind": list(ledger.KINDS)}}]}}})
+    request = urllib.request.Request(cluster.clone.url + "/pp-merchantai-incidents/_search", data=body.encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return {hit["_id"]: hit["_source"] for hit in json.loads(response.read())["hits"]["hits"]}
 
 
 def test_a_fix_back_dated_to_the_onset_acts_when_the_bench_first_saw_it(loop):
@@ -238,3 +243,99 @@ def test_no_number_or_size_of_documents_stops_or_starves_the_hourly_run(cluster)
         "sha256-" + hashlib.sha256(b"i" * 500).hexdigest()] == "_id is longer than 128 bytes"
     print(f"hostile hourly runs: {[round(o['seconds'], 1) for o in outcomes]} s, "
           f"peak {[round(o['maxrss_mb']) for o in outcomes]} MB")
+
+
+def hourly_in_a_process(cluster, run_hour: datetime, env: dict) -> dict:
+    """One hourly run in a process of its own: its summary, duration and peak memory, and its stderr."""
+    env = {**{k: v for k, v in os.environ.items() if k not in ENV},
+           "ELASTICSEARCH_HOST": cluster.url, "LOG_LEVEL": "WARNING", **env}
+    done = subprocess.run([sys.executable, "-c", RUN, str(LAMBDA), iso(run_hour)], env=env, capture_output=True,
+                          text=True, check=True)
+    return {**json.loads(done.stdout.splitlines()[-1]), "stderr": done.stderr}
+
+
+def test_huge_values_in_the_ais_own_mapping_are_never_read_whole_and_an_honest_fix_beside_them_acts(cluster):
+    """The AI owns its index's mapping, so nothing cuts its fields on the server: 1,000 remediations
+    with 100 KB actions (100 MB in one answer) and one of 17 MB. The run reads no answer past
+    es.MAX_ANSWER_BYTES: it reads them again in pieces, records the one too large alone by its id,
+    and acts on the honest fix written after them."""
+    index = "pp-merchantai-remediations"
+    run_hour = ONSET + 3 * HOUR
+    claim = iso(run_hour - HOUR)
+    request = urllib.request.Request(f"{cluster.clone.url}/{index}", method="PUT", headers={
+        "Content-Type": "application/json"}, data=json.dumps({"mappings": {"properties": {
+            "action": {"type": "text", "index": False}}}}).encode())
+    urllib.request.urlopen(request).close()
+    for batch in range(0, 1000, 250):
+        bulk(cluster, [({"index": {"_index": index, "_id": f"wide-{i}"}},
+                        {"merchant_id": "merchant_003", "action": "a" * 100_000, "timestamp": claim})
+                       for i in range(batch, batch + 250)])
+    bulk(cluster, [({"index": {"_index": index, "_id": "giant"}},
+                    {"merchant_id": "merchant_004", "action": "g" * 17_000_000, "timestamp": claim})])
+    put(cluster, index, "honest-fix", {"merchant_id": "merchant_001", "action": "rollback_release", "timestamp": claim})
+    outcome = hourly_in_a_process(cluster, run_hour, {"SCENARIO": "closed-loop.json", "REMEDIATION": "on"})
+    summary = outcome["summary"]
+    assert (summary["status"], summary["documents"], summary["indexed"], summary["failed"]) == ("ok", 20, 20, 0)
+    assert outcome["maxrss_mb"] <= 256, outcome
+    assert "reading them in pieces" in outcome["stderr"]
+    seen = {r["remediation_id"]: r for r in cluster.documents("pp-merchantai-incidents").values()
+            if r["kind"] == "remediation_seen"}
+    assert len(seen) == 1002
+    assert seen["giant"]["malformed"] == f"larger than the {es.MAX_ANSWER_BYTES} bytes a run reads of one answer"
+    assert {seen[f"wide-{i}"]["malformed"] for i in range(1000)} == {"larger than 4096 bytes"}
+    assert (seen["honest-fix"]["malformed"], seen["honest-fix"]["refused"]) == (None, None)
+    record = key_records(cluster)["file-checkout_regression-merchant_001-2026111606"]
+    assert (record["resolved_by"], record["remediation_id"], record["resolved_at"]) == (
+        "remediation", "honest-fix", claim)
+    print(f"huge values: {outcome['seconds']:.1f} s, peak {outcome['maxrss_mb']:.0f} MB")
+
+
+def junk_records(first: datetime, hours: int, count: int):
+    """count of the bench's records of refused, malformed and findings documents, spread over hours
+    from first, with ids and actions as long as a document may have them (128 bytes)."""
+    for i in range(count):
+        at = iso(first + (i % hours) * HOUR)
+        doc_id = f"junk-{i}-".ljust(128, "j")
+        base = {"incident_id": f"remediation_seen-junk{i:027d}", "kind": "remediation_seen", "digest": f"junk{i}",
+                "seen_at": at, "claimed_at": at, "timestamp": at, "remediation_id": doc_id,
+                "action": "a" * 128, "merchant_id": f"merchant_{i % 20 + 1:03d}", "payment_provider": None,
+                "refused": "rate_limit", "malformed": None}
+        if i % 3 == 1:
+            base.update(action=None, merchant_id=None, refused=None, malformed="merchant_id is longer than 128 bytes")
+        elif i % 3 == 2:
+            base = {"incident_id": f"finding_seen-junk{i:027d}", "kind": "finding_seen", "digest": f"junk{i}",
+                    "seen_at": at, "claimed_at": at, "timestamp": at, "finding_id": doc_id,
+                    "finding": {"merchant_id": "merchant_002", "issue": "low_conversion", "timestamp": at}}
+        yield {"index": {"_index": "pp-merchantai-incidents", "_id": base["incident_id"]}}, base
+
+
+def test_the_benchs_records_of_days_of_junk_weigh_nothing_on_the_hourly_run(cluster, engine):
+    """A hostile AI made the bench record 200,000 refused, malformed and findings documents over the
+    7 days an incident was held open. The run reads only the records that act and those of the
+    last day (up to es.RECENT_RECORDS): what it writes is what it writes without them, within budget."""
+    from conftest import Cluster, Proxy
+
+    env = {"SCENARIO": "closed-loop.json", "REMEDIATION": "on", "FINDINGS_INDEX": "agent-findings"}
+    run_hour = ONSET + 6 * 24 * HOUR  # the checkout regression of ONSET still waits for a fix
+    clean = engine.clone()
+    control = Cluster(clean, Proxy(clean.url))
+    try:
+        for each in (cluster, control):  # the templates and the indices, as a deployment has them
+            hourly_in_a_process(each, DAY1, env)
+        junk = junk_records(run_hour - 7 * 24 * HOUR, 7 * 24 - 2, 200_000)
+        while batch := [pair for _, pair in zip(range(25_000), junk)]:
+            bulk(cluster, batch)
+        outcome = hourly_in_a_process(cluster, run_hour, env)
+        hourly_in_a_process(control, run_hour, env)
+        summary = outcome["summary"]
+        assert (summary["status"], summary["documents"], summary["indexed"], summary["failed"]) == ("ok", 20, 20, 0)
+        assert outcome["maxrss_mb"] <= 256, outcome
+        # The malformed ones were logged by the runs that saw them, not again by every later run.
+        assert "skipped" not in outcome["stderr"]
+        assert cluster.documents() == control.documents()
+        assert key_records(cluster) == key_records(control)
+        assert key_records(cluster)["file-checkout_regression-merchant_001-2026111606"]["resolved_by"] == "timeout"
+    finally:
+        control.proxy.close()
+        clean.close()
+    print(f"junk records: {outcome['seconds']:.1f} s, peak {outcome['maxrss_mb']:.0f} MB")

@@ -749,24 +749,23 @@ class HourlyLines:
         decimals, roots = self._decimals, self._roots
         # trunc is int() for a float, a third of its cost on Python 3.11.
         gauss, root, cap, trunc = _GAUSS, sqrt, LATENCY_CAP_MS, math.trunc
-        draw = gauss.__getitem__
         # Every merchant's two hashes of the hour at once (_Lanes), each document's draws taken
         # from their bytes. noise: uniform, the whole word (three 21-bit fields); volume, bytes 0-3.
         # evidence: bytes 0-1 the codes, 5-6 the channels, 7 the latency (2-4 spare).
         noise = self._noise.at(h)
         if volume:
-            noise_draws = zip(map(draw, noise[0::16]), map(draw, noise[1::16]), map(draw, noise[2::16]),
-                              map(draw, noise[3::16]))
+            noise_draws = zip(noise[0::16], noise[1::16], noise[2::16], noise[3::16])
         else:
             noise_draws = self._noise.words(noise)
         evidence = self._evidence.at(h)
         out = []
         append = out.append
         M64, M21, INV21 = _M64, _M21, _INV21
-        for position, state, noise_draw, g_rest, code_offset, g_app, g_bought, latency_noise in zip(
-                range(len(self._state)), self._state, noise_draws, map(draw, evidence[0::16]),
-                map(_CODE_OFFSETS.__getitem__, evidence[1::16]), map(draw, evidence[5::16]),
-                map(draw, evidence[6::16]), map(_LATENCY_NOISES.__getitem__, evidence[7::16])):
+        code_offsets, latency_noises = _CODE_OFFSETS, _LATENCY_NOISES
+        for position, state, noise_draw, b_rest, b_offset, b_app, b_bought, b_latency in zip(
+                range(len(self._state)), self._state, noise_draws, evidence[0::16],
+                evidence[1::16], evidence[5::16],
+                evidence[6::16], evidence[7::16]):
             (action, json_prefix, json_suffix, offset_slot, peak, weekday_demand, knot_key, knot_hours, smooth,
              c_lo, c_hi, c_centre, c_amp, e_lo, e_hi, e_centre, e_amp, c_safe_lo, c_safe_hi, e_safe_lo, e_safe_hi,
              code_split, app_split, latency_ms,
@@ -794,13 +793,14 @@ class HourlyLines:
                 # failures binomial-like; the rates' windows follow the drift and the conversion curve.
                 local, weekday, month_day = days[offset_slot]
                 shape, weekend, holidays = self._days[position]
-                g_over, g_sessions, g_transactions, g_failed = noise_draw
+                b_over, b_sessions, b_transactions, b_failed = noise_draw
+                g_transactions, g_failed = gauss[b_transactions], gauss[b_failed]
                 demand = shape[local] * weekday_demand[weekday] * (weekend if weekday >= 5 else 1.0)
                 if month_day in holidays:
                     demand *= HOLIDAY_FACTOR
                 latency_load = 0.8 + 0.4 * shape[local]
-                expected = peak * demand * (1.0 + OVERDISPERSION * g_over)
-                raw = expected + root(expected) * g_sessions
+                expected = peak * demand * (1.0 + OVERDISPERSION * gauss[b_over])
+                raw = expected + root(expected) * gauss[b_sessions]
                 conversion_pos = 0.7 * (c0 + dc * t) + 0.3 * CONVERSION_CURVE[local]
                 error_pos = e0 + de * t
             else:
@@ -880,13 +880,13 @@ class HourlyLines:
             # The channels: the app's shares of sessions and of transactions (app_split, _app_split)
             # drawn binomial-like, kept so that neither channel converts more than its sessions.
             app_share, app_sd, bought_share, bought_sd = app_split
-            app = trunc(whole_sessions * app_share + app_sd * roots[whole_sessions] * g_app + 0.5)
+            app = trunc(whole_sessions * app_share + app_sd * roots[whole_sessions] * gauss[b_app] + 0.5)
             if app < 0:
                 app = 0
             elif app > whole_sessions:
                 app = whole_sessions
             web = whole_sessions - app
-            app_bought = trunc(whole_transactions * bought_share + bought_sd * roots[whole_transactions] * g_bought + 0.5)
+            app_bought = trunc(whole_transactions * bought_share + bought_sd * roots[whole_transactions] * gauss[b_bought] + 0.5)
             least = whole_transactions - web if whole_transactions > web else 0
             if app_bought < least:
                 app_bought = least
@@ -913,11 +913,12 @@ class HourlyLines:
             # a binomial-like draw of their share, shared among the other codes at their
             # cumulative shares by systematic rounding from one offset.
             others, others_sd, c1, c2, c3, c4 = code_split
-            rest = trunc(split * others + others_sd * roots[split] * g_rest + 0.5)
+            rest = trunc(split * others + others_sd * roots[split] * gauss[b_rest] + 0.5)
             if rest < 0:
                 rest = 0
             elif rest > split:
                 rest = split
+            code_offset = code_offsets[b_offset]
             timeouts = trunc(rest * c1 + code_offset)
             unavailable = trunc(rest * c2 + code_offset)
             fraud = trunc(rest * c3 + code_offset)
@@ -932,7 +933,7 @@ class HourlyLines:
                 for i, n in extra.items():
                     codes[i] += n
                 declined, timeouts, unavailable, fraud, authentication, invalid = codes
-            latency = trunc(latency * latency_noise + 0.5)
+            latency = trunc(latency * latency_noises[b_latency] + 0.5)
             if latency > cap:
                 latency = cap
             # Two f-strings: one of more than 30 parts would be built through a list and str.join.

@@ -391,11 +391,13 @@ def hour_index(hour: datetime) -> int:
     return int(hour.timestamp()) // 3600
 
 
+@functools.lru_cache(maxsize=4096)  # events, records and ids ask for the same hours again and again
 def stamp(h: int) -> str:
     """The hour stamp of epoch hour h, as documents and the answer key write it."""
     return datetime.fromtimestamp(h * 3600, tz=timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")
 
 
+@functools.lru_cache(maxsize=4096)
 def hour_id(h: int) -> str:
     """YYYYMMDDHH of epoch hour h: the hour part of document and incident ids."""
     text = stamp(h)

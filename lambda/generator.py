@@ -290,13 +290,19 @@ class Merchant:
     volume_key: int
 
 
-def _profile_issues(seed: int, k: int) -> list:
-    block, slot = divmod(k - 1, PROFILE_BLOCK)
+@functools.lru_cache(maxsize=1024)  # ten merchants a block, and the schedule asks again
+def _block_profile(seed: int, block: int) -> tuple:
+    """(low_conversion's slot, high_error_rate's, whether the first also has errors, whether the second also
+    converts low) of a block of PROFILE_BLOCK merchants."""
     rng = seeded(seed, "block", block)
     low_slot = rng.randrange(PROFILE_BLOCK)
     error_slot = (low_slot + 1 + rng.randrange(PROFILE_BLOCK - 1)) % PROFILE_BLOCK
-    low_also_error = rng.random() < BOTH_PROBLEMS_PROBABILITY
-    error_also_low = rng.random() < BOTH_PROBLEMS_PROBABILITY
+    return low_slot, error_slot, rng.random() < BOTH_PROBLEMS_PROBABILITY, rng.random() < BOTH_PROBLEMS_PROBABILITY
+
+
+def _profile_issues(seed: int, k: int) -> list:
+    block, slot = divmod(k - 1, PROFILE_BLOCK)
+    low_slot, error_slot, low_also_error, error_also_low = _block_profile(seed, block)
     issues = []
     if slot == low_slot or (slot == error_slot and error_also_low):
         issues.append(LOW_CONVERSION)
@@ -305,6 +311,7 @@ def _profile_issues(seed: int, k: int) -> list:
     return issues
 
 
+@functools.lru_cache(maxsize=16384)
 def has_location(seed: int, k: int) -> bool:
     return seeded(seed, "location", k).random() >= MISSING_LOCATION_PROBABILITY
 
@@ -317,13 +324,18 @@ def already_shows(seed: int, k: int, labels: tuple) -> bool:
 
 
 def _payment_provider(seed: int, k: int) -> str:
-    # Its own stream, so no draw of the merchants made before providers existed changes.
     block, slot = divmod(k - 1, PROFILE_BLOCK)
+    return _block_providers(seed, block)[slot]
+
+
+@functools.lru_cache(maxsize=1024)
+def _block_providers(seed: int, block: int) -> tuple:
+    # Its own stream, so no draw of the merchants made before providers existed changes.
     rng = seeded(seed, "provider", block)
     names = rng.sample(PAYMENT_PROVIDERS, len(PAYMENT_PROVIDERS))
     slots = [name for name, share in zip(names, PROVIDER_SHARES) for _ in range(share)]
     rng.shuffle(slots)
-    return slots[slot]
+    return tuple(slots)
 
 
 @functools.lru_cache(maxsize=64)

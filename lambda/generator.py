@@ -463,6 +463,7 @@ def _rate_repr(part: int, whole: int) -> str:
 # bound the others): a list index is much cheaper than formatting an int or calling sqrt.
 _DECIMALS: list = []
 _ROOTS: list = []
+_FLOATS = [float(n) for n in range(20_000)]
 
 
 def _tables(merchants: list, max_session_factor: float, volume: bool = False) -> tuple:
@@ -760,7 +761,7 @@ class HourlyLines:
                 days.append((DAILY_CURVE[local], (local_day + 3) % 7, 0.8 + 0.4 * DAILY_CURVE[local]))
         affected = self._schedule.at(h)
         rate_repr, rate_texts = _rate_repr, _rate_texts()
-        decimals, roots = self._decimals, self._roots
+        decimals, roots, floats = self._decimals, self._roots, _FLOATS
         # trunc is int() for a float, a third of its cost on Python 3.11.
         gauss, root, cap, trunc = _GAUSS, sqrt, LATENCY_CAP_MS, math.trunc
         # Every merchant's two hashes of the hour at once (_Lanes), each document's draws taken
@@ -874,10 +875,10 @@ class HourlyLines:
             # _rate_repr, its fast path inlined.
             ratio = 10000 * transactions / sessions
             k = trunc(ratio + 0.5)
-            conversion_repr = rate_texts[k] if -0.4999 < ratio - k < 0.4999 else rate_repr(transactions, sessions)
+            conversion_repr = rate_texts[k] if abs(ratio - k) < 0.4999 else rate_repr(transactions, sessions)
             ratio = 10000 * failed / transactions
             k = trunc(ratio + 0.5)
-            error_repr = rate_texts[k] if -0.4999 < ratio - k < 0.4999 else rate_repr(failed, transactions)
+            error_repr = rate_texts[k] if abs(ratio - k) < 0.4999 else rate_repr(failed, transactions)
 
             latency = latency_ms * latency_load
             if active is None:
@@ -933,10 +934,11 @@ class HourlyLines:
             elif rest > split:
                 rest = split
             code_offset = code_offsets[b_offset]
-            timeouts = trunc(rest * c1 + code_offset)
-            unavailable = trunc(rest * c2 + code_offset)
-            fraud = trunc(rest * c3 + code_offset)
-            authentication = trunc(rest * c4 + code_offset)
+            x = floats[rest]
+            timeouts = trunc(x * c1 + code_offset)
+            unavailable = trunc(x * c2 + code_offset)
+            fraud = trunc(x * c3 + code_offset)
+            authentication = trunc(x * c4 + code_offset)
             invalid = rest - authentication
             authentication -= fraud
             fraud -= unavailable

@@ -683,7 +683,7 @@ class HourlyLines:
         self._offsets = sorted({m.utc_offset_minutes for m in merchants})
         slot = {offset: i for i, offset in enumerate(self._offsets)}
         # Per merchant, what an hour in an incident needs to write its document:
-        # (head with location, head without, location, chronic labels, chronic incident ids, has location).
+        # (head with location, head without, the location's JSON, chronic labels, chronic incident ids, has location).
         self._dress = []
         self._state = []
         # volume: (daily shape, weekend factor, holidays) per merchant.
@@ -693,7 +693,7 @@ class HourlyLines:
                     "payment_provider": m.payment_provider}
             unlocated = _dumps(head)[:-1] + ',"timestamp":"'
             located = _dumps({**head, "city": m.city, "country": m.country})[:-1] + ',"timestamp":"'
-            location = {"lat": m.lat, "lon": m.lon}
+            location = ',"location":' + _dumps({"lat": m.lat, "lon": m.lon})
             dress = (located, unlocated, location, schedule.chronic_labels(position), schedule.chronic_ids(position),
                      m.has_location)
             self._dress.append(dress)
@@ -723,10 +723,11 @@ class HourlyLines:
 
     def _text(self, dress, located: bool, issues: list, incident_ids: list) -> tuple:
         """(JSON before the timestamp, JSON after the rates) of one document."""
-        tail = {"location": dress[2]} if located else {}
+        head, place = (dress[0], dress[2]) if located else (dress[1], "")
         if self._inline:
-            tail.update(issues=issues, is_problematic=bool(issues), incident_ids=incident_ids)
-        return dress[0] if located else dress[1], "," + _dumps(tail)[1:] if tail else "}"
+            truth = {"issues": issues, "is_problematic": bool(issues), "incident_ids": incident_ids}
+            return head, place + "," + _dumps(truth)[1:]
+        return head, place + "}"
 
     def _dressed(self, position, active, located, sessions, usual, conversion_repr, error_repr,
                  usual_rates=None, hit_split=None) -> tuple:

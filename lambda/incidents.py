@@ -488,9 +488,12 @@ class Schedule:
         and at a run's first hour also every chronic profile and every incident already under way
         (with REMEDIATION=on, also those that ended at h: this run is the first to see the
         remediations of their last hour)."""
-        since = h - 1 if first and self._remediation else h
-        acute = [incident for incident in self.acute(since, h + 1) if first or incident.onset == h]
-        return (self.chronic() if first else []) + acute
+        if not first:  # acute(h, h + 1) of onset h: the week's list is in that order already
+            active = self._catalog or self._file or self._side_effects
+            return [incident for incident in (self._week_list(h // WEEK_HOURS) if active else ())
+                    if incident.onset == h and incident.end > h]
+        since = h - 1 if self._remediation else h
+        return self.chronic() + self.acute(since, h + 1)
 
     def records(self, incidents: list) -> list:
         out = []

@@ -459,16 +459,14 @@ def _rate_repr(part: int, whole: int) -> str:
     return repr(round(100 * part / whole, 2))
 
 
-# str(n), sqrt(n) and float(n) for every count up to the largest a roster can produce (sessions
-# bound the others): a list index is much cheaper than formatting an int or calling sqrt, and a
-# float times a float cheaper than an int times a float.
+# str(n) and sqrt(n) for every count up to the largest a roster can produce (sessions
+# bound the others): a list index is much cheaper than formatting an int or calling sqrt.
 _DECIMALS: list = []
 _ROOTS: list = []
-_FLOATS: list = []
 
 
 def _tables(merchants: list, max_session_factor: float, volume: bool = False) -> tuple:
-    """(_DECIMALS, _ROOTS, _FLOATS), long enough for merchants."""
+    """(_DECIMALS, _ROOTS), long enough for merchants."""
     # uniform: volume noise < 1.1; +2 covers float rounding in the product. volume: the shapes
     # peak at 1.0, weekends at most x1.1, the draws stay within 6 sd.
     noise = 1.1 * 1.1 * (1 + 6 * OVERDISPERSION) if volume else 1.1
@@ -479,9 +477,8 @@ def _tables(merchants: list, max_session_factor: float, volume: bool = False) ->
         largest += int(6 * sqrt(largest)) + 1
     if len(_DECIMALS) <= largest:
         _ROOTS.extend(map(sqrt, range(len(_ROOTS), largest + 1)))
-        _FLOATS.extend(map(float, range(len(_FLOATS), largest + 1)))
         _DECIMALS.extend(map(str, range(len(_DECIMALS), largest + 1)))
-    return _DECIMALS, _ROOTS, _FLOATS
+    return _DECIMALS, _ROOTS
 
 
 def _count(whole: int, target: float, lo: int, hi: int, g: float | None = None) -> int:
@@ -721,7 +718,7 @@ class HourlyLines:
         # The hash keys of the hour's draws, one lane per merchant (_Lanes).
         self._noise = _Lanes([m.volume_key if self._volume else m.noise_key for m in merchants])
         self._evidence = _Lanes([m.evidence_key for m in merchants])
-        self._decimals, self._roots, self._floats = _tables(merchants, schedule.max_session_factor, self._volume)
+        self._decimals, self._roots = _tables(merchants, schedule.max_session_factor, self._volume)
 
     def _text(self, dress, located: bool, issues: list, incident_ids: list) -> tuple:
         """(JSON before the timestamp, JSON after the rates) of one document."""
@@ -764,7 +761,7 @@ class HourlyLines:
                 days.append((DAILY_CURVE[local], (local_day + 3) % 7, 0.8 + 0.4 * DAILY_CURVE[local]))
         affected = self._schedule.at(h)
         rate_repr, rate_texts = _rate_repr, _rate_texts()
-        decimals, roots, floats = self._decimals, self._roots, self._floats
+        decimals, roots = self._decimals, self._roots
         # trunc is int() for a float, a third of its cost on Python 3.11.
         gauss, root, cap, trunc = _GAUSS, sqrt, LATENCY_CAP_MS, math.trunc
         # Every merchant's two hashes of the hour at once (_Lanes), each document's draws taken
@@ -937,11 +934,10 @@ class HourlyLines:
             elif rest > split:
                 rest = split
             code_offset = code_offsets[b_offset]
-            x = floats[rest]
-            timeouts = trunc(x * c1 + code_offset)
-            unavailable = trunc(x * c2 + code_offset)
-            fraud = trunc(x * c3 + code_offset)
-            authentication = trunc(x * c4 + code_offset)
+            timeouts = trunc(rest * c1 + code_offset)
+            unavailable = trunc(rest * c2 + code_offset)
+            fraud = trunc(rest * c3 + code_offset)
+            authentication = trunc(rest * c4 + code_offset)
             invalid = rest - authentication
             authentication -= fraud
             fraud -= unavailable

@@ -660,7 +660,8 @@ class HourlyLines:
     text, local time per UTC offset, and the drift knots, which change only every
     knot_hours hours (the next segment's first knot is this one's last). Counts
     and rates (0 <= failed <= transactions <= sessions, so k <= 10,000) come from
-    precomputed strings.
+    precomputed strings. The hour's two hashes (noise, evidence) are worked out for
+    every merchant at once (_Lanes) and read as bytes.
 
     schedule (an incidents.Schedule) gives, per hour, the merchants in an
     incident: at(h) -> {roster position: [(incident, f)]}; only their documents

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import generator
 from catalog import HARD_KINDS, KINDS
@@ -79,7 +78,8 @@ class Event:
 
 
 def _stamp(minute: int) -> str:
-    return datetime.fromtimestamp(minute * 60, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:00Z")
+    """%Y-%m-%dT%H:%M:00Z of a minute since the epoch: its hour's stamp, with the minute."""
+    return f"{generator.stamp(minute // 60)[:14]}{minute % 60:02d}:00Z"
 
 
 def _value(rng, spec, component: str) -> str:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import random
+import struct
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from math import sqrt
@@ -195,6 +197,33 @@ def _mix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
+class _Lanes:
+    """_mix64(key ^ h) of many keys at once, in one big int with a 128-bit lane per key (key i at
+    bit 128 i): a handful of big-int operations an hour instead of a dozen per key.
+
+    Each lane holds 64 bits; times a 64-bit constant it stays inside its 128, and every
+    right shift is masked to the lane's low 64 bits, so no lane's bits reach another's:
+    each lane's low 64 bits are exactly _mix64 (tests/oracle.py hashes one key at a time).
+    """
+
+    def __init__(self, keys: list):
+        count = len(keys)
+        self.keys = int.from_bytes(b"".join(key.to_bytes(16, "little") for key in keys), "little")
+        self._ones = int.from_bytes((b"\x01" + bytes(15)) * count, "little")
+        self._mask = _M64 * self._ones
+        self._start = 0x9E3779B97F4A7C15 * self._ones
+        self._size = 16 * count
+        self.words = struct.Struct("<" + "Q8x" * count).unpack  # each lane's hash, as an int
+
+    def at(self, h: int) -> bytes:
+        """16 little-endian bytes a key: _mix64(key ^ h) in the first 8 (the rest is not a hash)."""
+        mask = self._mask
+        x = ((self.keys ^ h * self._ones) + self._start) & mask
+        x = ((x ^ ((x >> 30) & mask)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ ((x >> 27) & mask)) * 0x94D049BB133111EB) & mask
+        return (x ^ (x >> 31)).to_bytes(self._size, "little")
+
+
 # Standard normal quantiles at (i + 0.5) / 256, i = 128..255, to 4 decimals (tests check them
 # against statistics.NormalDist): literals, so every CPU reads the same doubles.
 _HALF_GAUSS = (
@@ -211,6 +240,9 @@ _HALF_GAUSS = (
 )
 # 8 hashed bits pick one of 256 equally likely values: a standard normal draw, to that grain.
 _GAUSS = tuple(-value for value in reversed(_HALF_GAUSS)) + _HALF_GAUSS
+# What lines() makes of a hashed byte b besides _GAUSS[b]: the codes' rounding offset and the latency's noise factor.
+_CODE_OFFSETS = tuple((b + 0.5) * 0.00390625 for b in range(256))
+_LATENCY_NOISES = tuple(1.0 + LATENCY_NOISE * g for g in _GAUSS)
 
 
 def seeded(seed: int, *parts: object) -> random.Random:
@@ -258,13 +290,19 @@ class Merchant:
     volume_key: int
 
 
-def _profile_issues(seed: int, k: int) -> list:
-    block, slot = divmod(k - 1, PROFILE_BLOCK)
+@functools.lru_cache(maxsize=1024)  # ten merchants a block, and the schedule asks again
+def _block_profile(seed: int, block: int) -> tuple:
+    """(low_conversion's slot, high_error_rate's, whether the first also has errors, whether the second also
+    converts low) of a block of PROFILE_BLOCK merchants."""
     rng = seeded(seed, "block", block)
     low_slot = rng.randrange(PROFILE_BLOCK)
     error_slot = (low_slot + 1 + rng.randrange(PROFILE_BLOCK - 1)) % PROFILE_BLOCK
-    low_also_error = rng.random() < BOTH_PROBLEMS_PROBABILITY
-    error_also_low = rng.random() < BOTH_PROBLEMS_PROBABILITY
+    return low_slot, error_slot, rng.random() < BOTH_PROBLEMS_PROBABILITY, rng.random() < BOTH_PROBLEMS_PROBABILITY
+
+
+def _profile_issues(seed: int, k: int) -> list:
+    block, slot = divmod(k - 1, PROFILE_BLOCK)
+    low_slot, error_slot, low_also_error, error_also_low = _block_profile(seed, block)
     issues = []
     if slot == low_slot or (slot == error_slot and error_also_low):
         issues.append(LOW_CONVERSION)
@@ -273,6 +311,7 @@ def _profile_issues(seed: int, k: int) -> list:
     return issues
 
 
+@functools.lru_cache(maxsize=16384)
 def has_location(seed: int, k: int) -> bool:
     return seeded(seed, "location", k).random() >= MISSING_LOCATION_PROBABILITY
 
@@ -285,13 +324,18 @@ def already_shows(seed: int, k: int, labels: tuple) -> bool:
 
 
 def _payment_provider(seed: int, k: int) -> str:
-    # Its own stream, so no draw of the merchants made before providers existed changes.
     block, slot = divmod(k - 1, PROFILE_BLOCK)
+    return _block_providers(seed, block)[slot]
+
+
+@functools.lru_cache(maxsize=1024)
+def _block_providers(seed: int, block: int) -> tuple:
+    # Its own stream, so no draw of the merchants made before providers existed changes.
     rng = seeded(seed, "provider", block)
     names = rng.sample(PAYMENT_PROVIDERS, len(PAYMENT_PROVIDERS))
     slots = [name for name, share in zip(names, PROVIDER_SHARES) for _ in range(share)]
     rng.shuffle(slots)
-    return slots[slot]
+    return tuple(slots)
 
 
 @functools.lru_cache(maxsize=64)
@@ -359,11 +403,13 @@ def hour_index(hour: datetime) -> int:
     return int(hour.timestamp()) // 3600
 
 
+@functools.lru_cache(maxsize=4096)  # events, records and ids ask for the same hours again and again
 def stamp(h: int) -> str:
     """The hour stamp of epoch hour h, as documents and the answer key write it."""
     return datetime.fromtimestamp(h * 3600, tz=timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")
 
 
+@functools.lru_cache(maxsize=4096)
 def hour_id(h: int) -> str:
     """YYYYMMDDHH of epoch hour h: the hour part of document and incident ids."""
     text = stamp(h)
@@ -413,12 +459,14 @@ def _rate_repr(part: int, whole: int) -> str:
     return repr(round(100 * part / whole, 2))
 
 
-# str(n) for every count up to the largest a roster can produce (sessions
-# bound the others): a list index is much cheaper than formatting an int.
+# str(n) and sqrt(n) for every count up to the largest a roster can produce (sessions
+# bound the others): a list index is much cheaper than formatting an int or calling sqrt.
 _DECIMALS: list = []
+_ROOTS: list = []
 
 
-def _decimals(merchants: list, max_session_factor: float, volume: bool = False) -> list:
+def _tables(merchants: list, max_session_factor: float, volume: bool = False) -> tuple:
+    """(_DECIMALS, _ROOTS), long enough for merchants."""
     # uniform: volume noise < 1.1; +2 covers float rounding in the product. volume: the shapes
     # peak at 1.0, weekends at most x1.1, the draws stay within 6 sd.
     noise = 1.1 * 1.1 * (1 + 6 * OVERDISPERSION) if volume else 1.1
@@ -428,8 +476,9 @@ def _decimals(merchants: list, max_session_factor: float, volume: bool = False) 
     if volume:
         largest += int(6 * sqrt(largest)) + 1
     if len(_DECIMALS) <= largest:
+        _ROOTS.extend(map(sqrt, range(len(_ROOTS), largest + 1)))
         _DECIMALS.extend(map(str, range(len(_DECIMALS), largest + 1)))
-    return _DECIMALS
+    return _DECIMALS, _ROOTS
 
 
 def _count(whole: int, target: float, lo: int, hi: int, g: float | None = None) -> int:
@@ -467,29 +516,7 @@ def _app_split(app_share: float, app_conversion: float) -> tuple:
     return app_share, sqrt(app_share * (1.0 - app_share)), bought, sqrt(bought * (1.0 - bought))
 
 
-def _channel_counts(sessions: int, transactions: int, split: tuple, draws: bytes) -> tuple:
-    """(app sessions, web sessions, app transactions, web transactions): the app's shares of
-    sessions and of transactions (split, _app_split) drawn binomial-like (draws[5], draws[6]),
-    kept so that neither channel converts more than its sessions. lines() inlines this."""
-    app_share, app_sd, bought_share, bought_sd = split
-    app = int(sessions * app_share + app_sd * sqrt(sessions) * _GAUSS[draws[5]] + 0.5)
-    if app < 0:
-        app = 0
-    elif app > sessions:
-        app = sessions
-    web = sessions - app
-    bought = int(transactions * bought_share + bought_sd * sqrt(transactions) * _GAUSS[draws[6]] + 0.5)
-    least = transactions - web if transactions > web else 0
-    if bought < least:
-        bought = least
-    elif bought > app:
-        bought = app
-    if bought > transactions:
-        bought = transactions
-    return app, web, bought, transactions - bought
-
-
-def _keep_other_channel(hit: str, sessions: int, transactions: int, split: tuple, usual: tuple) -> tuple:
+def _keep_other_channel(hit: str, sessions: int, transactions: int, usual: tuple) -> tuple:
     """The split when an incident hits one channel: the other keeps its usual (sessions,
     transactions) as far as the totals allow; the hit channel takes the rest."""
     side = 0 if hit == "web" else 1  # the other channel's place in a split: app first
@@ -633,7 +660,8 @@ class HourlyLines:
     text, local time per UTC offset, and the drift knots, which change only every
     knot_hours hours (the next segment's first knot is this one's last). Counts
     and rates (0 <= failed <= transactions <= sessions, so k <= 10,000) come from
-    precomputed strings.
+    precomputed strings. The hour's two hashes (noise, evidence) are worked out for
+    every merchant at once (_Lanes) and read as bytes.
 
     schedule (an incidents.Schedule) gives, per hour, the merchants in an
     incident: at(h) -> {roster position: [(incident, f)]}; only their documents
@@ -655,7 +683,7 @@ class HourlyLines:
         self._offsets = sorted({m.utc_offset_minutes for m in merchants})
         slot = {offset: i for i, offset in enumerate(self._offsets)}
         # Per merchant, what an hour in an incident needs to write its document:
-        # (head with location, head without, location, chronic labels, chronic incident ids, has location).
+        # (head with location, head without, the location's JSON, chronic labels, chronic incident ids, has location).
         self._dress = []
         self._state = []
         # volume: (daily shape, weekend factor, holidays) per merchant.
@@ -665,7 +693,7 @@ class HourlyLines:
                     "payment_provider": m.payment_provider}
             unlocated = _dumps(head)[:-1] + ',"timestamp":"'
             located = _dumps({**head, "city": m.city, "country": m.country})[:-1] + ',"timestamp":"'
-            location = {"lat": m.lat, "lon": m.lon}
+            location = ',"location":' + _dumps({"lat": m.lat, "lon": m.lon})
             dress = (located, unlocated, location, schedule.chronic_labels(position), schedule.chronic_ids(position),
                      m.has_location)
             self._dress.append(dress)
@@ -678,26 +706,28 @@ class HourlyLines:
             # [..., first hour of the segment, c0, c1 - c0, e0, e1 - e0, k1] (a sentinel start at first).
             self._state.append([
                 action_prefix + m.merchant_id, json_prefix, json_suffix,
-                slot[m.utc_offset_minutes], m.peak_sessions, m.weekday_demand, m.noise_key, m.knot_key,
+                slot[m.utc_offset_minutes], m.peak_sessions, m.weekday_demand, m.knot_key,
                 m.knot_hours, _SMOOTH[m.knot_hours],
                 *m.conversion_range, m.conversion_centre, m.conversion_amplitude,
                 *m.error_range, m.error_centre, m.error_amplitude,
                 # Targets between these need no clamping (see lines()).
                 *safe,
-                # The evidence: the code mix (_code_split), the app's shares (_app_split),
-                # the latency level, and the hash keys.
-                _code_split(m.code_mix),
-                _app_split(m.app_share, m.app_conversion), m.latency_ms, m.evidence_key, m.volume_key,
+                # The evidence: the code mix (_code_split), the app's shares (_app_split), the latency level.
+                _code_split(m.code_mix), _app_split(m.app_share, m.app_conversion), m.latency_ms,
                 _NO_SEGMENT, 0.0, 0.0, 0.0, 0.0, 0,
             ])
-        self._decimals = _decimals(merchants, schedule.max_session_factor, self._volume)
+        # The hash keys of the hour's draws, one lane per merchant (_Lanes).
+        self._noise = _Lanes([m.volume_key if self._volume else m.noise_key for m in merchants])
+        self._evidence = _Lanes([m.evidence_key for m in merchants])
+        self._decimals, self._roots = _tables(merchants, schedule.max_session_factor, self._volume)
 
     def _text(self, dress, located: bool, issues: list, incident_ids: list) -> tuple:
         """(JSON before the timestamp, JSON after the rates) of one document."""
-        tail = {"location": dress[2]} if located else {}
+        head, place = (dress[0], dress[2]) if located else (dress[1], "")
         if self._inline:
-            tail.update(issues=issues, is_problematic=bool(issues), incident_ids=incident_ids)
-        return dress[0] if located else dress[1], "," + _dumps(tail)[1:] if tail else "}"
+            truth = {"issues": issues, "is_problematic": bool(issues), "incident_ids": incident_ids}
+            return head, place + "," + _dumps(truth)[1:]
+        return head, place + "}"
 
     def _dressed(self, position, active, located, sessions, usual, conversion_repr, error_repr,
                  usual_rates=None, hit_split=None) -> tuple:
@@ -732,15 +762,29 @@ class HourlyLines:
                 days.append((DAILY_CURVE[local], (local_day + 3) % 7, 0.8 + 0.4 * DAILY_CURVE[local]))
         affected = self._schedule.at(h)
         rate_repr, rate_texts = _rate_repr, _rate_texts()
-        decimals = self._decimals
-        gauss, root, noise_sd, cap = _GAUSS, sqrt, LATENCY_NOISE, LATENCY_CAP_MS
+        decimals, roots = self._decimals, self._roots
+        # trunc is int() for a float, a third of its cost on Python 3.11.
+        gauss, root, cap, trunc = _GAUSS, sqrt, LATENCY_CAP_MS, math.trunc
+        # Every merchant's two hashes of the hour at once (_Lanes), each document's draws taken
+        # from their bytes. noise: uniform, the whole word (three 21-bit fields); volume, bytes 0-3.
+        # evidence: bytes 0-1 the codes, 5-6 the channels, 7 the latency (2-4 spare).
+        noise = self._noise.at(h)
+        if volume:
+            noise_draws = zip(noise[0::16], noise[1::16], noise[2::16], noise[3::16])
+        else:
+            noise_draws = self._noise.words(noise)
+        evidence = self._evidence.at(h)
         out = []
         append = out.append
         M64, M21, INV21 = _M64, _M21, _INV21
-        for position, state in enumerate(self._state):
-            (action, json_prefix, json_suffix, offset_slot, peak, weekday_demand, noise_key, knot_key, knot_hours, smooth,
+        code_offsets, latency_noises = _CODE_OFFSETS, _LATENCY_NOISES
+        for position, state, noise_draw, b_rest, b_offset, b_app, b_bought, b_latency in zip(
+                range(len(self._state)), self._state, noise_draws, evidence[0::16],
+                evidence[1::16], evidence[5::16],
+                evidence[6::16], evidence[7::16]):
+            (action, json_prefix, json_suffix, offset_slot, peak, weekday_demand, knot_key, knot_hours, smooth,
              c_lo, c_hi, c_centre, c_amp, e_lo, e_hi, e_centre, e_amp, c_safe_lo, c_safe_hi, e_safe_lo, e_safe_hi,
-             code_split, app_split, latency_ms, evidence_key, volume_key,
+             code_split, app_split, latency_ms,
              segment_start, c0, dc, e0, de, k1) = state
 
             # Slow drift: smoothstep between hashed knots every knot_hours hours.
@@ -765,25 +809,19 @@ class HourlyLines:
                 # failures binomial-like; the rates' windows follow the drift and the conversion curve.
                 local, weekday, month_day = days[offset_slot]
                 shape, weekend, holidays = self._days[position]
-                x = ((volume_key ^ h) + 0x9E3779B97F4A7C15) & M64
-                x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
-                x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
-                w = x ^ (x >> 31)
+                b_over, b_sessions, b_transactions, b_failed = noise_draw
+                g_transactions, g_failed = gauss[b_transactions], gauss[b_failed]
                 demand = shape[local] * weekday_demand[weekday] * (weekend if weekday >= 5 else 1.0)
                 if month_day in holidays:
                     demand *= HOLIDAY_FACTOR
                 latency_load = 0.8 + 0.4 * shape[local]
-                expected = peak * demand * (1.0 + OVERDISPERSION * gauss[w & 255])
-                raw = expected + root(expected) * gauss[(w >> 8) & 255]
-                g_transactions, g_failed = gauss[(w >> 16) & 255], gauss[(w >> 24) & 255]
+                expected = peak * demand * (1.0 + OVERDISPERSION * gauss[b_over])
+                raw = expected + root(expected) * gauss[b_sessions]
                 conversion_pos = 0.7 * (c0 + dc * t) + 0.3 * CONVERSION_CURVE[local]
                 error_pos = e0 + de * t
             else:
                 daily, weekday, latency_load = days[offset_slot]
-                x = ((noise_key ^ h) + 0x9E3779B97F4A7C15) & M64
-                x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
-                x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
-                z = x ^ (x >> 31)
+                z = noise_draw
                 volume_noise = 0.9 + 0.2 * (z & M21) * INV21
                 conversion_jitter = ((z >> 21) & M21) * INV21
                 error_jitter = (z >> 42) * INV21 * 0.5  # 22 bits left
@@ -794,7 +832,7 @@ class HourlyLines:
 
             # Floor on sessions: at least 10 transactions, so the error rate is always
             # defined and can reach every range.
-            sessions = int(raw)
+            sessions = trunc(raw)
             if sessions < MIN_SESSIONS:
                 sessions = MIN_SESSIONS
             c_target = c_centre + c_amp * (2.0 * conversion_pos - 1.0)
@@ -837,50 +875,50 @@ class HourlyLines:
 
             # _rate_repr, its fast path inlined.
             ratio = 10000 * transactions / sessions
-            k = int(ratio + 0.5)
-            conversion_repr = rate_texts[k] if -0.4999 < ratio - k < 0.4999 else rate_repr(transactions, sessions)
+            k = trunc(ratio + 0.5)
+            conversion_repr = rate_texts[k] if abs(ratio - k) < 0.4999 else rate_repr(transactions, sessions)
             ratio = 10000 * failed / transactions
-            k = int(ratio + 0.5)
-            error_repr = rate_texts[k] if -0.4999 < ratio - k < 0.4999 else rate_repr(failed, transactions)
+            k = trunc(ratio + 0.5)
+            error_repr = rate_texts[k] if abs(ratio - k) < 0.4999 else rate_repr(failed, transactions)
 
-            # The evidence, from a hash of its own per (merchant, hour): bytes 0-1 the codes,
-            # 5-6 the channels, 7 the latency (2-4 spare), so no field's draws move another's.
             latency = latency_ms * latency_load
-            x = ((evidence_key ^ h) + 0x9E3779B97F4A7C15) & M64
-            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
-            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
-            draws = (x ^ (x >> 31)).to_bytes(8, "little")
-            latency_noise = 1.0 + noise_sd * gauss[draws[7]]
             if active is None:
-                # _channel_counts, inlined.
-                app_share, app_sd, bought_share, bought_sd = app_split
-                app = int(sessions * app_share + app_sd * root(sessions) * gauss[draws[5]] + 0.5)
-                if app < 0:
-                    app = 0
-                elif app > sessions:
-                    app = sessions
-                web = sessions - app
-                app_bought = int(transactions * bought_share + bought_sd * root(transactions) * gauss[draws[6]] + 0.5)
-                least = transactions - web if transactions > web else 0
-                if app_bought < least:
-                    app_bought = least
-                elif app_bought > app:
-                    app_bought = app
-                if app_bought > transactions:
-                    app_bought = transactions
-                web_bought = transactions - app_bought
                 split = failed
+                whole_sessions, whole_transactions = sessions, transactions
             else:
                 split, extra, latency, hit = _evidence_effects(
                     active, failed, transactions, usual_e_target, usual_ranges[1], latency, g_failed)
-                channels = _channel_counts(sessions, transactions, app_split, draws)
-                if hit is not None:
-                    usual_channels = _channel_counts(
-                        usual, _count(usual, usual_c_target, *usual_ranges[0], g_transactions), app_split, draws)
-                    channels = _keep_other_channel(hit, sessions, transactions, channels, usual_channels)
-                app, web, app_bought, web_bought = channels
+                whole_sessions, whole_transactions = sessions, transactions
+                if hit is not None:  # the other channel keeps its usual hour: split that (_keep_other_channel)
+                    whole_sessions = usual
+                    whole_transactions = _count(usual, usual_c_target, *usual_ranges[0], g_transactions)
+
+            # The channels: the app's shares of sessions and of transactions (app_split, _app_split)
+            # drawn binomial-like, kept so that neither channel converts more than its sessions.
+            app_share, app_sd, bought_share, bought_sd = app_split
+            app = trunc(whole_sessions * app_share + app_sd * roots[whole_sessions] * gauss[b_app] + 0.5)
+            if app < 0:
+                app = 0
+            elif app > whole_sessions:
+                app = whole_sessions
+            web = whole_sessions - app
+            app_bought = trunc(whole_transactions * bought_share + bought_sd * roots[whole_transactions] * gauss[b_bought] + 0.5)
+            least = whole_transactions - web if whole_transactions > web else 0
+            if app_bought < least:
+                app_bought = least
+            elif app_bought > app:
+                app_bought = app
+            if app_bought > whole_transactions:
+                app_bought = whole_transactions
+            web_bought = whole_transactions - app_bought
+
+            if active is not None:
                 hit_split = None
-                if hit is not None:  # (sessions, transactions, usual sessions, usual transactions) of the hit channel
+                if hit is not None:
+                    usual_channels = app, web, app_bought, web_bought
+                    app, web, app_bought, web_bought = channels = _keep_other_channel(
+                        hit, sessions, transactions, usual_channels)
+                    # (sessions, transactions, usual sessions, usual transactions) of the hit channel
                     side = 0 if hit == "app" else 1
                     hit_split = (channels[side], channels[2 + side], usual_channels[side], usual_channels[2 + side])
                 json_prefix, json_suffix = self._dressed(
@@ -888,19 +926,19 @@ class HourlyLines:
                     (usual_c_target, usual_e_target), hit_split)
 
             # split (the failures at the merchant's normal error rate) by code: those not declined
-            # a binomial-like draw of their share (byte 0), shared among the other codes at their
-            # cumulative shares by systematic rounding from one offset (byte 1).
+            # a binomial-like draw of their share, shared among the other codes at their
+            # cumulative shares by systematic rounding from one offset.
             others, others_sd, c1, c2, c3, c4 = code_split
-            rest = int(split * others + others_sd * root(split) * gauss[draws[0]] + 0.5)
+            rest = trunc(split * others + others_sd * roots[split] * gauss[b_rest] + 0.5)
             if rest < 0:
                 rest = 0
             elif rest > split:
                 rest = split
-            offset = (draws[1] + 0.5) * 0.00390625
-            timeouts = int(rest * c1 + offset)
-            unavailable = int(rest * c2 + offset)
-            fraud = int(rest * c3 + offset)
-            authentication = int(rest * c4 + offset)
+            code_offset = code_offsets[b_offset]
+            timeouts = trunc(rest * c1 + code_offset)
+            unavailable = trunc(rest * c2 + code_offset)
+            fraud = trunc(rest * c3 + code_offset)
+            authentication = trunc(rest * c4 + code_offset)
             invalid = rest - authentication
             authentication -= fraud
             fraud -= unavailable
@@ -911,16 +949,17 @@ class HourlyLines:
                 for i, n in extra.items():
                     codes[i] += n
                 declined, timeouts, unavailable, fraud, authentication, invalid = codes
-            latency = int(latency * latency_noise + 0.5)
+            latency = trunc(latency * latency_noises[b_latency] + 0.5)
             if latency > cap:
                 latency = cap
+            # Two f-strings: one of more than 30 parts would be built through a list and str.join.
             append((
                 action + id_suffix,
                 f'{json_prefix}{timestamp}","sessions":{decimals[sessions]},'
                 f'"transaction_count":{decimals[transactions]},'
                 f'"successful_transactions":{decimals[transactions - failed]},"failed_transactions":{decimals[failed]},'
                 f'"conversion_rate":{conversion_repr},"error_rate":{error_repr},'
-                f'"errors_by_code":{{"declined":{decimals[declined]},"timeout":{decimals[timeouts]},'
+                f'"errors_by_code":{{"declined":{decimals[declined]},"timeout":{decimals[timeouts]},' +
                 f'"provider_unavailable":{decimals[unavailable]},"fraud_blocked":{decimals[fraud]},'
                 f'"authentication_failed":{decimals[authentication]},"invalid_request":{decimals[invalid]}}},'
                 f'"latency_p95_ms":{decimals[latency]},'

@@ -197,6 +197,7 @@ class Schedule:
         self._file = [incident for spec in scenario.incidents if (incident := self._from_file(spec))]
         self._week_cached = None
         self._week_incidents: list = []
+        self._week_hours: dict = {}  # of the cached week: {hour: its acute incidents, in the list's order}
         self._weeks: dict = {}  # _week's
         # REMEDIATION=on: incidents that require action are held until fixed or capped
         # (remediations.planned); resolve() brings in the fixes and wrong actions.
@@ -385,8 +386,19 @@ class Schedule:
                 found = [self._shaped(incident) for incident in found] + self._side_effects
             self._week_incidents = sorted(
                 (incident for incident in found if incident.onset < end and incident.end > start), key=_order)
+            self._week_hours = {}
+            for incident in self._week_incidents:
+                for h in range(max(incident.onset, start), min(incident.end, end)):
+                    self._week_hours.setdefault(h, []).append(incident)
             self._week_cached = week
         return self._week_incidents
+
+    def _at_hour(self, h: int) -> list:
+        """The acute incidents under way at hour h (onset <= h < end), by onset then id."""
+        if not (self._catalog or self._file or self._side_effects):
+            return []
+        self._week_list(h // WEEK_HOURS)
+        return self._week_hours.get(h, [])
 
     # --- remediations (REMEDIATION=on) -----------------------------------------------------
 
@@ -451,14 +463,11 @@ class Schedule:
 
     def at(self, h: int) -> dict:
         """{roster position: [(incident, share of its plateau effect)]} of the merchants in an acute incident at h."""
-        if not (self._catalog or self._file or self._side_effects):
-            return {}
         active: dict = {}
-        for incident in self._week_list(h // WEEK_HOURS):
-            if incident.onset <= h < incident.end:
-                share = incident.fraction(h)
-                for position in incident.positions:
-                    active.setdefault(position, []).append((incident, share))
+        for incident in self._at_hour(h):
+            share = incident.fraction(h)
+            for position in incident.positions:
+                active.setdefault(position, []).append((incident, share))
         return active
 
     def acute(self, h0: int, h1: int) -> list:
@@ -488,9 +497,10 @@ class Schedule:
         and at a run's first hour also every chronic profile and every incident already under way
         (with REMEDIATION=on, also those that ended at h: this run is the first to see the
         remediations of their last hour)."""
-        since = h - 1 if first and self._remediation else h
-        acute = [incident for incident in self.acute(since, h + 1) if first or incident.onset == h]
-        return (self.chronic() if first else []) + acute
+        if not first:  # acute(h, h + 1) of onset h
+            return [incident for incident in self._at_hour(h) if incident.onset == h]
+        since = h - 1 if self._remediation else h
+        return self.chronic() + self.acute(since, h + 1)
 
     def records(self, incidents: list) -> list:
         out = []

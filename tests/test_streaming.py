@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -147,6 +148,23 @@ def test_rate_repr_fast_path_equals_round_then_repr():
     pairs += [(1, 800), (3, 800), (1, 1600), (1, 8000), (5, 40000)]
     for part, whole in pairs:
         assert generator._rate_repr(part, whole) == repr(round(100 * part / whole, 2)), (part, whole)
+
+
+def test_lanes_hash_every_key_as_mix64_does():
+    # The keys' edges (0, all ones, every bit pattern that carries across a lane) and random ones, at
+    # hours small, large and past 2^32; one key alone and many at once.
+    rng = random.Random(5)
+    keys = [0, 1, generator._M64, generator._M64 - 1, 0x8000000000000000, 0x9E3779B97F4A7C15,
+            (1 << 64) - 0x9E3779B97F4A7C15] + [rng.getrandbits(64) for _ in range(200)]
+    for batch in ([keys[2]], keys):
+        lanes = generator._Lanes(batch)
+        for h in (0, 1, 493_000, 500_123, (1 << 33) + 7, generator._M64):
+            hashed = lanes.at(h)
+            assert len(hashed) == 16 * len(batch)
+            expected = [generator._mix64(key ^ h) for key in batch]
+            assert list(lanes.words(hashed)) == expected
+            assert [hashed[16 * i:16 * i + 8] for i in range(len(batch))] == [
+                word.to_bytes(8, "little") for word in expected]
 
 
 def test_cli_backfill_indexes_every_hour_with_progress(cluster, monkeypatch, capsys):

@@ -702,24 +702,30 @@ def test_deploy_with_scenario_flags(env, moto, project):
         "RemediationIndex": "fixes", "EventsIndex": "changes", "FindingsIndex": "agent-findings"}
 
 
-
-def test_redeploy_without_scenario_flags_passes_the_defaults(aws_home, project, tmp_path):
-    # Like every other setting, the command line and environment are the source of
-    # truth, not the stack's previous values. (moto cannot update the function's
-    # properties in a stack, so a fake `aws` records the parameters instead.)
+def deployed_parameters(project, tmp_path, aws_home, answers: str, *args, environ: dict | None = None) -> list:
+    """The stack parameters deploy.sh passes, run with args under a fake `aws`: answers (case
+    arms of its shell script) and a `cloudformation deploy` that records the parameters file.
+    (moto cannot update the function's properties in a stack.)"""
     recorded = tmp_path / "parameters.log"
     env = env_with_fake_aws(tmp_path, aws_home, f"""case "$*" in
-  *describe-stacks*) printf 'UPDATE_COMPLETE\\tENABLED\\t-\\t{SEED_SECRET_ARN}\\n' ;;
-  *secretsmanager*) exit 1 ;;
-  *"cloudformation deploy"*)
+{answers}  *"cloudformation deploy"*)
     for arg in "$@"; do
       if [[ "$arg" == file://* ]]; then cat "${{arg#file://}}" >> "{recorded}"; fi
     done ;;
 esac
 """)
-    result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY})
+    result = run(project, env | {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY} | (environ or {}), *args)
     assert result.returncode == 0, output_of(result)
     [parameters] = [json.loads(line) for line in recorded.read_text().splitlines()]
+    return parameters
+
+
+def test_redeploy_without_scenario_flags_passes_the_defaults(aws_home, project, tmp_path):
+    # Like every other setting, the command line and environment are the source of
+    # truth, not the stack's previous values.
+    parameters = deployed_parameters(project, tmp_path, aws_home, f"""  *describe-stacks*) printf 'UPDATE_COMPLETE\\tENABLED\\t-\\t{SEED_SECRET_ARN}\\n' ;;
+  *secretsmanager*) exit 1 ;;
+""")
     assert {"Scenario=steady", "GroundTruth=separate", "AnswerKeyIndex=", "Remediation=off",
             "RemediationIndex=", "EventsIndex=", "FindingsIndex="} <= set(parameters)
     # Except the seed: the stack's secret is kept, so the data go on from the same seed.
@@ -728,19 +734,8 @@ esac
 
 @pytest.mark.parametrize("how", ["flag", "variable"])
 def test_the_hard_scenario_reaches_the_stack(aws_home, project, tmp_path, how):
-    recorded = tmp_path / "parameters.log"
-    env = env_with_fake_aws(tmp_path, aws_home, f"""case "$*" in
-  *describe-stacks*) printf 'UPDATE_COMPLETE\\tENABLED\\n' ;;
-  *"cloudformation deploy"*)
-    for arg in "$@"; do
-      if [[ "$arg" == file://* ]]; then cat "${{arg#file://}}" >> "{recorded}"; fi
-    done ;;
-esac
-""")
-    env |= {"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY}
-    result = run(project, env, "--scenario", "hard") if how == "flag" else run(project, env | {"SCENARIO": "hard"})
-    assert result.returncode == 0, output_of(result)
-    [parameters] = [json.loads(line) for line in recorded.read_text().splitlines()]
+    parameters = deployed_parameters(project, tmp_path, aws_home, """  *describe-stacks*) printf 'UPDATE_COMPLETE\\tENABLED\\n' ;;
+""", *(("--scenario", "hard") if how == "flag" else ()), environ=None if how == "flag" else {"SCENARIO": "hard"})
     assert "Scenario=hard" in parameters
 
 

@@ -446,8 +446,8 @@ def offline_env(aws_home, recorded_aws):
      "GENERATOR_SEED must be an integer from -2**128 to 2**128 (the value is not shown)"),
     ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "GENERATOR_SEED": str(2**128 + 1)},
      "GENERATOR_SEED must be an integer from -2**128 to 2**128 (the value is not shown)"),
-    ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "GENERATOR_SEED": "7",
-      "GENERATOR_SEED_SECRET_ARN": SEED_SECRET_ARN}, "not both"),
+    ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "GENERATOR_SEED": "80818283",
+      "GENERATOR_SEED_SECRET_ARN": SEED_SECRET_ARN}, "not both"),  # a seed no timestamp can show
     ({"ELASTICSEARCH_HOST": HOST, "ELASTICSEARCH_API_KEY": API_KEY, "GENERATOR_SEED_SECRET_ARN": "seed"},
      "GENERATOR_SEED_SECRET_ARN must be the full ARN"),
 ])

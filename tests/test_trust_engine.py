@@ -221,14 +221,10 @@ def test_no_number_or_size_of_documents_stops_or_starves_the_hourly_run(cluster)
         bulk(cluster, [({"index": {"_index": index, "_id": f"many-{i}"}},
                         {"merchant_id": f"merchant_{i % 20 + 1:03d}", "action": "restore_location_feed",
                          "timestamp": claim}) for i in range(batch, batch + 20_000)])
-    env = {**{k: v for k, v in os.environ.items() if k not in ENV},
-           "ELASTICSEARCH_HOST": cluster.url, "REMEDIATION": "on", "LOG_LEVEL": "WARNING"}
     outcomes = []
     for run_hour in (hour, hour + HOUR):  # the first sees them, the second finds them recorded
-        done = subprocess.run([sys.executable, "-c", RUN, str(LAMBDA), iso(run_hour)], env=env, capture_output=True,
-                              text=True, check=True)
-        outcomes.append(json.loads(done.stdout.splitlines()[-1]))
-        assert "100211 documents in 'pp-merchantai-remediations'" in done.stderr
+        outcomes.append(hourly_in_a_process(cluster, run_hour, {"REMEDIATION": "on"}))
+        assert "100211 documents in 'pp-merchantai-remediations'" in outcomes[-1]["stderr"]
     for outcome in outcomes:
         summary = outcome["summary"]
         assert (summary["status"], summary["documents"], summary["indexed"], summary["failed"]) == ("ok", 20, 20, 0)

@@ -609,7 +609,7 @@ def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c
     channel an incident hits (app_split: the merchant's, _app_split) or in both,
     and free the ranges.
     """
-    factor = 1.0
+    factor = kept = 1.0  # kept: the steps of kinds whose extra visitors buy nothing
     located = True
     usual_e = e_target
     for incident, f in active:
@@ -620,6 +620,7 @@ def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c
             factor *= step
             if kind.keeps_transactions:  # the extra visitors buy nothing
                 c_target /= step
+                kept *= step
                 c_lo, c_hi = 0, 100
             elif incident.channel is not None:  # each channel converts as usual: the mix moves
                 c_target *= (1.0 + bought_share * (incident.sessions - 1.0) * f) / step
@@ -645,6 +646,9 @@ def _effects(active, raw, sessions, conversion_pos, error_pos, c_target, c_lo, c
         sessions = int(raw * factor)
         if sessions < MIN_SESSIONS:
             sessions = MIN_SESSIONS
+        if kept != 1.0 and raw * factor / kept < MIN_SESSIONS:
+            # The hour without those visitors is floored: its purchases are the floor's, not raw's.
+            c_target *= kept * MIN_SESSIONS / sessions
     return sessions, c_target, c_lo, c_hi, e_target, e_lo, e_hi, located
 
 

@@ -111,6 +111,29 @@ def test_each_kinds_declared_effects_appear_at_its_plateau_and_nothing_else_chan
         assert not {"location", "city", "country"} & set(after)
 
 
+def test_bots_keep_the_usual_purchases_in_night_hours_whose_sessions_are_floored():
+    """A night hour has at least MIN_SESSIONS sessions; crawlers add visitors to what it would have
+    had, and its purchases stay the floored hour's (they once fell to half)."""
+    def merchant_hours(schedule, hours) -> list:
+        return [{doc["merchant_id"]: doc for doc in (json.loads(source) for _, source in generator.HourlyLines(
+            ROSTER, "pp-merchantai", schedule).lines(datetime.fromtimestamp(h * 3600, tz=timezone.utc)))}
+            for h in hours]
+
+    hours = range(H, H + 54)
+    plain = merchant_hours(incidents.Schedule(SEED, scenario.Scenario("test", "steady", (), "volume"), ROSTER), hours)
+    night = max(ROSTER, key=lambda m: sum(docs[m.merchant_id]["sessions"] == generator.MIN_SESSIONS for docs in plain))
+    spec = scenario.ScenarioIncident("bot_traffic", H, 54, (night.k,), ramp_hours=1, recovery_hours=1)
+    crawled = merchant_hours(incidents.Schedule(SEED, scenario.Scenario("test", "steady", (spec,), "volume"), ROSTER),
+                             hours)
+    floored = 0
+    for usual, with_bots in zip(plain[2:-2], crawled[2:-2]):
+        usual, with_bots = usual[night.merchant_id], with_bots[night.merchant_id]
+        if usual["sessions"] == generator.MIN_SESSIONS:
+            floored += with_bots["sessions"] > usual["sessions"]
+            assert abs(with_bots["transaction_count"] - usual["transaction_count"]) <= 0.1 * usual["transaction_count"]
+    assert floored >= 3
+
+
 # --- the frequency rules, by construction -----------------------------------------------------------
 
 HARD = scenario.Scenario("hard", "hard", noise="volume")

@@ -70,24 +70,23 @@ def test_the_reference_as_agent_fixes_every_problem_that_begins_in_the_loop_with
     # Each fixed in the hour its cause was confirmed, 2 hours after it was decided.
     assert loop == {
         "channel_checkout_regression-merchant_007-2026111602": ("remediation", "2026-11-16T06:00:00Z", []),
-        "three_ds_failure-merchant_010-2026111610": ("remediation", "2026-11-17T06:00:00Z", []),
+        "three_ds_failure-merchant_010-2026111610": ("remediation", "2026-11-17T07:00:00Z", []),
         "location_feed_outage-merchant_013-2026111622": ("remediation", "2026-11-17T01:00:00Z", []),
         "app_crash_release-merchant_002-2026111623": ("remediation", "2026-11-17T04:00:00Z", []),
         "geocoder_outage-merchant_017-2026111702": ("remediation", "2026-11-17T04:00:00Z", []),
         "merchant_record_edit-merchant_018-2026111708": ("remediation", "2026-11-17T10:00:00Z", []),
-        "three_ds_failure-merchant_003-2026111714": ("remediation", "2026-11-18T03:00:00Z", []),
+        "three_ds_failure-merchant_003-2026111714": ("remediation", "2026-11-18T06:00:00Z", []),
         "pricing_error-merchant_014-2026111808": ("remediation", "2026-11-18T12:00:00Z", []),
     }
     # The wrong actions: at the switch to REMEDIATION=on, incidents of the week before that the open
-    # loop had ended are held again (docs/closed-loop.md); several on one merchant at once mislead it
-    # in its first hours. And one false alarm.
+    # loop had ended are held again (docs/closed-loop.md); several on one merchant at once (a location
+    # loss, a DNS flap, its provider's outage) mislead it in its first hours: one action, wrong on the
+    # three incidents it touched. None on an incident of the loop's own days, and no false alarm.
     wrong = sorted((r["incident_id"], w["action"], w["timestamp"]) for r in found.values()
                    for w in r.get("wrong_actions") or [])
     assert [(i, a) for i, a, _ in wrong] == [
         ("dns_misconfiguration-merchant_009-2026111216", "restore_location_feed"),
         ("merchant_record_edit-merchant_009-2026111017", "restore_location_feed"),
-        ("pricing_error-merchant_015-2026111215", "switch_3ds_provider"),
-        ("provider_outage-paylane-2026111218", "restore_location_feed"),
-        ("unmatched_action-db84f67a139604215d11dd27396375c5", "revert_price_change")]
-    assert all(found[i]["onset"] < iso(T0) for i, _, _ in wrong[:4])
-    assert len(actions) == 21 and "merchant_002-revert_price_change-2026111620" in actions
+        ("provider_outage-paylane-2026111218", "restore_location_feed")]
+    assert len({t for _, _, t in wrong}) == 1 and all(found[i]["onset"] < iso(T0) for i, _, _ in wrong)
+    assert len(actions) == 19, actions

@@ -101,12 +101,36 @@ def test_channels_and_latency_name_the_conversion_cause(web, app, latency, kind,
 
 def test_bots_are_benign_web_sessions_up_and_purchases_as_usual():
     assert solve(world(from_hour(3, web=(2400, 240)))) == []
+    # Web visitors up alone are crawlers even when purchases are off with the merchant's drift.
+    assert solve(world(from_hour(3, web=(2400, 170), app=(400, 150)))) == []
+
+
+def test_one_channel_far_below_the_other_is_a_checkout_release_even_when_the_other_dips():
+    # Web converts at a quarter of usual, the app at 0.75: one checkout broke, not the prices.
+    found = solve(world(from_hour(3, web=(600, 60), app=(400, 150))))
+    assert found == [("merchant_001", "low_conversion", stamp(4), "channel_checkout_regression")]
+
+
+def test_an_app_that_lost_its_visitors_is_a_traffic_drop_whatever_its_few_buyers_do():
+    found = solve(world(from_hour(3, app=(20, 2))))
+    assert found == [("merchant_001", "traffic_drop", stamp(4), "app_crash_release")]
+
+
+def test_latency_under_an_outage_names_no_3ds_failure_the_cause_waits_for_the_errors_to_go():
+    # Both channels at half from hour 3; an outage slows payments from 2 to 7; then latency as usual.
+    def hours(n):
+        outage = {"codes": {"declined": 11, "provider_unavailable": 60}, "latency": 900} if 2 <= n < 8 else {}
+        return {**outage, **({"web": (600, 120), "app": (400, 100)} if n >= 3 else {})}
+    found = [f for f in solve(world(hours, hours=16), hours=16) if f[1] == "low_conversion"]
+    # The outage's failures leave the pool at hour 10: the cause is known there.
+    assert found == [("merchant_001", "low_conversion", stamp(10), "pricing_error")]
 
 
 @pytest.mark.parametrize("web, app, kind", [
     ((60, 24), (400, 200), "dns_misconfiguration"),
     ((600, 240), (20, 10), "app_crash_release"),
     ((150, 60), (100, 50), "cdn_outage"),
+    ((380, 150), (40, 20), "app_crash_release"),  # the web down by a third too, the app by a tenth
 ])
 def test_the_channel_that_fell_names_the_traffic_cause(web, app, kind):
     found = solve(world(from_hour(3, web=web, app=app)))

@@ -29,6 +29,7 @@ from grader import baseline
 from grader.scoring import hour_of
 
 WEEKS = 4
+DAYS = 7
 HISTORY_HOURS = WEEKS * 168 + 30
 POOL = 3
 QUIET = 6
@@ -44,6 +45,7 @@ STATUS_WAIT = 3
 CODES = ("declined", "timeout", "provider_unavailable", "fraud_blocked", "authentication_failed",
          "invalid_request")
 CHANNELS = ("web", "app")
+LEVELS = ("conversion", "sessions", "web_sessions", "app_sessions", "transactions")
 # Everything the solver reads of a document.
 OBSERVED_FIELDS = ("merchant_id", "timestamp", "payment_provider", "sessions", "transaction_count",
                    "failed_transactions", "location", "errors_by_code", "latency_p95_ms", "channels")
@@ -141,21 +143,29 @@ class Merchant:
         return self._pooled[(h, pool)]
 
     def usual(self, h: int, pool: int = POOL) -> dict | None:
-        """The median of each pooled value at the same hour of the week over the previous WEEKS weeks."""
+        """The median of each pooled value at the same hour of the week over the previous WEEKS weeks
+        (visitors follow the weekday), and the usual conversion (all, web, app): the median rate at
+        the same hour of the previous DAYS days (buyers follow the hour and drift, not the weekday,
+        and one bad day of seven does not move it as one bad week of four does)."""
         past = [pooled for week in range(1, WEEKS + 1)
                 if h - 168 * week not in self.unusual and (pooled := self.pooled(h - 168 * week, pool))]
-        if len(past) < 2:
+        days = [pooled for day in range(1, DAYS + 1) if (pooled := self.pooled(h - 24 * day, pool))]
+        if len(past) < 2 or len(days) < 2:
             return None
-        return {key: statistics.median(p[key] for p in past) for key in past[0]}
+        out = {key: statistics.median(p[key] for p in past) for key in past[0]}
+        for prefix in ("", "web_", "app_"):
+            out[prefix + "conversion"] = statistics.median(
+                _ratio(p[prefix + "transactions"], p[prefix + "sessions"]) or 0.0 for p in days)
+        return out
 
     def ratios(self, h: int) -> dict | None:
-        """Conversion and sessions (all, web, app) at h against their usual, pooled."""
+        """Conversion, sessions (all, web, app) and transactions at h against their usual, pooled."""
         if h not in self._ratios:
             now, usual = self.pooled(h), self.usual(h)
             self._ratios[h] = None if not (now and usual) else {
                 "conversion": _ratio(_ratio(now["transactions"], now["sessions"]) or 0.0,
-                                     _ratio(usual["transactions"], usual["sessions"])),
-                **{key: _ratio(now[key], usual[key]) for key in ("sessions", "web_sessions", "app_sessions")}}
+                                     usual["conversion"]),
+                **{key: _ratio(now[key], usual[key]) for key in LEVELS[1:]}}
         return self._ratios[h]
 
     def level(self, h: int) -> dict:
@@ -164,7 +174,7 @@ class Merchant:
         and a history inflated by last weeks' campaign or bots at this hour shows as a low level."""
         past = [r for p in range(h - LEVEL_HOURS - LEVEL_GAP, h - LEVEL_GAP) if (r := self.ratios(p))]
         return {key: statistics.median(r[key] or 1.0 for r in past) if len(past) >= LEVEL_HOURS // 2 else 1.0
-                for key in ("conversion", "sessions", "web_sessions", "app_sessions")}
+                for key in LEVELS}
 
     def volatility(self, h: int) -> float:
         """How far this merchant's conversion strays from its usual on its own: the median of
@@ -198,11 +208,12 @@ def evidence(now: dict, usual: dict, level: dict | None = None, volatility: floa
         expected = usual[sessions] * min(level.get(sessions, 1.0), 1.0)  # a low level: inflated history
         e[name + "sessions"] = _ratio(now[sessions], expected)
         e[name + "sessions_z"] = _z(expected, now[sessions])
-        usual_conversion = _ratio(usual[transactions], usual[sessions]) or 0.0
-        expected = now[sessions] * usual_conversion * level.get("conversion", 1.0)
+        expected = now[sessions] * usual[prefix + "conversion"] * level.get("conversion", 1.0)
         e[name + "conversion"] = _ratio(now[transactions], expected)
         e[name + "conversion_z"] = _z(expected, now[transactions])
-    e["web_transactions"] = _ratio(now["web_transactions"], usual["web_transactions"])
+        # Purchases against the merchant's recent level: a holiday or a drift lowers them, bots do not.
+        e[name + "transactions"] = _ratio(now[transactions],
+                                          usual[transactions] * min(level.get("transactions", 1.0), 1.0))
     e["usual_errors"] = _ratio(usual["failed"], usual["transactions"]) or 0.0
     # Per code: the failures beyond what the usual rate of that code gives at today's volume.
     e["excess"] = {}
@@ -219,6 +230,12 @@ def evidence(now: dict, usual: dict, level: dict | None = None, volatility: floa
 def _fell(e: dict, name: str, ratio: float, z: float = 3.0) -> bool:
     """name's ratio is at most ratio, and significantly so (z standard deviations)."""
     return e[name] is not None and e[name] <= ratio and e[name + "_z"] >= z
+
+
+def _one_channel(e: dict, low: str) -> bool:
+    """The low channel's conversion is well below the other's: one checkout broke, not both."""
+    other = e[("app" if low == "web" else "web") + "_conversion"]
+    return e[low + "_conversion"] <= 0.6 * (other or 0.0)
 
 
 def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
@@ -238,13 +255,20 @@ def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
                 k == "maintenance_notice" and provider in c and w[0] - 1 <= h <= w[1] + POOL - 1
                 for _, k, c, w in events):
             fired[HIGH_ERROR_RATE] = BENIGN  # the provider announced maintenance for these (pooled) hours
-    web, app = _fell(e, "web_conversion", 0.6, 4), _fell(e, "app_conversion", 0.6, 4)
-    if web or app or _fell(e, "all_conversion", e["conversion_floor"], 5) or (_fell(e, "all_conversion", 0.8) and e["latency"] >= 1.4):
-        if (e["web_sessions"] or 0) >= 1.3 and (e["web_transactions"] or 0) >= 0.75:
-            fired[LOW_CONVERSION] = BENIGN  # bots: web sessions up, web purchases as usual
-        elif web != app and not _fell(e, "web_conversion" if app else "app_conversion", 0.85, 0.0):
+    # Outages and timeouts slow payments too: while their codes are up, latency tells nothing.
+    slowed = any(e["excess"][c][0] > 0 and e["excess"][c][1] >= 3 for c in ("provider_unavailable", "timeout"))
+    slow = e["latency"] >= 1.3 and not slowed
+    # A channel that lost its visitors is a traffic drop: what few buy there proves nothing.
+    fell = [c for c in CHANNELS if _fell(e, c + "_conversion", 0.6, 4) and (e[c + "_sessions"] or 0) > 0.5]
+    one = bool(fell) and _one_channel(e, min(fell, key=lambda c: e[c + "_conversion"]))
+    if one or _fell(e, "all_conversion", e["conversion_floor"], 5) or (_fell(e, "all_conversion", 0.8, 4) and slow):
+        if (e["web_sessions"] or 0) >= 1.3 * max(1.0, e["app_sessions"] or 0):
+            fired[LOW_CONVERSION] = BENIGN  # bots: web visitors up, and not the app's as well
+        elif one:
             fired[LOW_CONVERSION] = "channel_checkout_regression"
-        elif e["latency"] >= 1.3:
+        elif slowed:
+            fired[LOW_CONVERSION] = WAIT  # 3-D Secure or prices: known once the errors are gone
+        elif slow:
             fired[LOW_CONVERSION] = "three_ds_failure"
         else:
             fired[LOW_CONVERSION] = "pricing_error"
@@ -252,10 +276,11 @@ def diagnose(e: dict, provider: str, events: list, h: int) -> dict:
     # had crawlers in it, not that the shop lost visitors.
     dropped = [name for name in ("web_sessions", "app_sessions") if _fell(e, name, 0.5)] + (
         ["all_sessions"] if _fell(e, "all_sessions", 0.45) else [])
-    if any((e[name.replace("sessions", "conversion")] or 0) < 1.5 for name in dropped):
-        # Which channel fell names the cause; a small channel's ratio counts even when it is noisy.
-        web, app = (e[name] is not None and e[name] <= 0.5 for name in ("web_sessions", "app_sessions"))
-        fired[TRAFFIC_DROP] = "cdn_outage" if web == app else "dns_misconfiguration" if web else "app_crash_release"
+    if any((e[name.replace("sessions", "transactions")] or 0) < 0.7 for name in dropped):
+        # Both channels down alike names the CDN; one far below the other names its own cause.
+        web, app = (e[name] or 0.0 for name in ("web_sessions", "app_sessions"))
+        fired[TRAFFIC_DROP] = ("cdn_outage" if min(web, app) >= 0.6 * max(web, app)
+                               else "dns_misconfiguration" if web < app else "app_crash_release")
     return fired
 
 

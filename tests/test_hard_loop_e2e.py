@@ -69,13 +69,13 @@ def test_the_reference_as_agent_fixes_every_problem_that_begins_in_the_loop_with
             if r["is_issue"] and r.get("remediation") and iso(T0) <= r["onset"] < iso(T0 + HOURS * HOUR)}
     # Each fixed in the hour its cause was confirmed, 2 hours after it was decided.
     assert loop == {
-        "channel_checkout_regression-merchant_007-2026111602": ("remediation", "2026-11-16T06:00:00Z", []),
+        "channel_checkout_regression-merchant_007-2026111602": ("remediation", "2026-11-16T07:00:00Z", []),
         "three_ds_failure-merchant_010-2026111610": ("remediation", "2026-11-17T07:00:00Z", []),
         "location_feed_outage-merchant_013-2026111622": ("remediation", "2026-11-17T01:00:00Z", []),
         "app_crash_release-merchant_002-2026111623": ("remediation", "2026-11-17T04:00:00Z", []),
         "geocoder_outage-merchant_017-2026111702": ("remediation", "2026-11-17T04:00:00Z", []),
         "merchant_record_edit-merchant_018-2026111708": ("remediation", "2026-11-17T10:00:00Z", []),
-        "three_ds_failure-merchant_003-2026111714": ("remediation", "2026-11-18T06:00:00Z", []),
+        "three_ds_failure-merchant_003-2026111714": ("remediation", "2026-11-18T05:00:00Z", []),
         "pricing_error-merchant_014-2026111808": ("remediation", "2026-11-18T12:00:00Z", []),
     }
     # The wrong actions: at the switch to REMEDIATION=on, incidents of the week before that the open

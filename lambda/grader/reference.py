@@ -145,11 +145,12 @@ class Merchant:
     def usual(self, h: int, pool: int = POOL) -> dict | None:
         """The median of each pooled value at the same hour of the week over the previous WEEKS weeks
         (visitors follow the weekday), and the usual conversion (all, web, app): the median rate at
-        the same hour of the previous DAYS days (buyers follow the hour and drift, not the weekday,
-        and one bad day of seven does not move it as one bad week of four does)."""
+        the same hour of the previous DAYS days and of those weeks (buyers follow the hour and drift,
+        not the weekday; neither two bad weeks of four nor a held incident's bad days move it)."""
         past = [pooled for week in range(1, WEEKS + 1)
                 if h - 168 * week not in self.unusual and (pooled := self.pooled(h - 168 * week, pool))]
-        days = [pooled for day in range(1, DAYS + 1) if (pooled := self.pooled(h - 24 * day, pool))]
+        days = [pooled for hours in sorted({24 * day for day in range(1, DAYS + 1)} | {168 * w for w in range(1, WEEKS + 1)})
+                if (pooled := self.pooled(h - hours, pool))]
         if len(past) < 2 or len(days) < 2:
             return None
         out = {key: statistics.median(p[key] for p in past) for key in past[0]}

@@ -537,7 +537,7 @@ def _table(started: float) -> None:
 def main() -> int:
     started = time.perf_counter()
     print(f"Benchmarking on {machine()}", file=sys.stderr)
-    if sys.argv[1:] == ["--hard"]:  # the hard tier's section alone (about 30 minutes)
+    if sys.argv[1:] == ["--hard"]:  # the hard tier's section alone (about 30 minutes on 2 cores)
         hard_tier()
         _table(started)
         return 0

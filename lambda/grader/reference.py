@@ -8,7 +8,8 @@ operator would know their systems.
 
 Per merchant and hour:
 1. Usual values: the median, over the previous WEEKS weeks, of the same hour of the week
-   (offsets are fixed, so that is the same local hour and weekday).
+   (offsets are fixed, so that is the same local hour and weekday); for conversion, of the
+   same hour over the previous DAYS days and those weeks.
 2. Evidence over the last POOL hours, as sums of counts (one hour of a small merchant is
    mostly noise): conversion and sessions per channel, each error code, latency.
 3. A label fires when its published definition holds against the usual values.
@@ -149,8 +150,8 @@ class Merchant:
         not the weekday; neither two bad weeks of four nor a held incident's bad days move it)."""
         past = [pooled for week in range(1, WEEKS + 1)
                 if h - 168 * week not in self.unusual and (pooled := self.pooled(h - 168 * week, pool))]
-        days = [pooled for hours in sorted({24 * day for day in range(1, DAYS + 1)} | {168 * w for w in range(1, WEEKS + 1)})
-                if (pooled := self.pooled(h - hours, pool))]
+        back = sorted({24 * day for day in range(1, DAYS + 1)} | {168 * week for week in range(1, WEEKS + 1)})
+        days = [pooled for hours in back if (pooled := self.pooled(h - hours, pool))]
         if len(past) < 2 or len(days) < 2:
             return None
         out = {key: statistics.median(p[key] for p in past) for key in past[0]}

@@ -31,6 +31,8 @@ from grader.scoring import hour_of
 
 WEEKS = 4
 DAYS = 7
+# The hours back whose conversion gives the usual rate: the last DAYS days and the WEEKS weeks.
+RATE_HOURS_BACK = sorted({24 * day for day in range(1, DAYS + 1)} | {168 * week for week in range(1, WEEKS + 1)})
 HISTORY_HOURS = WEEKS * 168 + 30
 POOL = 3
 QUIET = 6
@@ -150,8 +152,7 @@ class Merchant:
         not the weekday; neither two bad weeks of four nor a held incident's bad days move it)."""
         past = [pooled for week in range(1, WEEKS + 1)
                 if h - 168 * week not in self.unusual and (pooled := self.pooled(h - 168 * week, pool))]
-        back = sorted({24 * day for day in range(1, DAYS + 1)} | {168 * week for week in range(1, WEEKS + 1)})
-        days = [pooled for hours in back if (pooled := self.pooled(h - hours, pool))]
+        days = [pooled for hours in RATE_HOURS_BACK if (pooled := self.pooled(h - hours, pool))]
         if len(past) < 2 or len(days) < 2:
             return None
         out = {key: statistics.median(p[key] for p in past) for key in past[0]}
